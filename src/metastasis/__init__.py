@@ -1,0 +1,1 @@
+"""metastasis: a stochastic model of the metastatic cascade (educational, not medical advice)."""

@@ -1,0 +1,97 @@
+"""Read a knowledge base from TOML or JSON into the validated schema.
+
+Defaults shared by all cancer types live in ``[cancer_defaults]`` and are merged into each
+cancer type before validation, so a file states only what differs from the defaults.
+Every failure becomes one :class:`~metastasis.errors.ModelError` naming the field.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from metastasis.errors import ModelError
+from metastasis.knowledge.schema import KnowledgeBase
+
+DEFAULT_MODEL = "default.toml"
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and "value" not in value:
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def merge_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """Fold ``cancer_defaults`` into every cancer type (the file's own values win)."""
+    raw = dict(raw)
+    defaults = raw.pop("cancer_defaults", {})
+    if not isinstance(defaults, dict):
+        raise ModelError("cancer_defaults", defaults, "a table of default cancer parameters")
+    cancers = raw.get("cancers", {})
+    if not isinstance(cancers, dict):
+        raise ModelError("cancers", cancers, "a table of cancer types")
+    raw["cancers"] = {
+        name: _deep_merge(defaults, spec) if isinstance(spec, dict) else spec
+        for name, spec in cancers.items()
+    }
+    return raw
+
+
+def _first_error(exc: ValidationError) -> ModelError:
+    err = exc.errors()[0]
+    field = ".".join(str(part) for part in err["loc"]) or "model"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    named = re.match(r"^([A-Za-z_][\w.*]*): (.*)$", message, re.S)
+    if named:  # a whole-model check names its own field
+        return ModelError(named.group(1), "see message", named.group(2))
+    value = err.get("input")
+    if isinstance(value, dict) and "value" in value:
+        value = value["value"]
+    if isinstance(value, dict):
+        value = "{...}"
+    return ModelError(field, value, message)
+
+
+def from_dict(raw: dict[str, Any]) -> KnowledgeBase:
+    """Validate a knowledge base given as plain data (as read from TOML or JSON)."""
+    if not isinstance(raw, dict):
+        raise ModelError("model", type(raw).__name__, "a table (mapping) at the top level")
+    try:
+        return KnowledgeBase.model_validate(merge_defaults(raw))
+    except ValidationError as exc:
+        raise _first_error(exc) from None
+
+
+def read_raw(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML or JSON file, reporting a malformed file as a ModelError."""
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise ModelError("model file", str(path), f"a readable file ({exc.strerror})") from None
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        return tomllib.loads(text.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError("model file", str(path), f"valid TOML or JSON ({exc})") from None
+
+
+def load(path: str | Path | None = None) -> KnowledgeBase:
+    """Load the packaged default knowledge base, or a user's modified copy from ``path``."""
+    if path is None:
+        text = resources.files("metastasis.knowledge.data").joinpath(DEFAULT_MODEL).read_bytes()
+        return from_dict(tomllib.loads(text.decode("utf-8")))
+    return from_dict(read_raw(path))
