@@ -1,0 +1,172 @@
+"""From a validated knowledge base to the numbers the engine consumes.
+
+The engine never reads the knowledge base: it reads a :class:`ResolvedModel`, a frozen set of
+plain floats and arrays for one cancer type, in which every derived quantity (Gompertz rates,
+journey absorption probabilities, per-cell fate probabilities) has been computed once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from metastasis.knowledge.schema import KnowledgeBase, SiteKind
+from metastasis.model.growth import gompertz_rate
+from metastasis.model.routing import journey_outcomes, route_weights
+
+FATES = (
+    "failed_extravasation",
+    "died_at_site",
+    "dormant",
+    "colony_extinct",
+    "micrometastasis",
+    "outgrowth",
+)
+"""Eventual fates of a cell that arrested in a site, in the order of the fate arrays.
+
+``dormant``: entered dormancy and never re-awakened; ``micrometastasis``: founded a colony
+that survived establishment but never grew out; ``outgrowth``: founded a growing metastasis
+(these cells become tracked lesions)."""
+
+OUTGROWTH = FATES.index("outgrowth")
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Everything the engine needs to simulate one cancer type, resolved and validated."""
+
+    cancer: str
+    label: str
+    naming: str
+    site_names: tuple[str, ...]
+    site_labels: tuple[str, ...]
+    site_kinds: tuple[str, ...]
+    primary_site: int
+    # growth
+    primary_rate: float
+    primary_capacity: float
+    metastasis_rate: float
+    site_capacity: NDArray[np.float64]
+    # steps 1-2
+    invasion_enabled: bool
+    motility_per_new_cell: float
+    breach_rate: float
+    # step 3
+    shedding_rate: float
+    shedding_exponent: float
+    route_weights: NDArray[np.float64]  # [source site, route]
+    # step 4: [source site, route, target site] and [source site, route]
+    arrest: NDArray[np.float64]
+    died_in_transit: NDArray[np.float64]
+    # steps 5-6
+    extravasation: NDArray[np.float64]  # per target site, affinity included
+    fate: NDArray[np.float64]  # [target site, fate]: eventual fate of an arrested cell
+    dormant_share_of_outgrowth: float  # of outgrowing founders, share that slept first
+    mean_dormancy_days: float
+    colony_birth_rate: float
+    colony_death_rate: float
+    micrometastasis_cells: float
+    mean_outgrowth_delay_days: float
+    # conventions
+    cells_per_cm3: float
+    lethal_burden_cells: float
+    clinical_size_cells: float
+    knowledge: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def n_sites(self) -> int:
+        return len(self.site_names)
+
+    def site_index(self, name: str) -> int:
+        return self.site_names.index(name)
+
+    @property
+    def founder_probability(self) -> NDArray[np.float64]:
+        """[source site, target site]: chance that one shed cell founds a growing metastasis."""
+        per_route = self.arrest * self.fate[None, None, :, OUTGROWTH]
+        return np.einsum("or,orj->oj", self.route_weights, per_route)
+
+    @property
+    def colony_survival(self) -> float:
+        return 1.0 - self.colony_death_rate / self.colony_birth_rate
+
+
+def resolve(kb: KnowledgeBase, cancer_name: str) -> ResolvedModel:
+    """Resolve one cancer type of a validated knowledge base."""
+    cancer = kb.cancer(cancer_name)
+    names = list(kb.sites)
+    sites = [kb.sites[n] for n in names]
+    g, inv, shed, travel, col = (
+        cancer.growth, cancer.invasion, cancer.shedding, cancer.travel, cancer.colonisation
+    )
+    primary_rate = gompertz_rate(
+        g.doubling_time_days.value, g.reference_size_cells.value, g.capacity_cells.value
+    )
+    capacity = g.capacity_cells.value
+    site_capacity = np.array(
+        [min(capacity, s.max_lesion_cells.value) if s.max_lesion_cells else capacity for s in sites]
+    )
+    journey = journey_outcomes(
+        kb, names, travel.blood_leg_survival.value, travel.lymph_leg_survival.value,
+        travel.cavity_survival.value,
+    )
+    weights = route_weights(journey.available, shed.lymph_fraction.value, shed.cavity_fraction.value)
+
+    affinity = np.array([cancer.affinity[n].value if n in cancer.affinity else 0.0 for n in names])
+    extravasation = col.extravasation.value * affinity
+    p_die, p_dormant = col.death_at_site.value, col.dormancy.value
+    p_proliferate = 1.0 - p_die - p_dormant
+    p_awake = col.awakening.value
+    survival = 1.0 - col.colony_death_rate.value / col.colony_birth_rate.value
+    p_out = col.outgrowth.value
+    colony_founders = p_proliferate + p_dormant * p_awake
+    per_extravasated = np.array([
+        p_die,
+        p_dormant * (1.0 - p_awake),
+        colony_founders * (1.0 - survival),
+        colony_founders * survival * (1.0 - p_out),
+        colony_founders * survival * p_out,
+    ])
+    fate = np.column_stack([1.0 - extravasation, np.outer(extravasation, per_extravasated)])
+    dormant_share = p_dormant * p_awake / colony_founders if colony_founders > 0 else 0.0
+
+    return ResolvedModel(
+        cancer=cancer_name,
+        label=cancer.label,
+        naming=cancer.naming,
+        site_names=tuple(names),
+        site_labels=tuple(s.label for s in sites),
+        site_kinds=tuple(str(s.kind) for s in sites),
+        primary_site=names.index(cancer.primary_site),
+        primary_rate=primary_rate,
+        primary_capacity=capacity,
+        metastasis_rate=primary_rate * g.metastasis_speedup.value,
+        site_capacity=site_capacity,
+        invasion_enabled=inv.enabled,
+        motility_per_new_cell=inv.motility_per_new_cell.value,
+        breach_rate=inv.breach_rate.value,
+        shedding_rate=shed.rate.value,
+        shedding_exponent=shed.exponent.value,
+        route_weights=weights,
+        arrest=journey.arrest,
+        died_in_transit=journey.died,
+        extravasation=extravasation,
+        fate=fate,
+        dormant_share_of_outgrowth=dormant_share,
+        mean_dormancy_days=col.mean_dormancy_days.value,
+        colony_birth_rate=col.colony_birth_rate.value,
+        colony_death_rate=col.colony_death_rate.value,
+        micrometastasis_cells=col.micrometastasis_cells.value,
+        mean_outgrowth_delay_days=col.mean_outgrowth_delay_days.value,
+        cells_per_cm3=kb.circulation.cells_per_cm3.value,
+        lethal_burden_cells=kb.circulation.lethal_burden_cells.value,
+        clinical_size_cells=kb.circulation.clinical_size_cells.value,
+        knowledge=kb.model_dump(mode="json"),
+    )
+
+
+def is_lymph_node(model: ResolvedModel, site: int) -> bool:
+    return model.site_kinds[site] == SiteKind.LYMPH_NODES.value
