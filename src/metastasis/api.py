@@ -1,0 +1,58 @@
+"""The public Python API: load a model, run one patient.
+
+Interfaces (CLI, web) call only these functions and the result types; they never reach
+into the engine.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from metastasis.engine.patient import simulate_patient
+from metastasis.engine.seeds import draw_root_seed, patient_generator
+from metastasis.errors import ModelError
+from metastasis.knowledge.loader import load as load_knowledge
+from metastasis.model.resolve import ResolvedModel, resolve
+from metastasis.results.patient import PatientResult
+
+DAYS_PER_YEAR = 365.25
+MAX_YEARS = 150.0
+"""Longest horizon accepted: beyond any human life span, so a typo is caught."""
+
+
+def load_model(cancer: str, model_path: str | Path | None = None) -> ResolvedModel:
+    """Resolve ``cancer`` from the default knowledge base or a user's file."""
+    return resolve(load_knowledge(model_path), cancer)
+
+
+def check_years(years: float) -> float:
+    """Validate a horizon in years: finite and in (0, 150]."""
+    if not isinstance(years, int | float) or not math.isfinite(years) or not (
+        0.0 < years <= MAX_YEARS
+    ):
+        raise ModelError("years", years, f"a number of years in (0, {MAX_YEARS:g}]")
+    return float(years)
+
+
+def check_seed(seed: int | None) -> int:
+    """Validate a root seed, drawing a fresh one when none is given."""
+    if seed is None:
+        return draw_root_seed()
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ModelError("seed", seed, "a non-negative integer")
+    return seed
+
+
+def run_patient(
+    model: ResolvedModel, seed: int | None, index: int = 0, years: float = 10.0
+) -> PatientResult:
+    """Simulate patient ``index`` of the cohort with root ``seed`` over ``years``."""
+    years = check_years(years)
+    seed = check_seed(seed)
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise ModelError("patient index", index, "a non-negative integer")
+    return simulate_patient(
+        model, patient_generator(seed, index), years * DAYS_PER_YEAR,
+        patient_index=index, root_seed=seed,
+    )

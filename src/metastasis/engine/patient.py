@@ -1,0 +1,244 @@
+"""The disease process of one virtual patient: an exact event-driven simulation.
+
+The cascade is a branching process of lesions.  Every lesion grows deterministically
+(Gompertz) once it is established, and sheds cells as a non-homogeneous Poisson process of
+rate ``sigma * x(t) ** alpha``.  Each shed cell independently takes one journey (route,
+death in transit, arrest in a site) and one eventual fate at the site (failed extravasation,
+death, dormancy, an extinct colony, a micrometastasis that never grows out, or outgrowth).
+By Poisson thinning the cells that found growing metastases form their own Poisson process
+with rate ``sigma * x(t)**alpha * q`` (q: founder probability), sampled exactly by
+time-rescaling with the closed-form cumulative emission; the cells with every other fate are
+independent Poisson counts, drawn in aggregate at the end.  The cost is therefore set by the
+number of lesions, not by the number of days or cells.
+
+The natural history ends at the horizon or when the total burden of growing lesions reaches
+the lethal burden, whichever comes first.  Sources are expanded in order of the time they
+start to shed; the lethal time can only move earlier as lesions are added, so offspring are
+sampled up to the current upper bound and those beyond the final end are dropped, which is
+exact (a Poisson process restricted to a sub-interval).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+
+from metastasis.engine.burden import BurdenTracker
+from metastasis.model.growth import (
+    cumulative_emission,
+    gompertz_age_at,
+    inverse_cumulative_emission,
+)
+from metastasis.model.resolve import ResolvedModel
+from metastasis.results.patient import Accounting, LesionTable, PatientResult
+
+PRIMARY = 0
+
+
+class _Lesions:
+    """Column lists of the tracked lesions while a patient is being simulated."""
+
+    def __init__(self) -> None:
+        self.site: list[int] = []
+        self.parent: list[int] = []
+        self.route: list[int] = []
+        self.arrival: list[float] = []
+        self.awakening: list[float] = []
+        self.colony_scale: list[float] = []
+        self.micrometastasis: list[float] = []
+        self.outgrowth: list[float] = []
+        self.x0: list[float] = []
+        self.rate: list[float] = []
+        self.capacity: list[float] = []
+        # emission curve: the lesion's shedding part starts from curve_x0 at curve_start
+        self.curve_start: list[float] = []
+        self.curve_x0: list[float] = []
+        self.emit_from: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self.site)
+
+    def add(self, **columns: float) -> int:
+        for name, value in columns.items():
+            getattr(self, name).append(value)
+        return len(self.site) - 1
+
+
+def _primary_invasion(model: ResolvedModel, rng: np.random.Generator) -> tuple[float, float]:
+    """Times at which the primary first holds a motile cell (step 1) and breaches (step 2).
+
+    Motility arises in each new cell with probability u, so with n(t) = x(t) - 1 new cells
+    the first motile cell appears when n(t) exceeds an Exp(1)/u draw.  The breach hazard is
+    kappa * m(t)**alpha with m the motile clone (a Gompertz lesion from one cell), sampled by
+    time-rescaling of its closed-form cumulative hazard.
+    """
+    if not model.invasion_enabled:
+        return 0.0, 0.0
+    u = model.motility_per_new_cell
+    if u <= 0.0 or model.breach_rate <= 0.0:
+        return math.inf, math.inf
+    size_at_motility = 1.0 + rng.exponential() / u
+    motility = float(
+        gompertz_age_at(size_at_motility, 1.0, model.primary_rate, model.primary_capacity)
+    )
+    if not math.isfinite(motility):
+        return math.inf, math.inf
+    delay = float(
+        inverse_cumulative_emission(
+            rng.exponential(), 1.0, model.primary_rate, model.primary_capacity,
+            model.breach_rate, model.shedding_exponent,
+        )
+    )
+    return motility, motility + delay
+
+
+def _cumulative(lesions: _Lesions, i: int, t: float, model: ResolvedModel) -> float:
+    return float(
+        cumulative_emission(
+            t - lesions.curve_start[i], lesions.curve_x0[i], lesions.rate[i],
+            lesions.capacity[i], model.shedding_rate, model.shedding_exponent,
+        )
+    )
+
+
+def simulate_patient(
+    model: ResolvedModel,
+    rng: np.random.Generator,
+    horizon_days: float,
+    *,
+    patient_index: int = 0,
+    root_seed: int | None = None,
+) -> PatientResult:
+    """Simulate the untreated natural history of one patient over ``horizon_days``."""
+    motility, breach = _primary_invasion(model, rng)
+    lesions = _Lesions()
+    lesions.add(
+        site=model.primary_site, parent=-1, route=-1, arrival=0.0, awakening=0.0,
+        colony_scale=1.0, micrometastasis=0.0, outgrowth=0.0, x0=1.0,
+        rate=model.primary_rate, capacity=model.primary_capacity,
+        curve_start=motility, curve_x0=1.0, emit_from=breach,
+    )
+    burden = BurdenTracker(horizon_days, model.lethal_burden_cells)
+    burden.add(0.0, 1.0, model.primary_rate, model.primary_capacity)
+    founder = model.founder_probability
+    founder_total = founder.sum(axis=1)
+    route_given_target = model.route_weights[:, :, None] * model.arrest  # [o, r, j]
+
+    heap: list[tuple[float, int]] = [(breach, PRIMARY)]
+    sources: list[int] = []
+    growth_rate_r = model.colony_birth_rate - model.colony_death_rate
+    micro = model.micrometastasis_cells
+
+    while heap:
+        start, lesion = heapq.heappop(heap)
+        if start >= burden.stop:
+            break
+        if lesion != PRIMARY:
+            burden.add(start, lesions.x0[lesion], lesions.rate[lesion], lesions.capacity[lesion])
+            if start >= burden.stop:
+                break
+        sources.append(lesion)
+        site = lesions.site[lesion]
+        q = founder_total[site]
+        if q <= 0.0 or model.shedding_rate <= 0.0:
+            continue
+        stop = burden.stop
+        at_start = _cumulative(lesions, lesion, start, model)
+        expected_shed = _cumulative(lesions, lesion, stop, model) - at_start
+        n = rng.poisson(expected_shed * q)
+        if n == 0:
+            continue
+        targets = at_start + np.sort(rng.random(n)) * expected_shed
+        arrival = lesions.curve_start[lesion] + inverse_cumulative_emission(
+            targets, lesions.curve_x0[lesion], lesions.rate[lesion], lesions.capacity[lesion],
+            model.shedding_rate, model.shedding_exponent,
+        )
+        target_site = rng.choice(model.n_sites, size=n, p=founder[site] / q)
+        routes = route_given_target[site][:, target_site]  # [route, founder]
+        cumulative_routes = np.cumsum(routes / routes.sum(axis=0), axis=0)
+        route = (rng.random(n)[None, :] > cumulative_routes).sum(axis=0)
+        slept = rng.random(n) < model.dormant_share_of_outgrowth
+        awakening = arrival + np.where(
+            slept, rng.exponential(model.mean_dormancy_days, size=n), 0.0
+        )
+        if micro > 1.0:
+            scale = rng.exponential(model.colony_birth_rate / growth_rate_r, size=n)
+            to_micro = np.maximum(np.log(micro / scale), 0.0) / growth_rate_r
+        else:
+            scale = np.ones(n)
+            to_micro = np.zeros(n)
+        micrometastasis = awakening + to_micro
+        outgrowth = micrometastasis + rng.exponential(model.mean_outgrowth_delay_days, size=n)
+        x0 = max(micro, 1.0)
+        for k in range(n):
+            t_out = float(outgrowth[k])
+            child = lesions.add(
+                site=int(target_site[k]), parent=lesion, route=int(route[k]),
+                arrival=float(arrival[k]), awakening=float(awakening[k]),
+                colony_scale=float(scale[k]), micrometastasis=float(micrometastasis[k]),
+                outgrowth=t_out, x0=x0, rate=model.metastasis_rate,
+                capacity=float(model.site_capacity[target_site[k]]),
+                curve_start=t_out, curve_x0=x0, emit_from=t_out,
+            )
+            if t_out < stop:
+                heapq.heappush(heap, (t_out, child))
+
+    end_time, end_reason = burden.resolve_end(lesions.outgrowth, lesions.x0, lesions.rate,
+                                              lesions.capacity)
+    table = LesionTable.from_columns(lesions, end_time)
+    accounting = _aggregate_accounting(model, rng, lesions, sources, table, end_time)
+    return PatientResult(
+        patient_index=patient_index,
+        root_seed=root_seed,
+        cancer=model.cancer,
+        horizon_days=horizon_days,
+        end_time=end_time,
+        end_reason=end_reason,
+        motility_time=motility,
+        breach_time=breach,
+        lesions=table,
+        accounting=accounting,
+        site_names=model.site_names,
+    )
+
+
+def _aggregate_accounting(
+    model: ResolvedModel,
+    rng: np.random.Generator,
+    lesions: _Lesions,
+    sources: list[int],
+    table: LesionTable,
+    end_time: float,
+) -> Accounting:
+    """Draw the counts of every fate other than outgrowth, exactly in distribution.
+
+    For each source site o the expected number of cells shed over the natural history is
+    S_o (closed form); by Poisson splitting, the cells of each (route, target, fate) are
+    independent Poisson counts with mean S_o * w[o, r] * arrest[o, r, j] * fate[j, k], and
+    those dying in transit have mean S_o * w[o, r] * died[o, r].  The outgrowth counts are
+    the founders actually simulated.
+    """
+    n = model.n_sites
+    shed_by_site = np.zeros(n)
+    for lesion in sources:
+        start = lesions.emit_from[lesion]
+        if start >= end_time:
+            continue
+        shed_by_site[lesions.site[lesion]] += _cumulative(
+            lesions, lesion, end_time, model
+        ) - _cumulative(lesions, lesion, start, model)
+    active = np.nonzero(shed_by_site > 0.0)[0]
+    died = np.zeros(3, dtype=np.int64)
+    fates = np.zeros((3, n, model.fate.shape[1]), dtype=np.int64)  # [route, site, fate]
+    not_outgrowth = np.ones(model.fate.shape[1], dtype=bool)
+    not_outgrowth[-1] = False
+    for o in active:
+        mean_route = shed_by_site[o] * model.route_weights[o]  # [route]
+        died += rng.poisson(mean_route * model.died_in_transit[o])
+        means = mean_route[:, None, None] * model.arrest[o][:, :, None] * model.fate[None, :, :]
+        fates[:, :, not_outgrowth] += rng.poisson(means[:, :, not_outgrowth])
+    founded = table.metastases()
+    np.add.at(fates[:, :, -1], (founded.route, founded.site), 1)
+    return Accounting(died_in_transit=died, fates=fates, expected_shed_by_site=shed_by_site)

@@ -1,0 +1,275 @@
+"""Typed results of one virtual patient: lesions, cell accounting and the event log.
+
+The engine stores only what it sampled (lesion times and counts); everything a reader wants
+(sizes at any time, the event log, summaries) is derived here, so a cohort run that never
+looks at an event log never pays for one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from metastasis.model.growth import gompertz_age_at, gompertz_size
+from metastasis.model.resolve import FATES
+from metastasis.model.routing import ROUTE_NAMES
+
+STEPS = {
+    1: "tumour growth",
+    2: "local invasion",
+    3: "entering blood or lymph",
+    4: "travelling through the body",
+    5: "leaving circulation",
+    6: "new tumour growth",
+}
+"""The six steps of the metastatic cascade, as the guide numbers them."""
+
+NODE_SITES = frozenset({"regional_lymph_nodes", "distant_lymph_nodes"})
+
+
+class _LesionColumns(Protocol):
+    site: list[int]
+    parent: list[int]
+    route: list[int]
+    arrival: list[float]
+    awakening: list[float]
+    colony_scale: list[float]
+    micrometastasis: list[float]
+    outgrowth: list[float]
+    x0: list[float]
+    rate: list[float]
+    capacity: list[float]
+
+
+_COLUMNS = (
+    "site", "parent", "route", "arrival", "awakening", "colony_scale", "micrometastasis",
+    "outgrowth", "x0", "rate", "capacity",
+)
+
+
+@dataclass(frozen=True)
+class LesionTable:
+    """Tracked lesions: row 0 is the primary, the others founded growing metastases.
+
+    Times are days since the first cancer cell.  ``arrival``: the founding cell extravasated;
+    ``awakening``: it left dormancy (equal to arrival if it never slept); ``micrometastasis``:
+    the colony reached the micrometastasis size; ``outgrowth``: it began to grow as a
+    vascularised metastasis.  ``parent`` is the row of the lesion that shed the founding cell.
+    """
+
+    id: NDArray[np.int64]
+    site: NDArray[np.int64]
+    parent: NDArray[np.int64]
+    route: NDArray[np.int64]
+    arrival: NDArray[np.float64]
+    awakening: NDArray[np.float64]
+    colony_scale: NDArray[np.float64]
+    micrometastasis: NDArray[np.float64]
+    outgrowth: NDArray[np.float64]
+    x0: NDArray[np.float64]
+    rate: NDArray[np.float64]
+    capacity: NDArray[np.float64]
+
+    @classmethod
+    def from_columns(cls, lesions: _LesionColumns, end_time: float) -> LesionTable:
+        """Keep lesions founded before the end, renumbered in founding order of the run."""
+        arrival = np.asarray(lesions.arrival, dtype=float)
+        keep = np.flatnonzero((arrival < end_time) | (np.arange(arrival.size) == 0))
+        renumber = np.full(arrival.size, -1, dtype=np.int64)
+        renumber[keep] = np.arange(keep.size)
+        data = {name: np.asarray(getattr(lesions, name))[keep] for name in _COLUMNS}
+        parent = data.pop("parent").astype(np.int64)
+        parent = np.where(parent >= 0, renumber[np.maximum(parent, 0)], -1)
+        return cls(
+            id=np.arange(keep.size, dtype=np.int64),
+            parent=parent,
+            site=data.pop("site").astype(np.int64),
+            route=data.pop("route").astype(np.int64),
+            **{k: v.astype(float) for k, v in data.items()},
+        )
+
+    def __len__(self) -> int:
+        return int(self.id.size)
+
+    def metastases(self) -> LesionTable:
+        """All rows but the primary."""
+        return self.take(np.arange(1, len(self)))
+
+    def take(self, rows: NDArray[np.int64]) -> LesionTable:
+        return LesionTable(**{k: getattr(self, k)[rows] for k in ("id", *_COLUMNS)})
+
+    def size_at(self, t: float) -> NDArray[np.float64]:
+        """Cells in each lesion on day ``t`` (0 before it was founded).
+
+        A dormant founder is one cell; an establishing colony grows as W * exp((b - d) age),
+        the supercritical birth-death limit, capped at the micrometastasis size; a
+        micrometastasis holds its size until outgrowth; then Gompertz growth.
+        """
+        size = np.zeros(len(self))
+        founded = self.arrival <= t
+        size[founded] = 1.0
+        colony = founded & (self.awakening <= t) & (t < self.micrometastasis)
+        if colony.any():
+            growth = np.log(np.maximum(self.x0[colony], 1.0)) / np.maximum(
+                self.micrometastasis[colony] - self.awakening[colony], 1e-300
+            )
+            size[colony] = np.clip(
+                self.colony_scale[colony] * np.exp(growth * (t - self.awakening[colony])),
+                1.0, self.x0[colony],
+            )
+        plateau = founded & (self.micrometastasis <= t) & (t < self.outgrowth)
+        size[plateau] = self.x0[plateau]
+        growing = founded & (self.outgrowth <= t)
+        size[growing] = gompertz_size(
+            t - self.outgrowth[growing], self.x0[growing], self.rate[growing],
+            self.capacity[growing],
+        )
+        return size
+
+    def state_at(self, t: float) -> NDArray[np.str_]:
+        """'none', 'dormant', 'colony', 'micrometastasis' or 'growing' on day ``t``."""
+        state = np.full(len(self), "none", dtype=object)
+        state[self.arrival <= t] = "dormant"
+        state[(self.awakening <= t) & (self.arrival <= t)] = "colony"
+        state[(self.micrometastasis <= t) & (self.arrival <= t)] = "micrometastasis"
+        state[(self.outgrowth <= t) & (self.arrival <= t)] = "growing"
+        return state.astype(str)
+
+    def time_to_size(self, cells: float) -> NDArray[np.float64]:
+        """Day each lesion reaches ``cells`` (infinite if it never does)."""
+        days = np.full(len(self), np.inf)
+        for i in np.flatnonzero(self.capacity > cells):
+            days[i] = self.outgrowth[i] + float(
+                gompertz_age_at(cells, max(self.x0[i], 1.0), self.rate[i], self.capacity[i])
+            )
+        return days
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """Where every shed cell went, exactly in distribution.
+
+    ``fates[route, site, fate]`` counts cells that arrested in ``site`` after travelling by
+    ``route`` and then met ``fate`` (see :data:`metastasis.model.resolve.FATES`);
+    ``died_in_transit[route]`` counts those that died before arresting anywhere.
+    """
+
+    died_in_transit: NDArray[np.int64]
+    fates: NDArray[np.int64]
+    expected_shed_by_site: NDArray[np.float64] = field(repr=False)
+
+    @property
+    def shed_by_route(self) -> NDArray[np.int64]:
+        return self.died_in_transit + self.fates.sum(axis=(1, 2))
+
+    @property
+    def shed(self) -> int:
+        return int(self.shed_by_route.sum())
+
+    @property
+    def died_in_circulation(self) -> int:
+        return int(self.died_in_transit.sum())
+
+    @property
+    def arrested_by_site(self) -> NDArray[np.int64]:
+        return self.fates.sum(axis=(0, 2))
+
+    @property
+    def extravasated_by_site(self) -> NDArray[np.int64]:
+        return self.fates[:, :, 1:].sum(axis=(0, 2))
+
+    def fate_by_site(self, fate: str) -> NDArray[np.int64]:
+        return self.fates[:, :, FATES.index(fate)].sum(axis=0)
+
+    def totals(self) -> dict[str, int]:
+        """Whole-body counts along the cascade, in the order a cell meets them."""
+        out = {"shed": self.shed}
+        for route, name in enumerate(ROUTE_NAMES):
+            out[f"shed_{name}"] = int(self.shed_by_route[route])
+        out["died_in_circulation"] = self.died_in_circulation
+        out["arrested"] = int(self.fates.sum())
+        out["extravasated"] = int(self.fates[:, :, 1:].sum())
+        for k, fate in enumerate(FATES):
+            out[fate] = int(self.fates[:, :, k].sum())
+        return out
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a patient's story, tied to a step of the cascade."""
+
+    time: float
+    step: int
+    kind: str
+    site: str
+    lesion: int
+    parent: int
+    counts: dict[str, int] = field(default_factory=dict)
+    route: str = ""
+
+    @property
+    def step_name(self) -> str:
+        return STEPS[self.step]
+
+
+@dataclass(frozen=True)
+class PatientResult:
+    """The untreated natural history of one virtual patient."""
+
+    patient_index: int
+    root_seed: int | None
+    cancer: str
+    horizon_days: float
+    end_time: float
+    end_reason: str
+    motility_time: float
+    breach_time: float
+    lesions: LesionTable
+    accounting: Accounting
+    site_names: tuple[str, ...]
+    clinical_size_cells: float = 1e9
+
+    @property
+    def primary_site(self) -> str:
+        return self.site_names[int(self.lesions.site[0])]
+
+    def metastasis_rows(self, *, growing_by: float | None = None) -> NDArray[np.int64]:
+        """Rows of metastases (not the primary); optionally only those growing by a day."""
+        rows = np.arange(1, len(self.lesions))
+        if growing_by is not None:
+            rows = rows[self.lesions.outgrowth[rows] <= growing_by]
+        return rows
+
+    def distant_rows(self, *, growing_by: float | None = None) -> NDArray[np.int64]:
+        """Metastases outside the regional lymph nodes (distant spread, stage M1)."""
+        rows = self.metastasis_rows(growing_by=growing_by)
+        sites = np.array(self.site_names)[self.lesions.site[rows]]
+        return rows[sites != "regional_lymph_nodes"]
+
+    def sites_with_metastases(self) -> list[str]:
+        """Sites holding a growing metastasis at the end of the natural history."""
+        rows = self.metastasis_rows(growing_by=self.end_time)
+        return sorted({self.site_names[int(s)] for s in self.lesions.site[rows]})
+
+    def first_distant_metastasis(self) -> tuple[float, str] | None:
+        """Day and site of the first distant metastasis to start growing, if any."""
+        rows = self.distant_rows(growing_by=self.end_time)
+        if not rows.size:
+            return None
+        first = rows[np.argmin(self.lesions.outgrowth[rows])]
+        return float(self.lesions.outgrowth[first]), self.site_names[int(self.lesions.site[first])]
+
+    def events(self) -> list[Event]:
+        """The story, in time order."""
+        from metastasis.results.story import build_events
+
+        return build_events(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON export."""
+        from metastasis.results.story import patient_to_dict
+
+        return patient_to_dict(self)

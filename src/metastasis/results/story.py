@@ -1,0 +1,121 @@
+"""The event log of a patient, derived from its lesions and cell accounting."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from metastasis.model.resolve import FATES
+from metastasis.model.routing import ROUTE_NAMES
+
+if TYPE_CHECKING:
+    from metastasis.results.patient import Event, PatientResult
+
+
+def build_events(patient: PatientResult) -> list[Event]:
+    """Every event of the natural history up to its end, in time order."""
+    from metastasis.results.patient import Event
+
+    names = patient.site_names
+    lesions = patient.lesions
+    end = patient.end_time
+    primary = names[int(lesions.site[0])]
+    events: list[Event] = [Event(0.0, 1, "primary_founded", primary, 0, -1)]
+
+    def add(time: float, step: int, kind: str, row: int, **extra: Any) -> None:
+        if math.isfinite(time) and time <= end:
+            events.append(
+                Event(float(time), step, kind, names[int(lesions.site[row])], int(row),
+                      int(lesions.parent[row]), **extra)
+            )
+
+    add(patient.motility_time, 1, "motility_acquired", 0)
+    add(patient.breach_time, 2, "local_invasion", 0)
+    add(patient.breach_time, 3, "shedding_began", 0)
+    clinical = lesions.time_to_size(patient.clinical_size_cells)
+    add(float(clinical[0]), 1, "primary_clinical_size", 0)
+    for row in range(1, len(lesions)):
+        route = ROUTE_NAMES[int(lesions.route[row])]
+        add(lesions.arrival[row], 5, "extravasated", row, route=route)
+        if lesions.awakening[row] > lesions.arrival[row]:
+            add(lesions.arrival[row], 6, "dormant", row)
+            add(lesions.awakening[row], 6, "awakened", row)
+        if lesions.micrometastasis[row] > lesions.awakening[row]:
+            add(lesions.micrometastasis[row], 6, "micrometastasis", row)
+        add(lesions.outgrowth[row], 6, "outgrowth", row)
+        add(float(clinical[row]), 6, "clinical_size", row)
+
+    totals = patient.accounting.totals()
+    acc = patient.accounting
+    summary_site = "body"
+    events.append(Event(end, 3, "shed_total", primary, 0, -1, counts={
+        k: totals[k] for k in ("shed", "shed_blood", "shed_lymph", "shed_cavity")}))
+    events.append(Event(end, 4, "transit_total", summary_site, -1, -1, counts={
+        "died_in_circulation": totals["died_in_circulation"], "arrested": totals["arrested"]}))
+    arrested = acc.arrested_by_site
+    extravasated = acc.extravasated_by_site
+    for j in np.flatnonzero(arrested):
+        events.append(Event(end, 4, "arrested_total", names[j], -1, -1,
+                            counts={"arrested": int(arrested[j])}))
+    for j in np.flatnonzero(extravasated):
+        counts = {fate: int(acc.fate_by_site(fate)[j]) for fate in FATES[1:]}
+        counts["extravasated"] = int(extravasated[j])
+        events.append(Event(end, 5, "extravasated_total", names[j], -1, -1, counts=counts))
+    events.append(Event(end, 6, patient.end_reason, summary_site, -1, -1))
+    order = sorted(range(len(events)), key=lambda i: (events[i].time, i))
+    return [events[i] for i in order]
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def patient_to_dict(patient: PatientResult) -> dict[str, Any]:
+    """Plain, JSON-ready data of one patient (infinite times become null)."""
+    names = patient.site_names
+    lesions = patient.lesions
+    sizes_at_end = lesions.size_at(patient.end_time)
+    return {
+        "patient_index": patient.patient_index,
+        "root_seed": patient.root_seed,
+        "cancer": patient.cancer,
+        "horizon_days": patient.horizon_days,
+        "end_time": patient.end_time,
+        "end_reason": patient.end_reason,
+        "motility_time": _finite(patient.motility_time),
+        "breach_time": _finite(patient.breach_time),
+        "lesions": [
+            {
+                "id": int(lesions.id[i]),
+                "site": names[int(lesions.site[i])],
+                "parent": int(lesions.parent[i]),
+                "route": ROUTE_NAMES[int(lesions.route[i])] if lesions.route[i] >= 0 else None,
+                "arrival": float(lesions.arrival[i]),
+                "awakening": float(lesions.awakening[i]),
+                "micrometastasis": float(lesions.micrometastasis[i]),
+                "outgrowth": float(lesions.outgrowth[i]),
+                "size_at_end": float(sizes_at_end[i]),
+            }
+            for i in range(len(lesions))
+        ],
+        "accounting": {
+            "totals": patient.accounting.totals(),
+            "by_site": {
+                names[j]: {
+                    "arrested": int(patient.accounting.arrested_by_site[j]),
+                    **{f: int(patient.accounting.fate_by_site(f)[j]) for f in FATES},
+                }
+                for j in np.flatnonzero(patient.accounting.arrested_by_site)
+            },
+        },
+        "events": [
+            {
+                "time": e.time, "step": e.step, "step_name": e.step_name, "kind": e.kind,
+                "site": e.site, "lesion": e.lesion, "parent": e.parent, "route": e.route,
+                "counts": e.counts,
+            }
+            for e in patient.events()
+        ],
+    }
