@@ -10,8 +10,10 @@ they hold at most a micrometastasis worth of cells each, negligible against a le
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
+from numpy.typing import NDArray
 
 from metastasis.model.growth import gompertz_size
 
@@ -35,13 +37,20 @@ def total_burden(t: float, start, x0, rate, capacity) -> float:
     return float(sizes.sum())
 
 
+@lru_cache(maxsize=16)
+def _grid(horizon: float) -> NDArray[np.float64]:
+    grid = np.linspace(0.0, horizon, GRID_INTERVALS + 1)
+    grid.flags.writeable = False
+    return grid
+
+
 class BurdenTracker:
     """Grid-resolved total burden, kept as lesions start to grow."""
 
     def __init__(self, horizon_days: float, lethal_cells: float) -> None:
         self.horizon = float(horizon_days)
         self.lethal = float(lethal_cells)
-        self.grid = np.linspace(0.0, self.horizon, GRID_INTERVALS + 1)
+        self.grid = _grid(self.horizon)
         self.total = np.zeros_like(self.grid)
         self.stop = self.horizon
 

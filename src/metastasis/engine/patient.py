@@ -27,43 +27,62 @@ import numpy as np
 
 from metastasis.engine.burden import BurdenTracker
 from metastasis.model.growth import (
-    cumulative_emission,
-    gompertz_age_at,
+    cumulative_emission_scalar,
+    gompertz_age_at_scalar,
     inverse_cumulative_emission,
+    inverse_cumulative_emission_scalar,
 )
-from metastasis.model.resolve import ResolvedModel
+from metastasis.model.resolve import FATES, OUTGROWTH, ResolvedModel
 from metastasis.results.patient import Accounting, LesionTable, PatientResult
 
 PRIMARY = 0
 
 
 class _Lesions:
-    """Column lists of the tracked lesions while a patient is being simulated."""
+    """Growable column arrays of the tracked lesions while a patient is simulated.
+
+    Founders arrive in batches (all offspring of one source at once), so columns are numpy
+    arrays grown by doubling and filled by slice assignment, not per-lesion appends.
+    """
+
+    COLUMNS = (
+        "site", "parent", "route", "arrival", "awakening", "colony_scale", "micrometastasis",
+        "outgrowth", "x0", "rate", "capacity", "curve_start", "curve_x0", "emit_from",
+    )
+    INTEGER_COLUMNS = frozenset({"site", "parent", "route"})
+    INITIAL_CAPACITY = 32
 
     def __init__(self) -> None:
-        self.site: list[int] = []
-        self.parent: list[int] = []
-        self.route: list[int] = []
-        self.arrival: list[float] = []
-        self.awakening: list[float] = []
-        self.colony_scale: list[float] = []
-        self.micrometastasis: list[float] = []
-        self.outgrowth: list[float] = []
-        self.x0: list[float] = []
-        self.rate: list[float] = []
-        self.capacity: list[float] = []
-        # emission curve: the lesion's shedding part starts from curve_x0 at curve_start
-        self.curve_start: list[float] = []
-        self.curve_x0: list[float] = []
-        self.emit_from: list[float] = []
+        self.size = 0
+        for name in self.COLUMNS:
+            dtype = np.int64 if name in self.INTEGER_COLUMNS else np.float64
+            setattr(self, name, np.empty(self.INITIAL_CAPACITY, dtype=dtype))
 
     def __len__(self) -> int:
-        return len(self.site)
+        return self.size
 
-    def add(self, **columns: float) -> int:
-        for name, value in columns.items():
-            getattr(self, name).append(value)
-        return len(self.site) - 1
+    def add(self, n: int, **columns: object) -> int:
+        """Append ``n`` lesions (scalars broadcast); returns the index of the first."""
+        first = self.size
+        if first + n > self.site.size:
+            capacity = max(2 * self.site.size, first + n)
+            for name in self.COLUMNS:
+                old = getattr(self, name)
+                grown = np.empty(capacity, dtype=old.dtype)
+                grown[:first] = old[:first]
+                setattr(self, name, grown)
+        for name in self.COLUMNS:
+            getattr(self, name)[first:first + n] = columns[name]
+        self.size = first + n
+        return first
+
+    def trimmed(self) -> _Lesions:
+        """A view holding exactly the filled rows (what the result table is built from)."""
+        view = _Lesions.__new__(_Lesions)
+        view.size = self.size
+        for name in self.COLUMNS:
+            setattr(view, name, getattr(self, name)[: self.size])
+        return view
 
 
 def _primary_invasion(model: ResolvedModel, rng: np.random.Generator) -> tuple[float, float]:
@@ -80,26 +99,22 @@ def _primary_invasion(model: ResolvedModel, rng: np.random.Generator) -> tuple[f
     if u <= 0.0 or model.breach_rate <= 0.0:
         return math.inf, math.inf
     size_at_motility = 1.0 + rng.exponential() / u
-    motility = float(
-        gompertz_age_at(size_at_motility, 1.0, model.primary_rate, model.primary_capacity)
+    motility = gompertz_age_at_scalar(
+        size_at_motility, 1.0, model.primary_rate, model.primary_capacity
     )
     if not math.isfinite(motility):
         return math.inf, math.inf
-    delay = float(
-        inverse_cumulative_emission(
-            rng.exponential(), 1.0, model.primary_rate, model.primary_capacity,
-            model.breach_rate, model.shedding_exponent,
-        )
+    delay = inverse_cumulative_emission_scalar(
+        rng.exponential(), 1.0, model.primary_rate, model.primary_capacity,
+        model.breach_rate, model.shedding_exponent,
     )
     return motility, motility + delay
 
 
 def _cumulative(lesions: _Lesions, i: int, t: float, model: ResolvedModel) -> float:
-    return float(
-        cumulative_emission(
-            t - lesions.curve_start[i], lesions.curve_x0[i], lesions.rate[i],
-            lesions.capacity[i], model.shedding_rate, model.shedding_exponent,
-        )
+    return cumulative_emission_scalar(
+        t - float(lesions.curve_start[i]), float(lesions.curve_x0[i]), float(lesions.rate[i]),
+        float(lesions.capacity[i]), model.shedding_rate, model.shedding_exponent,
     )
 
 
@@ -115,7 +130,7 @@ def simulate_patient(
     motility, breach = _primary_invasion(model, rng)
     lesions = _Lesions()
     lesions.add(
-        site=model.primary_site, parent=-1, route=-1, arrival=0.0, awakening=0.0,
+        1, site=model.primary_site, parent=-1, route=-1, arrival=0.0, awakening=0.0,
         colony_scale=1.0, micrometastasis=0.0, outgrowth=0.0, x0=1.0,
         rate=model.primary_rate, capacity=model.primary_capacity,
         curve_start=motility, curve_x0=1.0, emit_from=breach,
@@ -123,8 +138,8 @@ def simulate_patient(
     burden = BurdenTracker(horizon_days, model.lethal_burden_cells)
     burden.add(0.0, 1.0, model.primary_rate, model.primary_capacity)
     founder = model.founder_probability
-    founder_total = founder.sum(axis=1)
-    route_given_target = model.route_weights[:, :, None] * model.arrest  # [o, r, j]
+    founder_total = model.founder_total
+    founder_route = model.founder_route
 
     heap: list[tuple[float, int]] = [(breach, PRIMARY)]
     sources: list[int] = []
@@ -156,9 +171,8 @@ def simulate_patient(
             model.shedding_rate, model.shedding_exponent,
         )
         target_site = rng.choice(model.n_sites, size=n, p=founder[site] / q)
-        routes = route_given_target[site][:, target_site]  # [route, founder]
-        cumulative_routes = np.cumsum(routes / routes.sum(axis=0), axis=0)
-        route = (rng.random(n)[None, :] > cumulative_routes).sum(axis=0)
+        cumulative_routes = founder_route[site, target_site]  # [founder, route]
+        route = (rng.random(n)[:, None] > cumulative_routes[:, :-1]).sum(axis=1)
         slept = rng.random(n) < model.dormant_share_of_outgrowth
         awakening = arrival + np.where(
             slept, rng.exponential(model.mean_dormancy_days, size=n), 0.0
@@ -172,19 +186,17 @@ def simulate_patient(
         micrometastasis = awakening + to_micro
         outgrowth = micrometastasis + rng.exponential(model.mean_outgrowth_delay_days, size=n)
         x0 = max(micro, 1.0)
-        for k in range(n):
-            t_out = float(outgrowth[k])
-            child = lesions.add(
-                site=int(target_site[k]), parent=lesion, route=int(route[k]),
-                arrival=float(arrival[k]), awakening=float(awakening[k]),
-                colony_scale=float(scale[k]), micrometastasis=float(micrometastasis[k]),
-                outgrowth=t_out, x0=x0, rate=model.metastasis_rate,
-                capacity=float(model.site_capacity[target_site[k]]),
-                curve_start=t_out, curve_x0=x0, emit_from=t_out,
-            )
-            if t_out < stop:
-                heapq.heappush(heap, (t_out, child))
+        first = lesions.add(
+            n, site=target_site, parent=lesion, route=route, arrival=arrival,
+            awakening=awakening, colony_scale=scale, micrometastasis=micrometastasis,
+            outgrowth=outgrowth, x0=x0, rate=model.metastasis_rate,
+            capacity=model.site_capacity[target_site], curve_start=outgrowth, curve_x0=x0,
+            emit_from=outgrowth,
+        )
+        for k in np.flatnonzero(outgrowth < stop):
+            heapq.heappush(heap, (float(outgrowth[k]), first + int(k)))
 
+    lesions = lesions.trimmed()
     end_time, end_reason = burden.resolve_end(lesions.outgrowth, lesions.x0, lesions.rate,
                                               lesions.capacity)
     table = LesionTable.from_columns(lesions, end_time)
@@ -229,16 +241,13 @@ def _aggregate_accounting(
         shed_by_site[lesions.site[lesion]] += _cumulative(
             lesions, lesion, end_time, model
         ) - _cumulative(lesions, lesion, start, model)
-    active = np.nonzero(shed_by_site > 0.0)[0]
     died = np.zeros(3, dtype=np.int64)
-    fates = np.zeros((3, n, model.fate.shape[1]), dtype=np.int64)  # [route, site, fate]
-    not_outgrowth = np.ones(model.fate.shape[1], dtype=bool)
-    not_outgrowth[-1] = False
-    for o in active:
-        mean_route = shed_by_site[o] * model.route_weights[o]  # [route]
-        died += rng.poisson(mean_route * model.died_in_transit[o])
-        means = mean_route[:, None, None] * model.arrest[o][:, :, None] * model.fate[None, :, :]
-        fates[:, :, not_outgrowth] += rng.poisson(means[:, :, not_outgrowth])
+    fates = np.zeros((3, n, len(FATES)), dtype=np.int64)  # [route, site, fate]
+    flat_fates = fates.reshape(-1)
+    cells, paths = model.aggregate_paths
+    for o in np.flatnonzero(shed_by_site > 0.0):
+        died += rng.poisson(shed_by_site[o] * model.transit_death_probability[o])
+        flat_fates[paths[o]] += rng.poisson(shed_by_site[o] * cells[o])
     founded = table.metastases()
-    np.add.at(fates[:, :, -1], (founded.route, founded.site), 1)
+    np.add.at(fates[:, :, OUTGROWTH], (founded.route, founded.site), 1)
     return Accounting(died_in_transit=died, fates=fates, expected_shed_by_site=shed_by_site)

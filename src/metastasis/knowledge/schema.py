@@ -106,6 +106,7 @@ class Site(BaseModel):
     capillary_arrest: Probability
     vital: bool = False
     max_lesion_cells: Positive | None = None
+    vertebral_plexus_share: Probability | None = None
 
 
 class Circulation(BaseModel):
@@ -170,10 +171,17 @@ class Shedding(BaseModel):
 
 
 class Travel(BaseModel):
-    """Step 4: survival of one leg of the journey (vessel to the next capillary bed)."""
+    """Step 4: surviving the journey.
+
+    Entry survival is paid once, by every cell entering blood or lymph (shear, anoikis, immune
+    attack in the first minutes); leg survival on every leg from a vessel to the next
+    capillary bed (mechanical trauma of passage), so long journeys cost more than short ones.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    blood_entry_survival: Probability
+    lymph_entry_survival: Probability
     blood_leg_survival: Probability
     lymph_leg_survival: Probability
     cavity_survival: Probability
@@ -258,6 +266,12 @@ class KnowledgeBase(BaseModel):
         for required in ("liver", "lungs"):
             if required not in names:
                 raise ValueError(f"sites: the anatomy needs a site named {required!r}")
+        plexus = [k for k, s in self.sites.items() if s.vertebral_plexus_share]
+        if plexus and "bone" not in names:
+            raise ValueError(
+                f"sites.{plexus[0]}.vertebral_plexus_share: the vertebral plexus leads to a "
+                "site named 'bone', which this anatomy lacks"
+            )
         share = sum(s.arterial_share.value for s in self.sites.values())
         if not math.isclose(share, 1.0, abs_tol=1e-6):
             raise ValueError(

@@ -9,6 +9,8 @@ closed forms is what lets the engine skip over days and cells entirely.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import exp1
@@ -61,6 +63,18 @@ def cumulative_emission(
     return amplitude * (exp1(c * np.exp(-rate * age)) - exp1(c))
 
 
+def cumulative_emission_scalar(
+    age: float, x0: float, rate: float, capacity: float, scale: float, exponent: float
+) -> float:
+    """:func:`cumulative_emission` for one age, without array overhead (the engine's hot path)."""
+    age = max(age, 0.0)
+    c = exponent * math.log(capacity / x0)
+    if c <= 0.0:
+        return scale * capacity**exponent * age
+    amplitude = scale * capacity**exponent / rate
+    return amplitude * (float(exp1(c * math.exp(-rate * age))) - float(exp1(c)))
+
+
 def _inverse_exp1(y: NDArray[np.float64]) -> NDArray[np.float64]:
     """Solve E1(z) = y for z > 0, elementwise.
 
@@ -77,9 +91,50 @@ def _inverse_exp1(y: NDArray[np.float64]) -> NDArray[np.float64]:
         z = np.exp(w)
         step = (exp1(z) - y) * np.exp(z)
         w = w + step
-        if np.all(np.abs(step) <= _NEWTON_TOLERANCE * np.maximum(1.0, np.abs(w))):
+        if float(np.max(np.abs(step) / np.maximum(1.0, np.abs(w)))) <= _NEWTON_TOLERANCE:
             break
     return np.exp(w)
+
+
+def _inverse_exp1_scalar(y: float) -> float:
+    """:func:`_inverse_exp1` for one value: the same iteration without array overhead."""
+    if y < _ASYMPTOTE_SWITCH:
+        u = -math.log(y)
+        w = math.log(max(u - math.log(max(u, 1.0)), 1e-3))
+    else:
+        w = -_EULER_GAMMA - y
+    for _ in range(_NEWTON_MAX_STEPS):
+        z = math.exp(w)
+        step = (float(exp1(z)) - y) * math.exp(z)
+        w += step
+        if abs(step) <= _NEWTON_TOLERANCE * max(1.0, abs(w)):
+            break
+    return math.exp(w)
+
+
+SCALAR_BATCH_LIMIT = 8
+"""Below this many targets a Python loop over scalars beats numpy's per-call overhead."""
+
+
+def inverse_cumulative_emission_scalar(
+    target: float, x0: float, rate: float, capacity: float, scale: float, exponent: float
+) -> float:
+    """:func:`inverse_cumulative_emission` for one target (the engine's hot path)."""
+    c = exponent * math.log(capacity / x0)
+    if c <= 0.0:
+        return target / (scale * capacity**exponent)
+    amplitude = scale * capacity**exponent / rate
+    z = _inverse_exp1_scalar(float(exp1(c)) + target / amplitude)
+    return max(math.log(c / z) / rate, 0.0)
+
+
+def gompertz_age_at_scalar(size: float, x0: float, rate: float, capacity: float) -> float:
+    """:func:`gompertz_age_at` for one size."""
+    if size <= x0:
+        return 0.0
+    if size >= capacity:
+        return math.inf
+    return -math.log(math.log(size / capacity) / math.log(x0 / capacity)) / rate
 
 
 def inverse_cumulative_emission(
@@ -87,6 +142,12 @@ def inverse_cumulative_emission(
 ) -> NDArray[np.float64]:
     """Age at which the cumulative emission reaches ``target`` (the time-rescaling inverse)."""
     target = np.asarray(target, dtype=float)
+    if target.size <= SCALAR_BATCH_LIMIT:
+        flat = [
+            inverse_cumulative_emission_scalar(float(v), x0, rate, capacity, scale, exponent)
+            for v in target.ravel()
+        ]
+        return np.array(flat, dtype=float).reshape(target.shape)
     c, amplitude = _shape(x0, rate, capacity, scale, exponent)
     if c <= 0.0:
         return target / (scale * capacity**exponent)

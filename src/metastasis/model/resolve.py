@@ -8,6 +8,7 @@ journey absorption probabilities, per-cell fate probabilities) has been computed
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -83,11 +84,48 @@ class ResolvedModel:
     def site_index(self, name: str) -> int:
         return self.site_names.index(name)
 
-    @property
+    @cached_property
+    def cell_fate_probability(self) -> NDArray[np.float64]:
+        """[source, route, target, fate]: chance that one shed cell takes exactly this path."""
+        return (
+            self.route_weights[:, :, None, None] * self.arrest[:, :, :, None]
+            * self.fate[None, None, :, :]
+        )
+
+    @cached_property
+    def transit_death_probability(self) -> NDArray[np.float64]:
+        """[source, route]: chance that one shed cell takes the route and dies on the way."""
+        return self.route_weights * self.died_in_transit
+
+    @cached_property
     def founder_probability(self) -> NDArray[np.float64]:
         """[source site, target site]: chance that one shed cell founds a growing metastasis."""
-        per_route = self.arrest * self.fate[None, None, :, OUTGROWTH]
-        return np.einsum("or,orj->oj", self.route_weights, per_route)
+        return self.cell_fate_probability[:, :, :, OUTGROWTH].sum(axis=1)
+
+    @cached_property
+    def founder_total(self) -> NDArray[np.float64]:
+        """[source site]: chance that one shed cell founds a growing metastasis anywhere."""
+        return self.founder_probability.sum(axis=1)
+
+    @cached_property
+    def aggregate_paths(self) -> tuple[list[NDArray[np.float64]], list[NDArray[np.int64]]]:
+        """Per source site: probabilities and flat [route, target, fate] indices of the paths
+        that end in any fate but outgrowth, keeping only paths of positive probability so the
+        engine's accounting is one Poisson draw per shedding site."""
+        probability = self.cell_fate_probability.copy()
+        probability[..., OUTGROWTH] = 0.0
+        flat = probability.reshape(self.n_sites, -1)
+        paths = [np.flatnonzero(row > 0.0) for row in flat]
+        return [row[index] for row, index in zip(flat, paths, strict=True)], paths
+
+    @cached_property
+    def founder_route(self) -> NDArray[np.float64]:
+        """[source, target, route]: cumulative route distribution of a founder, given target."""
+        joint = self.cell_fate_probability[:, :, :, OUTGROWTH].transpose(0, 2, 1)
+        total = joint.sum(axis=2, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(total > 0.0, joint / total, 1.0 / joint.shape[2])
+        return np.cumsum(share, axis=2)
 
     @property
     def colony_survival(self) -> float:
@@ -111,7 +149,8 @@ def resolve(kb: KnowledgeBase, cancer_name: str) -> ResolvedModel:
     )
     journey = journey_outcomes(
         kb, names, travel.blood_leg_survival.value, travel.lymph_leg_survival.value,
-        travel.cavity_survival.value,
+        travel.cavity_survival.value, travel.blood_entry_survival.value,
+        travel.lymph_entry_survival.value,
     )
     weights = route_weights(journey.available, shed.lymph_fraction.value, shed.cavity_fraction.value)
 

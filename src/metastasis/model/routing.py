@@ -49,8 +49,14 @@ def journey_outcomes(
     blood_leg_survival: float,
     lymph_leg_survival: float,
     cavity_survival: float,
+    blood_entry_survival: float = 1.0,
+    lymph_entry_survival: float = 1.0,
 ) -> JourneyOutcome:
-    """Solve the absorbing chain of the journey for every source site and route."""
+    """Solve the absorbing chain of the journey for every source site and route.
+
+    Blood leaving a site with a ``vertebral_plexus_share`` partly flows through the vertebral
+    venous plexus straight to the bone bed, bypassing the lungs (Batson 1940).
+    """
     n = len(site_names)
     index = {name: i for i, name in enumerate(site_names)}
     portal, caval, arterial = n, n + 1, n + 2  # vessel states follow the n capillary beds
@@ -85,7 +91,10 @@ def journey_outcomes(
             else:
                 r[j, n] += passing
         elif site.venous_drainage in vessel_of:
-            q[j, vessel_of[site.venous_drainage]] += passing
+            plexus = _plexus_share(site)
+            q[j, vessel_of[site.venous_drainage]] += passing * (1.0 - plexus)
+            if plexus > 0.0:
+                leg(j, index["bone"], blood_leg_survival, passing * plexus)
         else:
             r[j, n] += passing  # nowhere to go: the cell is lost
 
@@ -96,20 +105,32 @@ def journey_outcomes(
     available = np.zeros((n, 3), dtype=bool)
     for name, site in kb.sites.items():
         o = index[name]
-        starts: dict[Route, tuple[int, float]] = {}
+        starts: dict[Route, NDArray[np.float64]] = {}
         if site.venous_drainage in vessel_of:
-            starts[Route.BLOOD] = (vessel_of[site.venous_drainage], 1.0)
-        if site.lymph_drainage == THORACIC_DUCT:
-            starts[Route.LYMPH] = (caval, lymph_leg_survival)
-        elif site.lymph_drainage is not None:
-            starts[Route.LYMPH] = (index[site.lymph_drainage], lymph_leg_survival)
+            start = np.zeros(n_transient)
+            plexus = _plexus_share(site)
+            start[vessel_of[site.venous_drainage]] = 1.0 - plexus
+            if plexus > 0.0:
+                start[index["bone"]] = plexus * blood_leg_survival
+            starts[Route.BLOOD] = blood_entry_survival * start
+        if site.lymph_drainage is not None:
+            start = np.zeros(n_transient)
+            target = caval if site.lymph_drainage == THORACIC_DUCT else index[site.lymph_drainage]
+            start[target] = lymph_entry_survival * lymph_leg_survival
+            starts[Route.LYMPH] = start
         if site.cavity is not None:
-            starts[Route.CAVITY] = (index[site.cavity], cavity_survival)
-        for route, (state, survival) in starts.items():
+            start = np.zeros(n_transient)
+            start[index[site.cavity]] = cavity_survival
+            starts[Route.CAVITY] = start
+        for route, start in starts.items():
             available[o, route] = True
-            arrest[o, route] = survival * absorbed[state, :n]
+            arrest[o, route] = start @ absorbed[:, :n]
             died[o, route] = 1.0 - arrest[o, route].sum()
     return JourneyOutcome(arrest=arrest, died=died, available=available)
+
+
+def _plexus_share(site) -> float:
+    return site.vertebral_plexus_share.value if site.vertebral_plexus_share else 0.0
 
 
 def route_weights(available: NDArray[np.bool_], lymph: float, cavity: float) -> NDArray[np.float64]:
