@@ -28,8 +28,10 @@ def load_model(cancer: str, model_path: str | Path | None = None) -> ResolvedMod
 
 def check_years(years: float) -> float:
     """Validate a horizon in years: finite and in (0, 150]."""
-    if not isinstance(years, int | float) or not math.isfinite(years) or not (
-        0.0 < years <= MAX_YEARS
+    if (
+        not isinstance(years, int | float)
+        or not math.isfinite(years)
+        or not (0.0 < years <= MAX_YEARS)
     ):
         raise ModelError("years", years, f"a number of years in (0, {MAX_YEARS:g}]")
     return float(years)
@@ -53,6 +55,9 @@ def run_patient(
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         raise ModelError("patient index", index, "a non-negative integer")
     return simulate_patient(
-        model, patient_generator(seed, index), years * DAYS_PER_YEAR,
-        patient_index=index, root_seed=seed,
+        model,
+        patient_generator(seed, index),
+        years * DAYS_PER_YEAR,
+        patient_index=index,
+        root_seed=seed,
     )

@@ -31,7 +31,9 @@ def total_burden(t: float, start, x0, rate, capacity) -> float:
     if not growing.any():
         return 0.0
     sizes = gompertz_size(
-        t - start[growing], np.asarray(x0)[growing], np.asarray(rate)[growing],
+        t - start[growing],
+        np.asarray(x0)[growing],
+        np.asarray(rate)[growing],
         np.asarray(capacity)[growing],
     )
     return float(sizes.sum())

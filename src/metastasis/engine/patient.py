@@ -46,8 +46,20 @@ class _Lesions:
     """
 
     COLUMNS = (
-        "site", "parent", "route", "arrival", "awakening", "colony_scale", "micrometastasis",
-        "outgrowth", "x0", "rate", "capacity", "curve_start", "curve_x0", "emit_from",
+        "site",
+        "parent",
+        "route",
+        "arrival",
+        "awakening",
+        "colony_scale",
+        "micrometastasis",
+        "outgrowth",
+        "x0",
+        "rate",
+        "capacity",
+        "curve_start",
+        "curve_x0",
+        "emit_from",
     )
     INTEGER_COLUMNS = frozenset({"site", "parent", "route"})
     INITIAL_CAPACITY = 32
@@ -72,7 +84,7 @@ class _Lesions:
                 grown[:first] = old[:first]
                 setattr(self, name, grown)
         for name in self.COLUMNS:
-            getattr(self, name)[first:first + n] = columns[name]
+            getattr(self, name)[first : first + n] = columns[name]
         self.size = first + n
         return first
 
@@ -105,16 +117,24 @@ def _primary_invasion(model: ResolvedModel, rng: np.random.Generator) -> tuple[f
     if not math.isfinite(motility):
         return math.inf, math.inf
     delay = inverse_cumulative_emission_scalar(
-        rng.exponential(), 1.0, model.primary_rate, model.primary_capacity,
-        model.breach_rate, model.shedding_exponent,
+        rng.exponential(),
+        1.0,
+        model.primary_rate,
+        model.primary_capacity,
+        model.breach_rate,
+        model.shedding_exponent,
     )
     return motility, motility + delay
 
 
 def _cumulative(lesions: _Lesions, i: int, t: float, model: ResolvedModel) -> float:
     return cumulative_emission_scalar(
-        t - float(lesions.curve_start[i]), float(lesions.curve_x0[i]), float(lesions.rate[i]),
-        float(lesions.capacity[i]), model.shedding_rate, model.shedding_exponent,
+        t - float(lesions.curve_start[i]),
+        float(lesions.curve_x0[i]),
+        float(lesions.rate[i]),
+        float(lesions.capacity[i]),
+        model.shedding_rate,
+        model.shedding_exponent,
     )
 
 
@@ -130,10 +150,21 @@ def simulate_patient(
     motility, breach = _primary_invasion(model, rng)
     lesions = _Lesions()
     lesions.add(
-        1, site=model.primary_site, parent=-1, route=-1, arrival=0.0, awakening=0.0,
-        colony_scale=1.0, micrometastasis=0.0, outgrowth=0.0, x0=1.0,
-        rate=model.primary_rate, capacity=model.primary_capacity,
-        curve_start=motility, curve_x0=1.0, emit_from=breach,
+        1,
+        site=model.primary_site,
+        parent=-1,
+        route=-1,
+        arrival=0.0,
+        awakening=0.0,
+        colony_scale=1.0,
+        micrometastasis=0.0,
+        outgrowth=0.0,
+        x0=1.0,
+        rate=model.primary_rate,
+        capacity=model.primary_capacity,
+        curve_start=motility,
+        curve_x0=1.0,
+        emit_from=breach,
     )
     burden = BurdenTracker(horizon_days, model.lethal_burden_cells)
     burden.add(0.0, 1.0, model.primary_rate, model.primary_capacity)
@@ -167,8 +198,12 @@ def simulate_patient(
             continue
         targets = at_start + np.sort(rng.random(n)) * expected_shed
         arrival = lesions.curve_start[lesion] + inverse_cumulative_emission(
-            targets, lesions.curve_x0[lesion], lesions.rate[lesion], lesions.capacity[lesion],
-            model.shedding_rate, model.shedding_exponent,
+            targets,
+            lesions.curve_x0[lesion],
+            lesions.rate[lesion],
+            lesions.capacity[lesion],
+            model.shedding_rate,
+            model.shedding_exponent,
         )
         target_site = rng.choice(model.n_sites, size=n, p=founder[site] / q)
         cumulative_routes = founder_route[site, target_site]  # [founder, route]
@@ -187,18 +222,29 @@ def simulate_patient(
         outgrowth = micrometastasis + rng.exponential(model.mean_outgrowth_delay_days, size=n)
         x0 = max(micro, 1.0)
         first = lesions.add(
-            n, site=target_site, parent=lesion, route=route, arrival=arrival,
-            awakening=awakening, colony_scale=scale, micrometastasis=micrometastasis,
-            outgrowth=outgrowth, x0=x0, rate=model.metastasis_rate,
-            capacity=model.site_capacity[target_site], curve_start=outgrowth, curve_x0=x0,
+            n,
+            site=target_site,
+            parent=lesion,
+            route=route,
+            arrival=arrival,
+            awakening=awakening,
+            colony_scale=scale,
+            micrometastasis=micrometastasis,
+            outgrowth=outgrowth,
+            x0=x0,
+            rate=model.metastasis_rate,
+            capacity=model.site_capacity[target_site],
+            curve_start=outgrowth,
+            curve_x0=x0,
             emit_from=outgrowth,
         )
         for k in np.flatnonzero(outgrowth < stop):
             heapq.heappush(heap, (float(outgrowth[k]), first + int(k)))
 
     lesions = lesions.trimmed()
-    end_time, end_reason = burden.resolve_end(lesions.outgrowth, lesions.x0, lesions.rate,
-                                              lesions.capacity)
+    end_time, end_reason = burden.resolve_end(
+        lesions.outgrowth, lesions.x0, lesions.rate, lesions.capacity
+    )
     table = LesionTable.from_columns(lesions, end_time)
     accounting = _aggregate_accounting(model, rng, lesions, sources, table, end_time)
     return PatientResult(

@@ -135,7 +135,9 @@ class Growth(BaseModel):
                 f"{self.reference_size_cells.value:g} >= {self.capacity_cells.value:g}"
             )
         if self.capacity_cells.value <= 1.0:
-            raise ValueError(f"growth.capacity_cells must exceed 1 cell, got {self.capacity_cells.value:g}")
+            raise ValueError(
+                f"growth.capacity_cells must exceed 1 cell, got {self.capacity_cells.value:g}"
+            )
         return self
 
 

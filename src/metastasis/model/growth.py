@@ -36,7 +36,9 @@ def gompertz_size(age: ArrayLike, x0: float, rate: float, capacity: float) -> ND
     return capacity * np.exp(np.log(x0 / capacity) * np.exp(-rate * age))
 
 
-def gompertz_age_at(size: ArrayLike, x0: float, rate: float, capacity: float) -> NDArray[np.float64]:
+def gompertz_age_at(
+    size: ArrayLike, x0: float, rate: float, capacity: float
+) -> NDArray[np.float64]:
     """Days needed to grow from ``x0`` to ``size`` (infinite at or beyond the capacity)."""
     size = np.asarray(size, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -88,7 +88,8 @@ class ResolvedModel:
     def cell_fate_probability(self) -> NDArray[np.float64]:
         """[source, route, target, fate]: chance that one shed cell takes exactly this path."""
         return (
-            self.route_weights[:, :, None, None] * self.arrest[:, :, :, None]
+            self.route_weights[:, :, None, None]
+            * self.arrest[:, :, :, None]
             * self.fate[None, None, :, :]
         )
 
@@ -138,7 +139,11 @@ def resolve(kb: KnowledgeBase, cancer_name: str) -> ResolvedModel:
     names = list(kb.sites)
     sites = [kb.sites[n] for n in names]
     g, inv, shed, travel, col = (
-        cancer.growth, cancer.invasion, cancer.shedding, cancer.travel, cancer.colonisation
+        cancer.growth,
+        cancer.invasion,
+        cancer.shedding,
+        cancer.travel,
+        cancer.colonisation,
     )
     primary_rate = gompertz_rate(
         g.doubling_time_days.value, g.reference_size_cells.value, g.capacity_cells.value
@@ -148,11 +153,17 @@ def resolve(kb: KnowledgeBase, cancer_name: str) -> ResolvedModel:
         [min(capacity, s.max_lesion_cells.value) if s.max_lesion_cells else capacity for s in sites]
     )
     journey = journey_outcomes(
-        kb, names, travel.blood_leg_survival.value, travel.lymph_leg_survival.value,
-        travel.cavity_survival.value, travel.blood_entry_survival.value,
+        kb,
+        names,
+        travel.blood_leg_survival.value,
+        travel.lymph_leg_survival.value,
+        travel.cavity_survival.value,
+        travel.blood_entry_survival.value,
         travel.lymph_entry_survival.value,
     )
-    weights = route_weights(journey.available, shed.lymph_fraction.value, shed.cavity_fraction.value)
+    weights = route_weights(
+        journey.available, shed.lymph_fraction.value, shed.cavity_fraction.value
+    )
 
     affinity = np.array([cancer.affinity[n].value if n in cancer.affinity else 0.0 for n in names])
     extravasation = col.extravasation.value * affinity
@@ -162,13 +173,15 @@ def resolve(kb: KnowledgeBase, cancer_name: str) -> ResolvedModel:
     survival = 1.0 - col.colony_death_rate.value / col.colony_birth_rate.value
     p_out = col.outgrowth.value
     colony_founders = p_proliferate + p_dormant * p_awake
-    per_extravasated = np.array([
-        p_die,
-        p_dormant * (1.0 - p_awake),
-        colony_founders * (1.0 - survival),
-        colony_founders * survival * (1.0 - p_out),
-        colony_founders * survival * p_out,
-    ])
+    per_extravasated = np.array(
+        [
+            p_die,
+            p_dormant * (1.0 - p_awake),
+            colony_founders * (1.0 - survival),
+            colony_founders * survival * (1.0 - p_out),
+            colony_founders * survival * p_out,
+        ]
+    )
     fate = np.column_stack([1.0 - extravasation, np.outer(extravasation, per_extravasated)])
     dormant_share = p_dormant * p_awake / colony_founders if colony_founders > 0 else 0.0
 

@@ -63,8 +63,11 @@ def journey_outcomes(
     n_transient = n + 3
     q = np.zeros((n_transient, n_transient))
     r = np.zeros((n_transient, n + 1))  # absorbing: arrest in site j, or death (column n)
-    vessel_of = {VenousDrainage.PORTAL: portal, VenousDrainage.CAVAL: caval,
-                 VenousDrainage.ARTERIAL: arterial}
+    vessel_of = {
+        VenousDrainage.PORTAL: portal,
+        VenousDrainage.CAVAL: caval,
+        VenousDrainage.ARTERIAL: arterial,
+    }
 
     def leg(source: int, target: int, survival: float, weight: float = 1.0) -> None:
         q[source, target] += weight * survival

@@ -45,8 +45,17 @@ class _LesionColumns(Protocol):
 
 
 _COLUMNS = (
-    "site", "parent", "route", "arrival", "awakening", "colony_scale", "micrometastasis",
-    "outgrowth", "x0", "rate", "capacity",
+    "site",
+    "parent",
+    "route",
+    "arrival",
+    "awakening",
+    "colony_scale",
+    "micrometastasis",
+    "outgrowth",
+    "x0",
+    "rate",
+    "capacity",
 )
 
 
@@ -118,13 +127,16 @@ class LesionTable:
             )
             size[colony] = np.clip(
                 self.colony_scale[colony] * np.exp(growth * (t - self.awakening[colony])),
-                1.0, self.x0[colony],
+                1.0,
+                self.x0[colony],
             )
         plateau = founded & (self.micrometastasis <= t) & (t < self.outgrowth)
         size[plateau] = self.x0[plateau]
         growing = founded & (self.outgrowth <= t)
         size[growing] = gompertz_size(
-            t - self.outgrowth[growing], self.x0[growing], self.rate[growing],
+            t - self.outgrowth[growing],
+            self.x0[growing],
+            self.rate[growing],
             self.capacity[growing],
         )
         return size

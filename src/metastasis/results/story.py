@@ -27,8 +27,15 @@ def build_events(patient: PatientResult) -> list[Event]:
     def add(time: float, step: int, kind: str, row: int, **extra: Any) -> None:
         if math.isfinite(time) and time <= end:
             events.append(
-                Event(float(time), step, kind, names[int(lesions.site[row])], int(row),
-                      int(lesions.parent[row]), **extra)
+                Event(
+                    float(time),
+                    step,
+                    kind,
+                    names[int(lesions.site[row])],
+                    int(row),
+                    int(lesions.parent[row]),
+                    **extra,
+                )
             )
 
     add(patient.motility_time, 1, "motility_acquired", 0)
@@ -50,15 +57,37 @@ def build_events(patient: PatientResult) -> list[Event]:
     totals = patient.accounting.totals()
     acc = patient.accounting
     summary_site = "body"
-    events.append(Event(end, 3, "shed_total", primary, 0, -1, counts={
-        k: totals[k] for k in ("shed", "shed_blood", "shed_lymph", "shed_cavity")}))
-    events.append(Event(end, 4, "transit_total", summary_site, -1, -1, counts={
-        "died_in_circulation": totals["died_in_circulation"], "arrested": totals["arrested"]}))
+    events.append(
+        Event(
+            end,
+            3,
+            "shed_total",
+            primary,
+            0,
+            -1,
+            counts={k: totals[k] for k in ("shed", "shed_blood", "shed_lymph", "shed_cavity")},
+        )
+    )
+    events.append(
+        Event(
+            end,
+            4,
+            "transit_total",
+            summary_site,
+            -1,
+            -1,
+            counts={
+                "died_in_circulation": totals["died_in_circulation"],
+                "arrested": totals["arrested"],
+            },
+        )
+    )
     arrested = acc.arrested_by_site
     extravasated = acc.extravasated_by_site
     for j in np.flatnonzero(arrested):
-        events.append(Event(end, 4, "arrested_total", names[j], -1, -1,
-                            counts={"arrested": int(arrested[j])}))
+        events.append(
+            Event(end, 4, "arrested_total", names[j], -1, -1, counts={"arrested": int(arrested[j])})
+        )
     for j in np.flatnonzero(extravasated):
         counts = {fate: int(acc.fate_by_site(fate)[j]) for fate in FATES[1:]}
         counts["extravasated"] = int(extravasated[j])
@@ -112,8 +141,14 @@ def patient_to_dict(patient: PatientResult) -> dict[str, Any]:
         },
         "events": [
             {
-                "time": e.time, "step": e.step, "step_name": e.step_name, "kind": e.kind,
-                "site": e.site, "lesion": e.lesion, "parent": e.parent, "route": e.route,
+                "time": e.time,
+                "step": e.step,
+                "step_name": e.step_name,
+                "kind": e.kind,
+                "site": e.site,
+                "lesion": e.lesion,
+                "parent": e.parent,
+                "route": e.route,
                 "counts": e.counts,
             }
             for e in patient.events()
