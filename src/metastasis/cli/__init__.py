@@ -1,0 +1,1 @@
+"""The ``metastasis`` command line (typer + rich): a thin layer over the public API."""

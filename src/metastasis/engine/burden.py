@@ -60,11 +60,12 @@ class BurdenTracker:
         """Count a lesion that grows from ``x0`` cells from day ``start``."""
         if start >= self.stop:
             return
-        later = self.grid > start
-        self.total[later] += gompertz_size(self.grid[later] - start, x0, rate, capacity)
-        crossed = np.flatnonzero(self.total >= self.lethal)
-        if crossed.size:
-            self.stop = min(self.stop, float(self.grid[crossed[0]]))
+        first = int(np.searchsorted(self.grid, start, side="right"))
+        later = self.total[first:]
+        later += gompertz_size(self.grid[first:] - start, x0, rate, capacity)
+        if later[-1] >= self.lethal:  # the total only grows with time: check the end first
+            crossed = first + int(np.argmax(later >= self.lethal))
+            self.stop = min(self.stop, float(self.grid[crossed]))
 
     def resolve_end(
         self,

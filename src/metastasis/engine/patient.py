@@ -168,7 +168,7 @@ def simulate_patient(
     )
     burden = BurdenTracker(horizon_days, model.lethal_burden_cells)
     burden.add(0.0, 1.0, model.primary_rate, model.primary_capacity)
-    founder = model.founder_probability
+    target_cdf = model.founder_target_cdf
     founder_total = model.founder_total
     founder_route = model.founder_route
 
@@ -205,7 +205,7 @@ def simulate_patient(
             model.shedding_rate,
             model.shedding_exponent,
         )
-        target_site = rng.choice(model.n_sites, size=n, p=founder[site] / q)
+        target_site = np.searchsorted(target_cdf[site], rng.random(n), side="right")
         cumulative_routes = founder_route[site, target_site]  # [founder, route]
         route = (rng.random(n)[:, None] > cumulative_routes[:, :-1]).sum(axis=1)
         slept = rng.random(n) < model.dormant_share_of_outgrowth
@@ -294,6 +294,8 @@ def _aggregate_accounting(
     for o in np.flatnonzero(shed_by_site > 0.0):
         died += rng.poisson(shed_by_site[o] * model.transit_death_probability[o])
         flat_fates[paths[o]] += rng.poisson(shed_by_site[o] * cells[o])
-    founded = table.metastases()
-    np.add.at(fates[:, :, OUTGROWTH], (founded.route, founded.site), 1)
+    outgrowth = np.bincount(
+        table.route[1:] * n + table.site[1:], minlength=3 * n
+    ).reshape(3, n)
+    fates[:, :, OUTGROWTH] += outgrowth
     return Accounting(died_in_transit=died, fates=fates, expected_shed_by_site=shed_by_site)

@@ -77,18 +77,47 @@ def cumulative_emission_scalar(
     return amplitude * (float(exp1(c * math.exp(-rate * age))) - float(exp1(c)))
 
 
+def _newton_start(y: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Starting w = ln z for Newton: the asymptotes E1(z) ~ -gamma - ln z (small z) and
+    E1(z) ~ exp(-z)/z (large z)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = -np.log(y)
+        large = np.maximum(u - np.log(np.maximum(u, 1.0)), 1e-3)
+    return np.where(y < _ASYMPTOTE_SWITCH, np.log(large), -_EULER_GAMMA - y)
+
+
+_TABLE_LOG_Y = np.linspace(np.log(1e-14), np.log(60.0), 4001)
+
+
+def _build_table() -> NDArray[np.float64]:
+    y = np.exp(_TABLE_LOG_Y)
+    w = _newton_start(y)
+    for _ in range(_NEWTON_MAX_STEPS):
+        z = np.exp(w)
+        step = (exp1(z) - y) * np.exp(z)
+        w = w + step
+        if float(np.max(np.abs(step) / np.maximum(1.0, np.abs(w)))) <= _NEWTON_TOLERANCE:
+            break
+    return w
+
+
+_TABLE_W = _build_table()
+"""ln z solving E1(z) = y on a grid of ln y, so that Newton starts within ~1e-6 of the root."""
+
+
 def _inverse_exp1(y: NDArray[np.float64]) -> NDArray[np.float64]:
     """Solve E1(z) = y for z > 0, elementwise.
 
     Newton's method on w = ln z: E1(exp(w)) is convex and decreasing in w, so after at most
-    one step the iterates lie left of the root and increase monotonically to it.  The start
-    uses the two asymptotes, E1(z) ~ -gamma - ln z for small z and E1(z) ~ exp(-z)/z for
-    large z, so a handful of steps suffice.
+    one step the iterates lie left of the root and increase monotonically to it.  Inside the
+    tabulated range the start comes from interpolation (two steps then reach double
+    precision); outside it, from the asymptotes.
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u = -np.log(y)
-        large = np.maximum(u - np.log(np.maximum(u, 1.0)), 1e-3)
-    w = np.where(y < _ASYMPTOTE_SWITCH, np.log(large), -_EULER_GAMMA - y)
+    log_y = np.log(y)
+    inside = (log_y >= _TABLE_LOG_Y[0]) & (log_y <= _TABLE_LOG_Y[-1])
+    w = np.interp(log_y, _TABLE_LOG_Y, _TABLE_W)
+    if not inside.all():
+        w = np.where(inside, w, _newton_start(y))
     for _ in range(_NEWTON_MAX_STEPS):
         z = np.exp(w)
         step = (exp1(z) - y) * np.exp(z)
@@ -114,7 +143,7 @@ def _inverse_exp1_scalar(y: float) -> float:
     return math.exp(w)
 
 
-SCALAR_BATCH_LIMIT = 8
+SCALAR_BATCH_LIMIT = 1
 """Below this many targets a Python loop over scalars beats numpy's per-call overhead."""
 
 

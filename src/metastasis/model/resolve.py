@@ -120,6 +120,14 @@ class ResolvedModel:
         return [row[index] for row, index in zip(flat, paths, strict=True)], paths
 
     @cached_property
+    def founder_target_cdf(self) -> NDArray[np.float64]:
+        """[source, target]: cumulative distribution of a founder's target site."""
+        total = np.maximum(self.founder_total[:, None], np.finfo(float).tiny)
+        cdf = np.cumsum(self.founder_probability / total, axis=1)
+        cdf[:, -1] = 1.0  # guard against rounding leaving the last bin unreachable
+        return cdf
+
+    @cached_property
     def founder_route(self) -> NDArray[np.float64]:
         """[source, target, route]: cumulative route distribution of a founder, given target."""
         joint = self.cell_fate_probability[:, :, :, OUTGROWTH].transpose(0, 2, 1)

@@ -86,12 +86,18 @@ class LesionTable:
     def from_columns(cls, lesions: _LesionColumns, end_time: float) -> LesionTable:
         """Keep lesions founded before the end, renumbered in founding order of the run."""
         arrival = np.asarray(lesions.arrival, dtype=float)
-        keep = np.flatnonzero((arrival < end_time) | (np.arange(arrival.size) == 0))
-        renumber = np.full(arrival.size, -1, dtype=np.int64)
-        renumber[keep] = np.arange(keep.size)
-        data = {name: np.asarray(getattr(lesions, name))[keep] for name in _COLUMNS}
-        parent = data.pop("parent").astype(np.int64)
-        parent = np.where(parent >= 0, renumber[np.maximum(parent, 0)], -1)
+        late = arrival[1:] >= end_time
+        if not late.any():  # the common case: nothing to drop or renumber
+            data = {name: np.asarray(getattr(lesions, name)) for name in _COLUMNS}
+            parent = data.pop("parent").astype(np.int64)
+            keep = np.arange(arrival.size)
+        else:
+            keep = np.concatenate(([0], 1 + np.flatnonzero(~late)))
+            renumber = np.full(arrival.size, -1, dtype=np.int64)
+            renumber[keep] = np.arange(keep.size)
+            data = {name: np.asarray(getattr(lesions, name))[keep] for name in _COLUMNS}
+            parent = data.pop("parent").astype(np.int64)
+            parent = np.where(parent >= 0, renumber[np.maximum(parent, 0)], -1)
         return cls(
             id=np.arange(keep.size, dtype=np.int64),
             parent=parent,
