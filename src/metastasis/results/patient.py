@@ -280,6 +280,16 @@ class PatientResult:
         first = rows[np.argmin(self.lesions.outgrowth[rows])]
         return float(self.lesions.outgrowth[first]), self.site_names[int(self.lesions.site[first])]
 
+    def first_organ_metastasis(self) -> tuple[float, str] | None:
+        """Day and organ of the first metastasis to start growing outside any lymph node."""
+        rows = self.metastasis_rows(growing_by=self.end_time)
+        sites = np.array(self.site_names)[self.lesions.site[rows]]
+        rows = rows[~np.isin(sites, list(NODE_SITES))]
+        if not rows.size:
+            return None
+        first = rows[np.argmin(self.lesions.outgrowth[rows])]
+        return float(self.lesions.outgrowth[first]), self.site_names[int(self.lesions.site[first])]
+
     def events(self) -> list[Event]:
         """The story, in time order."""
         from metastasis.results.story import build_events
