@@ -129,6 +129,19 @@ def test_concat_refuses_parts_of_different_runs(cohort, change, field):
     assert err.value.field == field
 
 
+def test_without_lesions_the_patients_table_is_unchanged(colorectal, cohort):
+    parts = [run_cohort(colorectal, 12, SEED, YEARS, keep_lesions=False),
+             run_cohort(colorectal, 18, SEED, YEARS, start=12, keep_lesions=False)]
+    slim = CohortResult.concat(parts)
+    pd.testing.assert_frame_equal(slim.patients, cohort.patients, check_exact=True)
+    assert slim.lesions.empty
+    assert list(slim.lesions.columns) == list(cohort.lesions.columns)
+    assert (slim.lesions.dtypes == cohort.lesions.dtypes).all()
+    assert slim.summary()["sites"] == cohort.summary()["sites"]
+    with pytest.raises(ModelError):  # a part with lesions and one without do not mix
+        CohortResult.concat([parts[0], run_cohort(colorectal, 18, SEED, YEARS, start=12)])
+
+
 def test_progress_reports_every_patient_exactly_once(colorectal):
     advances: list[int] = []
     n = cohort_module.PROGRESS_EVERY * 2 + 3

@@ -230,3 +230,10 @@ def test_patient_unknown_format_is_refused(patient, tmp_path):
         write_patient(patient, tmp_path / "p.xml", "xml")
     assert err.value.field == "format"
     assert _listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("suffix", FORMATS)
+def test_a_cohort_without_lesions_round_trips(colorectal, tmp_path, suffix):
+    result = run_cohort(colorectal, 6, SEED, YEARS, keep_lesions=False)
+    assert result.lesions.empty and result.provenance["lesions_kept"] is False
+    assert_same(read_cohort(write_cohort(result, tmp_path / f"c{suffix}")), result)

@@ -57,6 +57,7 @@ def make_provenance(
     years: float,
     *,
     seed_drawn: bool = False,
+    lesions_kept: bool = True,
 ) -> dict[str, Any]:
     """What a result needs to be trusted and re-run: code, model, seed, indices, horizon.
 
@@ -76,6 +77,7 @@ def make_provenance(
         "patient_index_start": int(start),
         "patient_index_stop": int(start + n_patients),
         "n_patients": int(n_patients),
+        "lesions_kept": bool(lesions_kept),
         "years": float(years),
         "horizon_days": float(years) * DAYS_PER_YEAR,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -91,12 +93,15 @@ def run_cohort(
     *,
     start: int = 0,
     progress: ProgressCallback | None = None,
+    keep_lesions: bool = True,
 ) -> CohortResult:
     """Simulate patients ``start .. start + n_patients - 1`` of the cohort with root ``seed``.
 
     ``seed=None`` draws a fresh root seed and records it in the provenance (with
     ``seed_drawn``), so even an unseeded run can be repeated.  ``progress(k)`` is called
-    with the number of patients finished since its last call.
+    with the number of patients finished since its last call.  ``keep_lesions=False``
+    leaves the lesions table empty (the patients table is unchanged), for long horizons
+    where only the per-patient columns or the summary are wanted.
     """
     n_patients = _check_count("patients", n_patients, 1)
     start = _check_count("start", start, 0)
@@ -119,12 +124,12 @@ def run_cohort(
             progress(pending)
             pending = 0
         if len(block) == BLOCK_PATIENTS:
-            patients, lesions = build_tables(block, site_names)
+            patients, lesions = build_tables(block, site_names, keep_lesions=keep_lesions)
             patient_frames.append(patients)
             lesion_frames.append(lesions)
             block = []
     if block:
-        patients, lesions = build_tables(block, site_names)
+        patients, lesions = build_tables(block, site_names, keep_lesions=keep_lesions)
         patient_frames.append(patients)
         lesion_frames.append(lesions)
     if progress is not None and pending:
@@ -138,6 +143,7 @@ def run_cohort(
         lesions=joined(lesion_frames),
         provenance=make_provenance(
             model.cancer, model.knowledge, seed, start, n_patients, years, seed_drawn=not seeded,
+            lesions_kept=keep_lesions,
         ),
     )
 
@@ -165,4 +171,5 @@ def rerun(provenance: Mapping[str, Any], *, progress: ProgressCallback | None = 
         provenance["years"],
         start=start,
         progress=progress,
+        keep_lesions=bool(provenance.get("lesions_kept", True)),
     )

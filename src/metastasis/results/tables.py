@@ -144,9 +144,13 @@ def _sizes_at_end(stacked: LesionTable, end: NDArray[np.float64]) -> NDArray[np.
 
 
 def build_tables(
-    results: Sequence[PatientResult], site_names: Sequence[str]
+    results: Sequence[PatientResult], site_names: Sequence[str], *, keep_lesions: bool = True
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The patients and lesions tables of a block of patients, in the order given."""
+    """The patients and lesions tables of a block of patients, in the order given.
+
+    With ``keep_lesions=False`` the lesions table is returned empty (its columns and dtypes
+    kept): long horizons found thousands of lesions per patient, and a summary needs none.
+    """
     if not results:
         raise ModelError("patients", 0, "at least one patient result to tabulate")
     n = len(results)
@@ -201,6 +205,8 @@ def build_tables(
         patients[f"{MET_PREFIX}{name}"] = met[:, j]
     patients.update(_accounting_columns(results))
 
+    if not keep_lesions:
+        return pd.DataFrame(patients), empty_lesions()
     lesions = {
         "patient_index": index[position],
         "lesion": stacked.id.astype(np.int64),
@@ -230,6 +236,11 @@ def _accounting_columns(results: Sequence[PatientResult]) -> dict[str, NDArray[n
     for k, fate in enumerate(FATES):
         totals[fate] = fates[:, :, k].sum(axis=1)
     return {f"{CELLS_PREFIX}{k}": totals[k].astype(np.int64) for k in ACCOUNTING_TOTALS}
+
+
+def empty_lesions() -> pd.DataFrame:
+    """A lesions table with no rows, with the columns and dtypes of a full one."""
+    return conform(pd.DataFrame({name: [] for name in LESION_COLUMNS}))
 
 
 # --------------------------------------------------------------------------- statistics
@@ -315,7 +326,7 @@ class CohortResult:
             raise ModelError("parts", 0, "at least one cohort result")
         ordered = sorted(parts, key=lambda p: p.provenance.get("patient_index_start", 0))
         first = ordered[0].provenance
-        same = ("version", "cancer", "root_seed", "years", "model")
+        same = ("version", "cancer", "root_seed", "years", "model", "lesions_kept")
         for part in ordered[1:]:
             for key in same:
                 if part.provenance.get(key) != first.get(key):
