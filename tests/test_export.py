@@ -7,6 +7,7 @@ import copy
 import csv
 import io
 import json
+import stat
 
 import duckdb
 import pandas as pd
@@ -107,6 +108,15 @@ def test_unknown_suffix_is_refused_and_nothing_written(cohort, tmp_path, name):
     assert err.value.field == "out"
     assert ".parquet" in err.value.allowed
     assert _listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("suffix", FORMATS)
+def test_files_get_the_usual_permissions(cohort, tmp_path, suffix):
+    """Written like any other file the user makes, not private to the writing process."""
+    reference = tmp_path / "reference.txt"
+    reference.write_text("x")
+    path = write_cohort(cohort, tmp_path / f"c{suffix}")
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(reference.stat().st_mode)
 
 
 def test_missing_folder_is_refused(cohort, tmp_path):

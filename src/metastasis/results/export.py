@@ -23,7 +23,7 @@ import io
 import json
 import math
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -87,15 +87,12 @@ def _atomic(paths: list[Path]) -> Iterator[list[Path]]:
     """Temporary files beside ``paths``, renamed onto them only if the block succeeds.
 
     A temporary name in the same directory keeps the rename on one file system (atomic);
-    on any error every temporary file is removed and the targets are left untouched.
+    on any error every temporary file is removed and the targets are left untouched.  The
+    names are only reserved (a random suffix), not created, so that the writers create the
+    files with the user's usual permissions (``mkstemp`` would make them private).
     """
-    temps: list[Path] = []
+    temps = [path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp") for path in paths]
     try:
-        for path in paths:
-            handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                            suffix=".tmp")
-            os.close(handle)
-            temps.append(Path(name))
         yield temps
         for temp, path in zip(temps, paths, strict=True):
             os.replace(temp, path)
