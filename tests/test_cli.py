@@ -1,0 +1,365 @@
+"""The ``metastasis`` command: the story, the cohort summary, the model's self-description.
+
+Each test drives the command through typer's CliRunner and checks what a reader would check:
+the story follows the patient the API simulates, the numbers in it are that patient's
+numbers, output is reproducible from the printed seed, and exported models load back.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import metastasis
+from metastasis.api import load_model, run_patient
+from metastasis.cli import model_view, narrative, numbers
+from metastasis.cli.app import app
+from metastasis.knowledge.loader import load as load_knowledge
+
+SEED = 7
+runner = CliRunner()
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def ok(*args: str) -> str:
+    code, out, err = invoke(*args)
+    assert code == 0, f"exit {code}: {err}{out}"
+    return out
+
+
+def timeline(out: str) -> list[str]:
+    """The timeline lines of a text story ('Day N (Y y) · step S, ...')."""
+    stamp = re.compile(r"^Day [\d,]+ \([\d.]+ y\) · step \d")
+    return [line for line in out.splitlines() if stamp.match(line)]
+
+
+# ---------------------------------------------------------------- number formatting
+
+
+@pytest.mark.parametrize(
+    ("n", "text"), [(0, "0"), (42, "42"), (4132, "4,132"), (99_999, "99,999"),
+                    (124_804_592, "1.2e8"), (2.1e9, "2.1e9"), (1e12, "1.0e12")],
+)
+def test_counts_are_exact_when_small_and_compact_when_large(n: float, text: str) -> None:
+    assert numbers.count(n) == text
+
+
+def test_shares_never_round_to_a_misleading_zero_or_hundred() -> None:
+    assert numbers.share(124_062_038, 124_804_592) == "99.4 %"
+    assert numbers.share(999_999, 1_000_000) == "99.9999 %"
+    assert numbers.share(1, 10_000_000) == "0.00001 %"
+    assert numbers.share(0, 10) == "0 %"
+    assert numbers.share(10, 10) == "100 %"
+    assert numbers.share(1, 0) == "n/a"
+    assert numbers.percent(100.00000000000001) == "100 %"
+    assert numbers.percent(1e-6) == "0.000001 %"
+
+
+def test_days_have_thousands_separators() -> None:
+    assert numbers.day(1204.7) == "Day 1,204"
+
+
+# ---------------------------------------------------------------- simulate: the story
+
+
+def test_story_has_the_disclaimer_steps_spread_accounting_and_end() -> None:
+    out = ok("simulate", "--cancer", "colorectal", "--years", "10", "--seed", str(SEED))
+    assert out.splitlines()[0] == metastasis.DISCLAIMER
+    for heading in ("Timeline", "Where it spread", "Cell accounting", "End"):
+        assert heading in out.splitlines()
+    steps = {int(m) for m in re.findall(r"· step (\d), ", out)}
+    assert {1, 2, 3, 5, 6} <= steps
+    assert "step 3, entering blood or lymph" in out
+    assert "by the portal blood (first capillary bed: the liver)" in out
+    assert "by the lymph towards the regional lymph nodes" in out
+    assert "across the peritoneal cavity" in out
+
+
+def test_story_numbers_are_the_patients_numbers() -> None:
+    out = ok("simulate", "--seed", str(SEED), "--years", "10")
+    patient = run_patient(load_model("colorectal"), SEED, 0, 10.0)
+    totals = patient.accounting.totals()
+    assert f"Of {numbers.count(totals['shed'])} cells shed" in out
+    share = numbers.share(totals["died_in_circulation"], totals["shed"])
+    assert f"{share} died in circulation" in out
+    assert f"{numbers.count(totals['outgrowth'])} founded growing metastases" in out
+    # every timeline line is one of the patient's events at its day
+    days = {numbers.day(e.time) for e in patient.events()}
+    for line in timeline(out):
+        assert line.split(" (")[0] in days
+
+
+def test_story_is_reproducible_and_depends_on_seed_and_patient() -> None:
+    a = ok("simulate", "--seed", "11", "--years", "12")
+    b = ok("simulate", "--seed", "11", "--years", "12")
+    c = ok("simulate", "--seed", "12", "--years", "12")
+    d = ok("simulate", "--seed", "11", "--years", "12", "--patient", "3")
+    assert a == b
+    assert timeline(a) != timeline(c)
+    assert timeline(a) != timeline(d)
+    assert "patient index 3" in d
+
+
+def test_a_run_without_seed_draws_one_prints_it_and_can_be_rerun() -> None:
+    out = ok("simulate", "--years", "8")
+    drawn = re.search(r"drew root seed (\d+)", out)
+    assert drawn, out
+    again = ok("simulate", "--years", "8", "--seed", drawn.group(1))
+    assert timeline(again) == timeline(out)
+
+
+def test_milestones_by_default_and_every_event_on_request() -> None:
+    patient = run_patient(load_model("colorectal"), SEED, 0, 20.0)
+    told = [e for e in patient.events()
+            if e.kind not in narrative.TOTAL_KINDS | narrative.END_KINDS]
+    short = ok("simulate", "--seed", str(SEED), "--years", "20")
+    full = ok("simulate", "--seed", str(SEED), "--years", "20", "--all-events")
+    assert len(timeline(full)) == len(told)
+    assert len(timeline(short)) < len(told)
+    hidden = re.search(r"… and ([\d,]+) more events", short)
+    assert hidden and int(hidden.group(1).replace(",", "")) == len(told) - len(timeline(short))
+
+
+def test_a_patient_with_distant_spread_is_named_after_the_primary() -> None:
+    model = load_model("colorectal")
+    seed = next(s for s in range(200) if run_patient(model, s, 0, 20.0).distant_rows(
+        growing_by=run_patient(model, s, 0, 20.0).end_time).size)
+    out = ok("simulate", "--seed", str(seed), "--years", "20")
+    assert re.search(r"Diagnosis name: metastatic colon cancer \([^)]+\)", out)
+    assert "liver cancer" not in out
+
+
+def test_spread_from_a_metastasis_names_the_parent_lesion() -> None:
+    out = ok("simulate", "--seed", str(SEED), "--years", "20", "--all-events")
+    assert re.search(r"a cell from metastasis #\d+ in the [a-z ]+, carried by", out)
+    assert "a cell from the primary (colon and rectum), carried by" in out
+
+
+def test_a_lethal_burden_ends_the_story() -> None:
+    patient = run_patient(load_model("colorectal"), SEED, 0, 40.0)
+    assert patient.end_reason == "lethal_burden"
+    out = ok("simulate", "--seed", str(SEED), "--years", "40")
+    assert "a burden the model treats as lethal" in out.split("\nEnd\n")[1]
+
+
+def test_a_breast_primary_sheds_into_the_caval_blood_towards_the_lungs() -> None:
+    out = ok("simulate", "--cancer", "breast", "--seed", "1", "--years", "15")
+    assert "by the caval blood (first capillary bed: the lungs)" in out
+    assert "portal blood" not in out.split("Where it spread")[0].split("step 3")[1][:300]
+
+
+def test_json_output_is_the_patient_with_disclaimer_and_provenance() -> None:
+    out = ok("simulate", "--seed", str(SEED), "--years", "10", "--format", "json")
+    data = json.loads(out)
+    assert data["disclaimer"] == metastasis.DISCLAIMER
+    assert data["provenance"]["root_seed"] == SEED
+    assert data["provenance"]["seed_drawn"] is False
+    patient = run_patient(load_model("colorectal"), SEED, 0, 10.0)
+    assert len(data["events"]) == len(patient.events())
+    assert data["accounting"]["totals"] == patient.accounting.totals()
+
+
+def test_json_records_a_drawn_seed() -> None:
+    code, out, err = invoke("simulate", "--years", "5", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["provenance"]["seed_drawn"] is True
+    assert f"drew root seed {data['provenance']['root_seed']}" in err
+
+
+def test_csv_output_is_the_event_log() -> None:
+    code, out, err = invoke("simulate", "--seed", str(SEED), "--format", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    patient = run_patient(load_model("colorectal"), SEED, 0, 10.0)
+    assert len(rows) == len(patient.events())
+    assert {"time", "step", "kind", "site", "lesion", "parent"} <= set(rows[0])
+    assert metastasis.DISCLAIMER in err
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "csv"])
+def test_out_writes_a_file_and_prints_nothing_on_stdout(tmp_path: Path, fmt: str) -> None:
+    target = tmp_path / f"story.{'txt' if fmt == 'text' else fmt}"
+    code, out, err = invoke("simulate", "--seed", "3", "--format", fmt, "--out", str(target))
+    assert code == 0, err
+    assert out == ""
+    text = target.read_text(encoding="utf-8")
+    if fmt == "json":
+        assert json.loads(text)["disclaimer"] == metastasis.DISCLAIMER
+    elif fmt == "text":
+        assert text.splitlines()[0] == metastasis.DISCLAIMER
+        assert "Cell accounting" in text
+    else:
+        assert text.startswith("time,step")
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+# ---------------------------------------------------------------- cohort
+
+
+def test_cohort_prints_sites_timing_sites_per_patient_and_accounting(tmp_path: Path) -> None:
+    target = tmp_path / "cohort.parquet"
+    code, out, err = invoke("cohort", "--cancer", "colorectal", "--patients", "60", "--seed",
+                            "1", "--years", "12", "--out", str(target))
+    assert code == 0, err
+    assert out.splitlines()[0] == metastasis.DISCLAIMER
+    assert "Cohort: 60 virtual patients with colorectal cancer" in out
+    assert "Share of patients with a growing metastasis, by site" in out
+    assert re.search(r"regional lymph nodes\s+│\s+\d+ │\s+[\d.]+ % │\s+[\d.]+ % – [\d.]+ %", out)
+    assert "Time to the first distant metastasis" in out
+    assert "Distant sites per patient" in out
+    assert "died in circulation" in out
+    assert "60/60" in err  # the progress bar ran to the end
+    from metastasis.results.export import read_cohort
+
+    back = read_cohort(target)
+    assert len(back.patients) == 60
+    assert back.provenance["root_seed"] == 1
+
+
+def test_cohort_json_summary_matches_the_api() -> None:
+    from metastasis.cohort import run_cohort
+
+    out = ok("cohort", "--patients", "40", "--seed", "5", "--years", "10", "--format", "json")
+    data = json.loads(out)
+    assert data["disclaimer"] == metastasis.DISCLAIMER
+    expected = run_cohort(load_model("colorectal"), 40, 5, 10.0).summary()
+    assert data["sites"] == expected["sites"]
+    assert data["first_distant_metastasis"] == expected["first_distant_metastasis"]
+
+
+def test_cohort_without_seed_prints_the_drawn_seed() -> None:
+    out = ok("cohort", "--patients", "5", "--years", "3")
+    assert re.search(r"drew root seed \d+", out)
+
+
+# ---------------------------------------------------------------- model list / show / export
+
+
+def test_model_list_names_every_cancer_type() -> None:
+    out = ok("model", "list")
+    assert out.splitlines()[0] == metastasis.DISCLAIMER
+    for key in load_knowledge().cancers:
+        assert key in out
+
+
+def _sourced(node: object, path: str = "") -> dict[str, tuple[float, str]]:
+    found: dict[str, tuple[float, str]] = {}
+    if isinstance(node, dict):
+        if set(node) == {"value", "source"}:
+            return {path: (node["value"], node["source"])}
+        for key, child in node.items():
+            found.update(_sourced(child, f"{path}.{key}" if path else key))
+    return found
+
+
+def test_model_show_prints_every_parameter_with_its_source() -> None:
+    model = load_model("colorectal")
+    expected = _sourced({
+        "circulation": model.knowledge["circulation"],
+        "sites": model.knowledge["sites"],
+        "cancers": {"colorectal": model.knowledge["cancers"]["colorectal"]},
+    })
+    rows = {r.path: r for r in model_view.parameter_rows(model)}
+    assert set(expected) <= set(rows)
+    for path, (value, source) in expected.items():
+        assert rows[path].source == source
+        assert float(rows[path].value) == pytest.approx(value, rel=1e-5)
+    out = ok("model", "show", "colorectal")
+    assert out.splitlines()[0] == metastasis.DISCLAIMER
+    doubling = model.knowledge["cancers"]["colorectal"]["growth"]["doubling_time_days"]
+    assert re.search(rf"cancers\.colorectal\.growth\.doubling_time_days\s+│\s+"
+                     rf"{doubling['value']:g} │ {re.escape(doubling['source'][:40])}", out)
+    assert "cancers.breast" not in out
+
+
+def test_model_show_draws_the_organ_graph_as_text() -> None:
+    out = ok("model", "show", "colorectal")
+    assert re.search(r"portal vein -> liver: from colon and rectum\*", out)
+    assert re.search(r"venae cavae -> right heart -> lungs: from liver", out)
+    assert "regional lymph nodes -> distant lymph nodes" in out
+    assert "distant lymph nodes -> thoracic duct -> venae cavae -> lungs" in out
+    assert re.search(r"colon and rectum\*.* -> peritoneum", out)
+    assert re.search(r"kidney: 19\.0 %", out)
+
+
+def test_model_show_draws_the_organ_graph_as_mermaid() -> None:
+    out = ok("model", "show", "breast", "--graph", "mermaid")
+    mermaid = out.split("```mermaid\n")[1].split("```")[0]
+    assert mermaid.startswith("flowchart LR")
+    assert "s_breast --> VC" in mermaid
+    assert "PV --> s_liver" in mermaid and "VC --> s_lungs" in mermaid
+    assert "s_regional_lymph_nodes -.->|lymph| s_distant_lymph_nodes" in mermaid
+    assert "TD -.-> VC" in mermaid
+    assert "class s_breast primary" in mermaid
+
+
+def test_model_show_reports_the_closed_form_journey() -> None:
+    model = load_model("colorectal")
+    routes, rows = model_view.journey_rows(model)
+    assert sum(share for share, _ in routes.values()) == pytest.approx(1.0)
+    shed_arrest = sum(r.arrest for r in rows)
+    died = sum(share * d for share, d in routes.values())
+    assert shed_arrest + died == pytest.approx(1.0)
+    assert rows[0].arrest >= rows[-1].arrest
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_export_round_trips_through_model(tmp_path: Path, suffix: str) -> None:
+    target = tmp_path / f"kb{suffix}"
+    code, _, err = invoke("model", "export", "--out", str(target))
+    assert code == 0, err
+    original, back = load_knowledge(), load_knowledge(target)
+    for part in ("circulation", "sites", "cancers"):
+        assert getattr(back, part) == getattr(original, part)
+    if suffix == ".toml":
+        assert back == original
+        assert metastasis.DISCLAIMER in target.read_text(encoding="utf-8")
+        assert "cancer_defaults" not in tomllib.loads(target.read_text(encoding="utf-8"))
+    else:
+        assert metastasis.DISCLAIMER in json.loads(target.read_text())["description"]
+    # the same patient from the exported model tells the same story
+    default = ok("simulate", "--seed", "9", "--years", "15")
+    loaded = ok("simulate", "--seed", "9", "--years", "15", "--model", str(target))
+    assert timeline(loaded) == timeline(default)
+
+
+def test_export_one_cancer_and_load_a_modified_copy(tmp_path: Path) -> None:
+    target = tmp_path / "breast.toml"
+    ok("model", "export", "--cancer", "breast", "--out", str(target))
+    data = tomllib.loads(target.read_text(encoding="utf-8"))
+    assert list(data["cancers"]) == ["breast"]
+    text = target.read_text(encoding="utf-8")
+    edited = re.sub(r"(\[cancers\.breast\.growth\]\ndoubling_time_days = \{ value = )[\d.]+",
+                    r"\g<1>55.0", text)
+    assert edited != text
+    target.write_text(edited, encoding="utf-8")
+    out = ok("model", "show", "breast", "--model", str(target))
+    assert re.search(r"cancers\.breast\.growth\.doubling_time_days\s+│\s+55 │", out)
+    fast = ok("simulate", "--cancer", "breast", "--seed", "2", "--model", str(target))
+    slow = ok("simulate", "--cancer", "breast", "--seed", "2")
+    assert timeline(fast) != timeline(slow)
+
+
+def test_cohort_can_leave_the_lesions_out_of_the_file(tmp_path: Path) -> None:
+    from metastasis.results.export import read_cohort
+
+    with_lesions, without = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    ok("cohort", "--patients", "20", "--seed", "4", "--years", "12", "--out", str(with_lesions))
+    ok("cohort", "--patients", "20", "--seed", "4", "--years", "12", "--out", str(without),
+       "--no-lesions")
+    a, b = read_cohort(with_lesions), read_cohort(without)
+    assert len(a.lesions) > 0
+    assert len(b.lesions) == 0
+    assert a.patients.equals(b.patients)
