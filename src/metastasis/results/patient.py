@@ -128,9 +128,9 @@ class LesionTable:
         size[founded] = 1.0
         colony = founded & (self.awakening <= t) & (t < self.micrometastasis)
         if colony.any():
-            growth = np.log(np.maximum(self.x0[colony], 1.0)) / np.maximum(
-                self.micrometastasis[colony] - self.awakening[colony], 1e-300
-            )
+            growth = np.log(
+                np.maximum(self.x0[colony], 1.0) / self.colony_scale[colony]
+            ) / np.maximum(self.micrometastasis[colony] - self.awakening[colony], 1e-300)
             size[colony] = np.clip(
                 self.colony_scale[colony] * np.exp(growth * (t - self.awakening[colony])),
                 1.0,
