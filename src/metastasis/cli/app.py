@@ -123,7 +123,8 @@ def error_message(error: ModelError) -> str:
 
 
 def _fail(error: ModelError) -> NoReturn:
-    typer.echo(f"metastasis: error: {error_message(error)}", err=True)
+    one_line = " ".join(error_message(error).split())  # a parser's message may span lines
+    typer.echo(f"metastasis: error: {one_line}", err=True)
     raise typer.Exit(USAGE_ERROR)
 
 

@@ -14,9 +14,8 @@ event of each kind in each organ; ``all_events=True`` keeps every line.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -96,7 +95,6 @@ class Story:
     accounting: list[str]
     site_rows: list[SiteRow]
     ending: list[str]
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         """The story as plain lines (what tests and a plain terminal read)."""
@@ -363,21 +361,19 @@ def _accounting(patient: PatientResult) -> list[str]:
         if t[f"shed_{r}"]
     )
     settled = t["extravasated"]
-    lines = [
-        f"Of {c(shed)} cells shed ({routes}):",
-        f"  {s(t['died_in_circulation'], shed)} died in circulation "
-        f"({c(t['died_in_circulation'])});",
-        f"  {s(t['arrested'], shed)} arrested in a capillary bed or lymph node "
-        f"({c(t['arrested'])}), of which {c(t['failed_extravasation'])} never left the vessel;",
-        f"  {s(settled, shed)} left the vessels ({c(settled)}); of those,",
-        f"    {c(t['died_at_site'])} died in the new tissue,",
-        f"    {c(t['dormant'])} stayed dormant,",
-        f"    {c(t['colony_extinct'])} started colonies that died out,",
-        f"    {c(t['micrometastasis'])} formed micrometastases that never grew out,",
-        f"    {c(t['outgrowth'])} founded growing metastases "
-        f"({s(t['outgrowth'], shed)} of the cells shed).",
+    return [
+        f"Of {c(shed)} cells shed (step 3: {routes}):",
+        f"  step 4: {s(t['died_in_circulation'], shed)} died in circulation "
+        f"({c(t['died_in_circulation'])}) and {s(t['arrested'], shed)} arrested in a capillary "
+        f"bed or lymph node ({c(t['arrested'])});",
+        f"  step 5: {s(settled, shed)} left the vessels ({c(settled)}); "
+        f"{c(t['failed_extravasation'])} arrested cells never did;",
+        f"  step 6: of those that left, {c(t['died_at_site'])} died in the new tissue, "
+        f"{c(t['dormant'])} stayed dormant, {c(t['colony_extinct'])} started colonies that "
+        f"died out, {c(t['micrometastasis'])} formed micrometastases that never grew out, and "
+        f"{c(t['outgrowth'])} founded growing metastases ({s(t['outgrowth'], shed)} of the "
+        "cells shed).",
     ]
-    return lines
 
 
 def _ending(patient: PatientResult, model: ResolvedModel) -> list[str]:
@@ -417,7 +413,6 @@ def tell(
         f"Root seed {patient.root_seed}, patient index {patient.patient_index} "
         f"(rerun with --seed {patient.root_seed} --patient {patient.patient_index}).",
     ]
-    kinds = Counter(e.kind for e in events)
     return Story(
         title=f"The story of virtual patient {patient.patient_index} ({model.label})",
         header=header,
@@ -427,5 +422,4 @@ def tell(
         accounting=_accounting(patient),
         site_rows=rows,
         ending=_ending(patient, model),
-        extra={"event_counts": dict(kinds)},
     )

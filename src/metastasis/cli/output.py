@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from metastasis.errors import ModelError
@@ -44,9 +44,3 @@ def write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     with staged(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
-
-
-def write_with(path: Path, writer: Callable[[Path], object]) -> None:
-    """Let ``writer`` produce the file at a staged path, then move it into place."""
-    with staged(path) as temporary:
-        writer(temporary)
