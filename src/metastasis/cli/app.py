@@ -336,6 +336,8 @@ def _share_ci(entry: dict[str, Any]) -> str:
             f"{numbers.percent(100 * entry['ci_high'])})")
 
 
+END_WORDS = {"horizon": "reached the horizon alive", "lethal_burden": "reached a lethal burden"}
+
 ACCOUNTING_WORDS = {
     "died_in_circulation": "died in circulation",
     "arrested": "arrested in a capillary bed or node",
@@ -358,7 +360,8 @@ def _print_cohort(console: Console, summary: dict[str, Any], labels: dict[str, s
         soft_wrap=True)
     if seed_note:
         console.print(Text(seed_note, style="cyan"), soft_wrap=True)
-    ends = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in summary["end_reasons"].items())
+    ends = ", ".join(f"{v:,} {END_WORDS.get(k, k.replace('_', ' '))}"
+                     for k, v in summary["end_reasons"].items())
     console.print(f"End of the natural history: {ends}.", markup=False, soft_wrap=True)
     console.print()
     for key, words in (("any_metastasis", "Any growing metastasis (nodes included)"),
@@ -394,11 +397,15 @@ def _print_cohort(console: Console, summary: dict[str, Any], labels: dict[str, s
         f"  among the {first['patients']:,} patients who had one: median "
         f"{_days_years(among['median_days'])}, quartiles {_days_years(among['q1_days'])} to "
         f"{_days_years(among['q3_days'])}", markup=False, soft_wrap=True)
-    console.print(
-        "  over all patients (Kaplan-Meier, censored at the end of each history): "
-        f"25 % had one by {_days_years(km['q1_days'])}; 50 % by "
-        f"{_days_years(km['median_days'])}; 75 % by {_days_years(km['q3_days'])}",
-        markup=False, soft_wrap=True)
+    reached = [(share, km[key]) for share, key in ((25, "q1_days"), (50, "median_days"),
+                                                   (75, "q3_days")) if km[key] is not None]
+    if reached:
+        by = "; ".join(f"{share} % by {_days_years(days)}" for share, days in reached)
+        km_text = f"over all patients (Kaplan-Meier, censored at the end of each history): {by}"
+    else:
+        km_text = ("over all patients (Kaplan-Meier): fewer than 25 % had one within "
+                   "follow-up")
+    console.print(f"  {km_text}", markup=False, soft_wrap=True)
     console.print()
 
     sites = summary["distant_sites_per_patient"]
