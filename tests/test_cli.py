@@ -379,3 +379,18 @@ def test_cohort_can_leave_the_lesions_out_of_the_file(tmp_path: Path) -> None:
     assert len(a.lesions) > 0
     assert len(b.lesions) == 0
     assert a.patients.equals(b.patients)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".json"])
+def test_cohort_out_works_for_a_cohort_run_in_several_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    """Cohorts above BLOCK_PATIENTS are built from several blocks; shrink the block so the
+    case costs a few patients instead of thousands."""
+    from metastasis import cohort as cohort_module
+    from metastasis.results.export import read_cohort
+
+    monkeypatch.setattr(cohort_module, "BLOCK_PATIENTS", 4)
+    target = tmp_path / f"cohort{suffix}"
+    ok("cohort", "--patients", "10", "--seed", "2", "--years", "12", "--out", str(target))
+    assert len(read_cohort(target).patients) == 10
