@@ -78,6 +78,13 @@ def test_shares_never_round_to_a_misleading_zero_or_hundred() -> None:
     assert numbers.percent(1e-6) == "0.000001 %"
 
 
+def test_volumes_read_as_people_write_them() -> None:
+    assert numbers.volume(1.9e11, 1e9) == "1.9e11 cells, about 190 cm³"
+    assert numbers.volume(2.0e9, 1e9) == "2.0e9 cells, about 2 cm³"
+    assert numbers.volume(1e6, 1e9) == "1.0e6 cells, about 1 mm³"
+    assert numbers.volume(50, 1e9) == "50 cells, microscopic"
+
+
 def test_days_have_thousands_separators() -> None:
     assert numbers.day(1204.7) == "Day 1,204"
 

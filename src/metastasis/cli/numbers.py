@@ -64,7 +64,9 @@ def years(t_days: float) -> str:
 def volume(cells: float, cells_per_cm3: float) -> str:
     """A lesion size as cells and volume (``3.2e9 cells, about 3.2 cm³``)."""
     cm3 = cells / cells_per_cm3
-    if cm3 >= 0.1:
+    if cm3 >= 10:
+        size = f"about {cm3:,.0f} cm³"
+    elif cm3 >= 0.1:
         size = f"about {cm3:.2g} cm³"
     elif cm3 >= 1e-4:
         size = f"about {cm3 * 1000:.2g} mm³"
