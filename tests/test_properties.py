@@ -105,7 +105,7 @@ def test_journey_probabilities_sum_to_one(
     arrest[o, r, :] >= 0 and sum(arrest) + died = 1 (to 1e-12) with died in [0, 1]; route
     shares sum to 1 where a route exists; a shed cell founds at most one colony."""
     raw = data.draw(anatomies(default_raw))
-    assume(not _lossless_cycle(raw))  # no absorbing state: see the xfail test below
+    assume(not _lossless_cycle(raw))  # no absorbing state: refused, see the test below
     model = resolve(from_dict(raw), cancer)
     assert np.all(model.arrest >= -1e-15)
     available = model.route_weights > 0.0
@@ -121,13 +121,6 @@ def test_journey_probabilities_sum_to_one(
     assert np.all((founder >= 0.0) & (founder <= 1.0 + 1e-12))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=Exception,
-    reason="known bug: a valid anatomy with no arresting blood-fed bed and lossless legs "
-    "has no absorbing state; routing.journey_outcomes raises numpy LinAlgError instead of "
-    "a ModelError naming the fields",
-)
 def test_lossless_never_arresting_anatomy_is_rejected_clearly(default_raw: dict[str, Any]) -> None:
     """A cell that can never arrest nor die circulates forever: the knowledge base should be
     refused with a ModelError (field, value, what is allowed), not crash in linear algebra."""
@@ -162,7 +155,7 @@ def test_every_shed_cell_is_accounted_for_once(patient: tuple[str, int, int, flo
     are Poisson with mean sum_o S_o (1 - q_o) (S_o: expected cells shed from site o over the
     history, q_o: founder probability); |count - mean| < 6 sqrt(mean) + 1 (p < 2e-9 per
     example under the normal approximation).  The sum runs over sites from which a route
-    leads anywhere; cells shed where none does are the known bug of the xfail test below."""
+    leads anywhere (a site with no route out sheds nothing)."""
     cancer, seed, index, years = patient
     model = _model(cancer)
     result = run_patient(model, seed, index, years)
@@ -184,13 +177,6 @@ def test_every_shed_cell_is_accounted_for_once(patient: tuple[str, int, int, flo
     assert abs(others - mean) < 6.0 * math.sqrt(mean) + 1.0, (others, mean)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: a metastasis in a site with no route out (peritoneum, pleura: venous "
-    "drainage 'none', no lymph drainage, no cavity) sheds cells that Accounting.expected_"
-    "shed_by_site counts but no count holds (route_weights gives the site an all-zero row), "
-    "so about 1.4e5 shed cells vanish in this patient",
-)
 def test_cells_shed_by_a_peritoneal_metastasis_are_accounted_for() -> None:
     """Claim: every cell a lesion sheds lands in some count, wherever the lesion sits.
 

@@ -24,10 +24,12 @@ BISECTION_STEPS = 60
 """Halvings of a grid interval: 60 reach below 1e-15 of it, the limit of double precision."""
 
 
-def total_burden(t: float, start, x0, rate, capacity) -> float:
-    """Cells in all lesions that have started growing by day ``t``."""
+def total_burden(t: float, start, x0, rate, capacity, valid_from=None, valid_to=None) -> float:
+    """Cells in all lesion segments that have started growing and are valid on day ``t``."""
     start = np.asarray(start, dtype=float)
     growing = start < t
+    if valid_from is not None:
+        growing &= (np.asarray(valid_from) <= t) & (t < np.asarray(valid_to))
     if not growing.any():
         return 0.0
     sizes = gompertz_size(
@@ -56,11 +58,14 @@ class BurdenTracker:
         self.total = np.zeros_like(self.grid)
         self.stop = self.horizon
 
-    def add(self, start: float, x0: float, rate: float, capacity: float) -> None:
-        """Count a lesion that grows from ``x0`` cells from day ``start``."""
+    def add(
+        self, start: float, x0: float, rate: float, capacity: float, active_from: float = 0.0
+    ) -> None:
+        """Count a lesion that grows from ``x0`` cells from day ``start``, from ``active_from``
+        on (a lesion already growing when treatment restarts the simulation)."""
         if start >= self.stop:
             return
-        first = int(np.searchsorted(self.grid, start, side="right"))
+        first = int(np.searchsorted(self.grid, max(start, active_from), side="right"))
         later = self.total[first:]
         later += gompertz_size(self.grid[first:] - start, x0, rate, capacity)
         if later[-1] >= self.lethal:  # the total only grows with time: check the end first
@@ -73,14 +78,24 @@ class BurdenTracker:
         x0: Sequence[float],
         rate: Sequence[float],
         capacity: Sequence[float],
+        *,
+        valid_from: Sequence[float] | None = None,
+        valid_to: Sequence[float] | None = None,
+        after: float = 0.0,
     ) -> tuple[float, str]:
-        """The exact end: first day the burden reaches the lethal burden, else the horizon."""
+        """The exact end: first day the burden reaches the lethal burden, else the horizon.
+
+        Only days after ``after`` (the last intervention) are searched: before it the earlier
+        segments, not these, held the truth.
+        """
         crossed = np.flatnonzero(self.total >= self.lethal)
         if not crossed.size:
             return self.horizon, "horizon"
         k = int(crossed[0])
-        low, high = float(self.grid[max(k - 1, 0)]), float(self.grid[k])
+        low, high = max(float(self.grid[max(k - 1, 0)]), after), float(self.grid[k])
         columns = [np.asarray(c, dtype=float) for c in (start, x0, rate, capacity)]
+        if valid_from is not None:
+            columns += [np.asarray(valid_from, dtype=float), np.asarray(valid_to, dtype=float)]
         for _ in range(BISECTION_STEPS):
             middle = 0.5 * (low + high)
             if total_burden(middle, *columns) >= self.lethal:

@@ -94,6 +94,11 @@ class ResolvedModel:
         )
 
     @cached_property
+    def has_route_out(self) -> NDArray[np.bool_]:
+        """[site]: whether a cell shed there has any route (a site with none sheds nothing)."""
+        return self.route_weights.sum(axis=1) > 0.0
+
+    @cached_property
     def transit_death_probability(self) -> NDArray[np.float64]:
         """[source, route]: chance that one shed cell takes the route and dies on the way."""
         return self.route_weights * self.died_in_transit

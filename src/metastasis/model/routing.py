@@ -17,6 +17,7 @@ from enum import IntEnum
 import numpy as np
 from numpy.typing import NDArray
 
+from metastasis.errors import ModelError
 from metastasis.knowledge.schema import THORACIC_DUCT, KnowledgeBase, SiteKind, VenousDrainage
 
 
@@ -73,10 +74,11 @@ def journey_outcomes(
         q[source, target] += weight * survival
         r[source, n] += weight * (1.0 - survival)
 
+    total_share = sum(site.arterial_share.value for site in kb.sites.values())
     leg(portal, index["liver"], blood_leg_survival)
     leg(caval, index["lungs"], blood_leg_survival)
     for name, site in kb.sites.items():
-        share = site.arterial_share.value
+        share = site.arterial_share.value / total_share  # exact shares despite rounding
         if share > 0.0:
             leg(arterial, index[name], blood_leg_survival, share)
 
@@ -101,7 +103,17 @@ def journey_outcomes(
         else:
             r[j, n] += passing  # nowhere to go: the cell is lost
 
-    absorbed = np.linalg.solve(np.eye(n_transient) - q, r)
+    try:
+        absorbed = np.linalg.solve(np.eye(n_transient) - q, r)
+    except np.linalg.LinAlgError:
+        absorbed = None
+    if absorbed is None or not np.allclose(absorbed.sum(axis=1), 1.0, atol=1e-9):
+        raise ModelError(
+            "sites.*.capillary_arrest",
+            "0 in every bed the blood reaches, with lossless legs",
+            "an anatomy in which a circulating cell eventually stops or dies: some capillary "
+            "bed on the blood's path with capillary_arrest > 0, or a leg survival below 1",
+        )
 
     arrest = np.zeros((n, 3, n))
     died = np.zeros((n, 3))

@@ -143,6 +143,11 @@ def _provenance_of(raw: object, where: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- cohorts
 
 
+def _contiguous(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous array: a column concatenated from several blocks comes back chunked."""
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
 def _lesions_column(patients: pd.DataFrame, lesions: pd.DataFrame) -> pa.Array:
     """Each patient's lesions as one list of structs, aligned with the patients' rows."""
     owner = lesions["patient_index"].to_numpy()
@@ -155,7 +160,7 @@ def _lesions_column(patients: pd.DataFrame, lesions: pd.DataFrame) -> pa.Array:
     ))
     if offsets[-1] != len(owner) or offsets[0] != 0:
         raise ModelError("cohort", "orphan lesions", "every lesion belonging to a listed patient")
-    fields = [pa.array(lesions[name], from_pandas=True) for name in _NESTED]
+    fields = [_contiguous(pa.array(lesions[name], from_pandas=True)) for name in _NESTED]
     struct = pa.StructArray.from_arrays(fields, names=_NESTED)
     return pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), struct)
 

@@ -57,16 +57,20 @@ _COLUMNS = (
     "rate",
     "capacity",
 )
+_SEGMENT_COLUMNS = ("growth_start", "valid_from", "valid_to", "resistance")
 
 
 @dataclass(frozen=True)
 class LesionTable:
-    """Tracked lesions: row 0 is the primary, the others founded growing metastases.
+    """Tracked lesions: the primary (lesion 0) and the founders of growing metastases.
 
     Times are days since the first cancer cell.  ``arrival``: the founding cell extravasated;
     ``awakening``: it left dormancy (equal to arrival if it never slept); ``micrometastasis``:
     the colony reached the micrometastasis size; ``outgrowth``: it began to grow as a
-    vascularised metastasis.  ``parent`` is the row of the lesion that shed the founding cell.
+    vascularised metastasis.  ``id`` is the lesion and ``parent`` the lesion that shed the
+    founding cell.  A row is one *segment* of a lesion, valid on [valid_from, valid_to): in the
+    untreated natural history every lesion has one row; treatment closes a lesion's row and
+    opens a new one growing from ``x0`` cells at ``growth_start``.
     """
 
     id: NDArray[np.int64]
@@ -81,30 +85,67 @@ class LesionTable:
     x0: NDArray[np.float64]
     rate: NDArray[np.float64]
     capacity: NDArray[np.float64]
+    growth_start: NDArray[np.float64] = None  # type: ignore[assignment]
+    valid_from: NDArray[np.float64] = None  # type: ignore[assignment]
+    valid_to: NDArray[np.float64] = None  # type: ignore[assignment]
+    resistance: NDArray[np.int64] = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        defaults = {
+            "growth_start": self.outgrowth,
+            "valid_from": self.arrival,
+            "valid_to": np.full(self.arrival.shape, np.inf),
+            "resistance": np.zeros(self.arrival.shape, dtype=np.int64),
+        }
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.asarray(value))
 
     @classmethod
     def from_columns(cls, lesions: _LesionColumns, end_time: float) -> LesionTable:
-        """Keep lesions founded before the end, renumbered in founding order of the run."""
+        """Keep rows founded before the end; lesion ids renumbered in order of appearance."""
         arrival = np.asarray(lesions.arrival, dtype=float)
-        late = arrival[1:] >= end_time
-        if not late.any():  # the common case: nothing to drop or renumber
-            data = {name: np.asarray(getattr(lesions, name)) for name in _COLUMNS}
-            parent = data.pop("parent").astype(np.int64)
-            keep = np.arange(arrival.size)
+        keep = np.flatnonzero((arrival < end_time) | (np.arange(arrival.size) == 0))
+        has_segments = hasattr(lesions, "lesion")
+        ids = np.asarray(lesions.lesion)[keep] if has_segments else keep
+        parent = np.asarray(lesions.parent)[keep].astype(np.int64)
+        if np.array_equal(ids, np.arange(ids.size)):  # untreated, nothing dropped
+            renumbered, parent_ids = ids.astype(np.int64), parent
         else:
-            keep = np.concatenate(([0], 1 + np.flatnonzero(~late)))
-            renumber = np.full(arrival.size, -1, dtype=np.int64)
-            renumber[keep] = np.arange(keep.size)
-            data = {name: np.asarray(getattr(lesions, name))[keep] for name in _COLUMNS}
-            parent = data.pop("parent").astype(np.int64)
-            parent = np.where(parent >= 0, renumber[np.maximum(parent, 0)], -1)
+            unique, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+            rank = np.argsort(np.argsort(first))  # number lesions in order of appearance
+            renumbered = rank[inverse].astype(np.int64)
+            where = np.clip(np.searchsorted(unique, parent), 0, unique.size - 1)
+            parent_ids = np.where(unique[where] == parent, rank[where], -1).astype(np.int64)
+        data = {name: np.asarray(getattr(lesions, name))[keep] for name in _COLUMNS}
+        extra = (
+            {name: np.asarray(getattr(lesions, name))[keep] for name in _SEGMENT_COLUMNS}
+            if has_segments
+            else {}
+        )
+        data.pop("parent")
         return cls(
-            id=np.arange(keep.size, dtype=np.int64),
-            parent=parent,
+            id=renumbered,
+            parent=parent_ids,
             site=data.pop("site").astype(np.int64),
             route=data.pop("route").astype(np.int64),
             **{k: v.astype(float) for k, v in data.items()},
+            **{
+                k: (v.astype(np.int64) if k == "resistance" else v.astype(float))
+                for k, v in extra.items()
+            },
         )
+
+    def first_segments(self) -> NDArray[np.bool_]:
+        """True on the first row of every lesion (its founding)."""
+        first = np.zeros(len(self), dtype=bool)
+        _, index = np.unique(self.id, return_index=True)
+        first[index] = True
+        return first
+
+    def valid_at(self, t: float) -> NDArray[np.bool_]:
+        """Rows that describe their lesion on day ``t``."""
+        return (self.valid_from <= t) & (t < self.valid_to)
 
     def __len__(self) -> int:
         return int(self.id.size)
@@ -114,7 +155,8 @@ class LesionTable:
         return self.take(np.arange(1, len(self)))
 
     def take(self, rows: NDArray[np.int64]) -> LesionTable:
-        return LesionTable(**{k: getattr(self, k)[rows] for k in ("id", *_COLUMNS)})
+        names = ("id", *_COLUMNS, *_SEGMENT_COLUMNS)
+        return LesionTable(**{k: getattr(self, k)[rows] for k in names})
 
     def size_at(self, t: float) -> NDArray[np.float64]:
         """Cells in each lesion on day ``t`` (0 before it was founded).
@@ -124,7 +166,7 @@ class LesionTable:
         micrometastasis holds its size until outgrowth; then Gompertz growth.
         """
         size = np.zeros(len(self))
-        founded = self.arrival <= t
+        founded = (self.arrival <= t) & self.valid_at(t)
         size[founded] = 1.0
         colony = founded & (self.awakening <= t) & (t < self.micrometastasis)
         if colony.any():
@@ -138,9 +180,9 @@ class LesionTable:
             )
         plateau = founded & (self.micrometastasis <= t) & (t < self.outgrowth)
         size[plateau] = self.x0[plateau]
-        growing = founded & (self.outgrowth <= t)
+        growing = founded & (self.growth_start <= t)
         size[growing] = gompertz_size(
-            t - self.outgrowth[growing],
+            t - self.growth_start[growing],
             self.x0[growing],
             self.rate[growing],
             self.capacity[growing],
@@ -150,19 +192,22 @@ class LesionTable:
     def state_at(self, t: float) -> NDArray[np.str_]:
         """'none', 'dormant', 'colony', 'micrometastasis' or 'growing' on day ``t``."""
         state = np.full(len(self), "none", dtype=object)
-        state[self.arrival <= t] = "dormant"
-        state[(self.awakening <= t) & (self.arrival <= t)] = "colony"
-        state[(self.micrometastasis <= t) & (self.arrival <= t)] = "micrometastasis"
-        state[(self.outgrowth <= t) & (self.arrival <= t)] = "growing"
+        founded = (self.arrival <= t) & self.valid_at(t)
+        state[founded] = "dormant"
+        state[(self.awakening <= t) & founded] = "colony"
+        state[(self.micrometastasis <= t) & founded] = "micrometastasis"
+        state[(self.growth_start <= t) & founded] = "growing"
+        state[(self.valid_to <= t) & (self.arrival <= t)] = "gone"
         return state.astype(str)
 
     def time_to_size(self, cells: float) -> NDArray[np.float64]:
         """Day each lesion reaches ``cells`` (infinite if it never does)."""
         days = np.full(len(self), np.inf)
         for i in np.flatnonzero(self.capacity > cells):
-            days[i] = self.outgrowth[i] + float(
+            day = self.growth_start[i] + float(
                 gompertz_age_at(cells, max(self.x0[i], 1.0), self.rate[i], self.capacity[i])
             )
+            days[i] = day if day < self.valid_to[i] else np.inf
         return days
 
 
@@ -255,8 +300,10 @@ class PatientResult:
         return self.site_names[int(self.lesions.site[0])]
 
     def metastasis_rows(self, *, growing_by: float | None = None) -> NDArray[np.int64]:
-        """Rows of metastases (not the primary); optionally only those growing by a day."""
-        rows = np.arange(1, len(self.lesions))
+        """Founding rows of metastases (not the primary, not clones that arose inside a
+        lesion); optionally only those growing by a day."""
+        table = self.lesions
+        rows = np.flatnonzero(table.first_segments() & (table.id != 0) & (table.route >= 0))
         if growing_by is not None:
             rows = rows[self.lesions.outgrowth[rows] <= growing_by]
         return rows

@@ -1,0 +1,496 @@
+"""A patient's disease process that treatment can pause, change and continue, exactly.
+
+The natural history is sampled forward to the horizon in one go (see
+:mod:`metastasis.engine.patient` for the algorithm).  Treatment is the only way back in:
+:meth:`DiseaseProcess.intervene` cuts the sampled future at the day of the intervention,
+changes the lesions (kill a fraction of cells, remove a lesion, add a resistant clone) and
+samples a new future from that day.  This is exact because the founders of a Poisson
+process on disjoint intervals are independent: the discarded future was never used, and
+lesions founded before the cut keep everything they had drawn (a dormant cell's waking
+day, a micrometastasis's outgrowth day), which is their state at the cut.
+
+A lesion is stored as one or more *segments* (rows): a change at day T closes the lesion's
+current row at T and opens a new row from T with the new growth curve, so sizes before T
+stay as they were.  Rows carry a stable ``lesion`` id; ``parent`` refers to lesion ids.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from metastasis.engine.burden import BurdenTracker
+from metastasis.model.growth import (
+    cumulative_emission_scalar,
+    gompertz_age_at_scalar,
+    gompertz_size,
+    inverse_cumulative_emission,
+    inverse_cumulative_emission_scalar,
+)
+from metastasis.model.resolve import FATES, OUTGROWTH, ResolvedModel
+from metastasis.results.patient import Accounting, LesionTable, PatientResult
+
+PRIMARY = 0
+MUTATION_ROUTE = -2
+"""Route code of a clone that arose by mutation inside its parent lesion (no journey)."""
+
+
+class LesionRows:
+    """Growable column arrays of lesion segments while a patient is simulated.
+
+    Founders arrive in batches (all offspring of one source at once), so columns are numpy
+    arrays grown by doubling and filled by slice assignment, not per-lesion appends.
+    """
+
+    COLUMNS = (
+        "lesion",
+        "site",
+        "parent",
+        "route",
+        "arrival",
+        "awakening",
+        "colony_scale",
+        "micrometastasis",
+        "outgrowth",
+        "growth_start",
+        "x0",
+        "rate",
+        "capacity",
+        "curve_start",
+        "curve_x0",
+        "emit_from",
+        "valid_from",
+        "valid_to",
+        "resistance",
+    )
+    INTEGER_COLUMNS = frozenset({"lesion", "site", "parent", "route", "resistance"})
+    INITIAL_CAPACITY = 32
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.next_lesion = 0
+        for name in self.COLUMNS:
+            dtype = np.int64 if name in self.INTEGER_COLUMNS else np.float64
+            setattr(self, name, np.empty(self.INITIAL_CAPACITY, dtype=dtype))
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, n: int, **columns: object) -> int:
+        """Append ``n`` rows (scalars broadcast); returns the index of the first.
+
+        Rows without a ``lesion`` column are new lesions and get fresh ids.
+        """
+        first = self.size
+        if first + n > self.site.size:
+            capacity = max(2 * self.site.size, first + n)
+            for name in self.COLUMNS:
+                old = getattr(self, name)
+                grown = np.empty(capacity, dtype=old.dtype)
+                grown[:first] = old[:first]
+                setattr(self, name, grown)
+        if "lesion" not in columns:
+            columns["lesion"] = np.arange(self.next_lesion, self.next_lesion + n)
+            self.next_lesion += n
+        for name in self.COLUMNS:
+            getattr(self, name)[first : first + n] = columns[name]
+        self.size = first + n
+        return first
+
+    def row(self, i: int) -> dict[str, float | int]:
+        return {name: getattr(self, name)[i].item() for name in self.COLUMNS}
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Drop the rows where ``mask`` is False (the discarded future)."""
+        count = int(mask.sum())
+        for name in self.COLUMNS:
+            column = getattr(self, name)[: self.size][mask]
+            grown = np.empty(max(count, self.INITIAL_CAPACITY), dtype=column.dtype)
+            grown[:count] = column
+            setattr(self, name, grown)
+        self.size = count
+
+    def view(self) -> LesionRows:
+        """A view holding exactly the filled rows."""
+        view = LesionRows.__new__(LesionRows)
+        view.size = self.size
+        view.next_lesion = self.next_lesion
+        for name in self.COLUMNS:
+            setattr(view, name, getattr(self, name)[: self.size])
+        return view
+
+
+def _primary_invasion(model: ResolvedModel, rng: np.random.Generator) -> tuple[float, float]:
+    """Times at which the primary first holds a motile cell (step 1) and breaches (step 2).
+
+    Motility arises in each new cell with probability u, so with n(t) = x(t) - 1 new cells
+    the first motile cell appears when n(t) exceeds an Exp(1)/u draw.  The breach hazard is
+    kappa * m(t)**alpha with m the motile clone (a Gompertz lesion from one cell), sampled by
+    time-rescaling of its closed-form cumulative hazard.
+    """
+    if not model.invasion_enabled:
+        return 0.0, 0.0
+    u = model.motility_per_new_cell
+    if u <= 0.0 or model.breach_rate <= 0.0:
+        return math.inf, math.inf
+    size_at_motility = 1.0 + rng.exponential() / u
+    motility = gompertz_age_at_scalar(
+        size_at_motility, 1.0, model.primary_rate, model.primary_capacity
+    )
+    if not math.isfinite(motility):
+        return math.inf, math.inf
+    delay = inverse_cumulative_emission_scalar(
+        rng.exponential(),
+        1.0,
+        model.primary_rate,
+        model.primary_capacity,
+        model.breach_rate,
+        model.shedding_exponent,
+    )
+    return motility, motility + delay
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to one lesion at the day of an intervention.
+
+    ``surviving_fraction``: share of the lesion's cells that survive (1 leaves it as it is,
+    0 removes it, as surgery does).  ``spare_resistance``: cells of a row whose resistance
+    bitmask shares a bit with this mask are spared.  ``clone_cells`` > 0 adds a clone of that
+    many cells, carrying ``clone_resistance`` on top of the parent's bits, growing in the
+    same site from the day of the change.
+    """
+
+    lesion: int
+    surviving_fraction: float = 1.0
+    spare_resistance: int = 0
+    clone_cells: float = 0.0
+    clone_resistance: int = 0
+
+
+class DiseaseProcess:
+    """The disease process of one patient, as a sequence of exactly sampled futures."""
+
+    def __init__(self, model: ResolvedModel, rng: np.random.Generator, horizon_days: float):
+        self.model = model
+        self.rng = rng
+        self.horizon = float(horizon_days)
+        self.motility, self.breach = _primary_invasion(model, rng)
+        self.rows = LesionRows()
+        self.rows.add(
+            1,
+            site=model.primary_site,
+            parent=-1,
+            route=-1,
+            arrival=0.0,
+            awakening=0.0,
+            colony_scale=1.0,
+            micrometastasis=0.0,
+            outgrowth=0.0,
+            growth_start=0.0,
+            x0=1.0,
+            rate=model.primary_rate,
+            capacity=model.primary_capacity,
+            curve_start=self.motility,
+            curve_x0=1.0,
+            emit_from=self.breach,
+            valid_from=0.0,
+            valid_to=math.inf,
+            resistance=0,
+        )
+        self.cut = 0.0
+        self.interventions: list[float] = []
+        self.end, self.end_reason = self._sample_future(0.0)
+
+    # ------------------------------------------------------------------ sampling
+    def _cumulative(self, i: int, t: float) -> float:
+        rows = self.rows
+        return cumulative_emission_scalar(
+            t - float(rows.curve_start[i]),
+            float(rows.curve_x0[i]),
+            float(rows.rate[i]),
+            float(rows.capacity[i]),
+            self.model.shedding_rate,
+            self.model.shedding_exponent,
+        )
+
+    def _sample_future(self, cut: float) -> tuple[float, str]:
+        """Sample every founder after ``cut`` up to the horizon or the lethal burden."""
+        model, rng, rows = self.model, self.rng, self.rows
+        burden = BurdenTracker(self.horizon, model.lethal_burden_cells)
+        counted = np.zeros(rows.size, dtype=bool)
+        heap: list[tuple[float, int]] = []
+        for i in range(rows.size):
+            if rows.valid_to[i] <= cut:
+                continue
+            if rows.growth_start[i] <= cut:
+                burden.add(
+                    float(rows.growth_start[i]),
+                    float(rows.x0[i]),
+                    float(rows.rate[i]),
+                    float(rows.capacity[i]),
+                    active_from=cut,
+                )
+                counted[i] = True
+            start = max(float(rows.emit_from[i]), cut)
+            if start < self.horizon:
+                heapq.heappush(heap, (start, i))
+        target_cdf = model.founder_target_cdf
+        founder_total = model.founder_total
+        founder_route = model.founder_route
+        net_colony_rate = model.colony_birth_rate - model.colony_death_rate
+        micro = model.micrometastasis_cells
+
+        while heap:
+            start, row = heapq.heappop(heap)
+            if start >= burden.stop:
+                break
+            if row >= counted.size or not counted[row]:
+                burden.add(
+                    float(rows.growth_start[row]),
+                    float(rows.x0[row]),
+                    float(rows.rate[row]),
+                    float(rows.capacity[row]),
+                )
+                if start >= burden.stop:
+                    break
+            site = rows.site[row]
+            q = founder_total[site]
+            if q <= 0.0 or model.shedding_rate <= 0.0:
+                continue
+            stop = burden.stop
+            at_start = self._cumulative(row, start)
+            expected_shed = self._cumulative(row, stop) - at_start
+            n = rng.poisson(expected_shed * q)
+            if n == 0:
+                continue
+            targets = at_start + np.sort(rng.random(n)) * expected_shed
+            arrival = rows.curve_start[row] + inverse_cumulative_emission(
+                targets,
+                rows.curve_x0[row],
+                rows.rate[row],
+                rows.capacity[row],
+                model.shedding_rate,
+                model.shedding_exponent,
+            )
+            target_site = np.searchsorted(target_cdf[site], rng.random(n), side="right")
+            cumulative_routes = founder_route[site, target_site]  # [founder, route]
+            route = (rng.random(n)[:, None] > cumulative_routes[:, :-1]).sum(axis=1)
+            slept = rng.random(n) < model.dormant_share_of_outgrowth
+            awakening = arrival + np.where(
+                slept, rng.exponential(model.mean_dormancy_days, size=n), 0.0
+            )
+            if micro > 1.0:
+                scale = rng.exponential(model.colony_birth_rate / net_colony_rate, size=n)
+                to_micro = np.maximum(np.log(micro / scale), 0.0) / net_colony_rate
+            else:
+                scale = np.ones(n)
+                to_micro = np.zeros(n)
+            micrometastasis = awakening + to_micro
+            outgrowth = micrometastasis + rng.exponential(model.mean_outgrowth_delay_days, size=n)
+            x0 = max(micro, 1.0)
+            first = rows.add(
+                n,
+                site=target_site,
+                parent=rows.lesion[row],
+                route=route,
+                arrival=arrival,
+                awakening=awakening,
+                colony_scale=scale,
+                micrometastasis=micrometastasis,
+                outgrowth=outgrowth,
+                growth_start=outgrowth,
+                x0=x0,
+                rate=model.metastasis_rate,
+                capacity=model.site_capacity[target_site],
+                curve_start=outgrowth,
+                curve_x0=x0,
+                emit_from=outgrowth,
+                valid_from=arrival,
+                valid_to=math.inf,
+                resistance=rows.resistance[row],
+            )
+            for k in np.flatnonzero(outgrowth < stop):
+                heapq.heappush(heap, (float(outgrowth[k]), first + int(k)))
+
+        view = rows.view()
+        return burden.resolve_end(
+            view.growth_start,
+            view.x0,
+            view.rate,
+            view.capacity,
+            valid_from=view.valid_from,
+            valid_to=view.valid_to,
+            after=cut,
+        )
+
+    # ------------------------------------------------------------------ treatment
+    def intervene(self, day: float, changes: Iterable[Change]) -> None:
+        """Cut the future at ``day``, apply ``changes`` and sample a new future from there.
+
+        Interventions come in time order, before the end of the natural history.
+        """
+        day = float(day)
+        if day < self.cut or (self.interventions and day < self.interventions[-1]):
+            raise ValueError(f"interventions must come in time order; day {day} is too early")
+        if day >= self.end:
+            return
+        rows = self.rows
+        keep = rows.arrival[: rows.size] < day
+        keep[0] = True
+        rows.keep(keep)
+        for change in changes:
+            self._apply(day, change)
+        self.cut = day
+        self.interventions.append(day)
+        self.end, self.end_reason = self._sample_future(day)
+
+    def _current_row(self, lesion: int, day: float) -> int | None:
+        rows = self.rows
+        hits = np.flatnonzero(
+            (rows.lesion[: rows.size] == lesion)
+            & (rows.valid_from[: rows.size] <= day)
+            & (rows.valid_to[: rows.size] > day)
+        )
+        return int(hits[-1]) if hits.size else None
+
+    def _apply(self, day: float, change: Change) -> None:
+        i = self._current_row(change.lesion, day)
+        if i is None:
+            return
+        rows, model = self.rows, self.model
+        spared = bool(int(rows.resistance[i]) & change.spare_resistance)
+        fraction = 1.0 if spared else change.surviving_fraction
+        if change.clone_cells > 0.0:
+            self._add_clone(i, day, change)
+        if fraction >= 1.0:
+            return
+        if rows.arrival[i] <= day < rows.awakening[i] and fraction > 0.0:
+            return  # a dormant cell does not cycle, so cytotoxic and targeted kills miss it
+        old = rows.row(i)
+        size = self._size_of_row(i, day)
+        rows.valid_to[i] = day
+        survivors = size * fraction
+        if survivors < 1.0:
+            return  # eradicated: the row stays closed
+        new = dict(old)
+        new["valid_from"] = day
+        new["valid_to"] = math.inf
+        if day >= old["growth_start"]:
+            new["growth_start"] = day
+            new["x0"] = survivors
+            if old["curve_start"] <= day:
+                motile = float(
+                    gompertz_size(
+                        day - old["curve_start"], old["curve_x0"], old["rate"], old["capacity"]
+                    )
+                )
+                new["curve_start"] = day
+                new["curve_x0"] = max(motile * fraction, 1.0)
+        elif day >= old["awakening"]:
+            regrowth = math.log(1.0 / fraction) / (
+                model.colony_birth_rate - model.colony_death_rate
+            )
+            if day < old["micrometastasis"]:
+                new["colony_scale"] = old["colony_scale"] * fraction
+            else:
+                new["awakening"] = day
+                new["colony_scale"] = survivors
+                new["micrometastasis"] = day
+            new["micrometastasis"] = new["micrometastasis"] + regrowth
+            for key in ("outgrowth", "growth_start", "curve_start", "emit_from"):
+                new[key] = old[key] + regrowth
+        rows.add(1, **new)
+
+    def _add_clone(self, i: int, day: float, change: Change) -> None:
+        rows = self.rows
+        growing = day >= rows.growth_start[i]
+        start = day if growing else float(rows.growth_start[i])
+        rows.add(
+            1,
+            site=rows.site[i],
+            parent=rows.lesion[i],
+            route=MUTATION_ROUTE,
+            arrival=day,
+            awakening=day,
+            colony_scale=change.clone_cells,
+            micrometastasis=day,
+            outgrowth=start,
+            growth_start=start,
+            x0=change.clone_cells,
+            rate=rows.rate[i],
+            capacity=rows.capacity[i],
+            curve_start=start,
+            curve_x0=change.clone_cells,
+            emit_from=max(start, float(rows.emit_from[i])),
+            valid_from=day,
+            valid_to=math.inf,
+            resistance=int(rows.resistance[i]) | change.clone_resistance,
+        )
+
+    def _size_of_row(self, i: int, day: float) -> float:
+        table = LesionTable.from_columns(self.rows.view(), math.inf)
+        return float(table.size_at(day)[i])
+
+    # ------------------------------------------------------------------ results
+    def lesion_table(self) -> LesionTable:
+        """Every lesion segment founded before the end, without drawing the accounting."""
+        return LesionTable.from_columns(self.rows.view(), self.end)
+
+    def finish(self, *, patient_index: int = 0, root_seed: int | None = None) -> PatientResult:
+        """Draw the aggregate cell accounting and return the patient's result."""
+        table = self.lesion_table()
+        accounting = self._aggregate_accounting(table)
+        return PatientResult(
+            patient_index=patient_index,
+            root_seed=root_seed,
+            cancer=self.model.cancer,
+            horizon_days=self.horizon,
+            end_time=self.end,
+            end_reason=self.end_reason,
+            motility_time=self.motility,
+            breach_time=self.breach,
+            lesions=table,
+            accounting=accounting,
+            site_names=self.model.site_names,
+            clinical_size_cells=self.model.clinical_size_cells,
+        )
+
+    def _aggregate_accounting(self, table: LesionTable) -> Accounting:
+        """Draw the counts of every fate other than outgrowth, exactly in distribution.
+
+        For each source site o the expected number of cells shed over the natural history is
+        S_o (closed form, summed over the shedding window of every lesion segment); by
+        Poisson splitting, the cells of each (route, target, fate) are independent Poisson
+        counts with mean S_o * w[o, r] * arrest[o, r, j] * fate[j, k], and those dying in
+        transit have mean S_o * w[o, r] * died[o, r].  The outgrowth counts are the
+        founders actually simulated.
+        """
+        model, rng, rows = self.model, self.rng, self.rows
+        n = model.n_sites
+        shed_by_site = np.zeros(n)
+        size = rows.size
+        starts = np.maximum(rows.emit_from[:size], rows.valid_from[:size])
+        stops = np.minimum(rows.valid_to[:size], self.end)
+        sheds = model.has_route_out[rows.site[:size]]
+        for i in np.flatnonzero((starts < stops) & sheds):
+            shed_by_site[rows.site[i]] += self._cumulative(i, float(stops[i])) - self._cumulative(
+                i, float(starts[i])
+            )
+        died = np.zeros(3, dtype=np.int64)
+        fates = np.zeros((3, n, len(FATES)), dtype=np.int64)  # [route, site, fate]
+        flat_fates = fates.reshape(-1)
+        cells, paths = model.aggregate_paths
+        for o in np.flatnonzero(shed_by_site > 0.0):
+            died += rng.poisson(shed_by_site[o] * model.transit_death_probability[o])
+            flat_fates[paths[o]] += rng.poisson(shed_by_site[o] * cells[o])
+        founders = table.first_segments() & (table.route >= 0)
+        outgrowth = np.bincount(
+            table.route[founders] * n + table.site[founders], minlength=3 * n
+        ).reshape(3, n)
+        fates[:, :, OUTGROWTH] += outgrowth
+        return Accounting(died_in_transit=died, fates=fates, expected_shed_by_site=shed_by_site)
