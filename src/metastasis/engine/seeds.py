@@ -20,3 +20,20 @@ def patient_generator(root_seed: int, patient_index: int) -> np.random.Generator
     """The generator of patient ``patient_index`` under ``root_seed``."""
     sequence = np.random.SeedSequence(entropy=root_seed, spawn_key=(patient_index,))
     return np.random.Generator(np.random.PCG64(sequence))
+
+
+CLINICAL_STREAM = 1
+"""Spawn-key suffix of the clinic's own generator, kept apart from the disease's."""
+
+
+def clinical_generator(root_seed: int, patient_index: int) -> np.random.Generator:
+    """The clinic's generator for patient ``patient_index``: independent of the disease's.
+
+    Keeping what the clinic draws (thresholds, adherence, detection, responses) on its own
+    stream means two arms of a comparison share the natural history and the patient's
+    traits: common random numbers.
+    """
+    sequence = np.random.SeedSequence(
+        entropy=root_seed, spawn_key=(patient_index, CLINICAL_STREAM)
+    )
+    return np.random.Generator(np.random.PCG64(sequence))
