@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from metastasis.errors import ModelError
 from metastasis.knowledge.schema import KnowledgeBase, SiteKind
 from metastasis.model.growth import gompertz_rate
 from metastasis.model.routing import journey_outcomes, route_weights
@@ -165,6 +166,14 @@ def resolve(kb: KnowledgeBase, cancer_name: str) -> ResolvedModel:
     site_capacity = np.array(
         [min(capacity, s.max_lesion_cells.value) if s.max_lesion_cells else capacity for s in sites]
     )
+    micro = col.micrometastasis_cells.value
+    if micro >= site_capacity.min():
+        raise ModelError(
+            f"cancers.{cancer_name}.colonisation.micrometastasis_cells",
+            micro,
+            f"fewer cells than the smallest lesion capacity ({site_capacity.min():g}): a "
+            "micrometastasis must be able to grow out",
+        )
     journey = journey_outcomes(
         kb,
         names,
