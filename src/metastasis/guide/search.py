@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 from dataclasses import dataclass
 from functools import cache
 
@@ -69,7 +70,10 @@ class GuideIndex:
     """An in-memory FTS5 index of every subsection of the guide."""
 
     def __init__(self) -> None:
+        # one connection shared by the threads of a web server: queries take a lock, since a
+        # sqlite3 connection must not run two statements at once
         self.connection = sqlite3.connect(":memory:", check_same_thread=False)
+        self._lock = threading.Lock()
         try:
             self.connection.execute(
                 "CREATE VIRTUAL TABLE guide USING fts5("
@@ -112,16 +116,18 @@ class GuideIndex:
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
             raise ModelError("limit", limit, "an integer from 1 to 100")
         title_w, heading_w, body_w = WEIGHTS
-        cursor = self.connection.execute(
-            "SELECT slug, number, page, heading, anchor, "
-            f"snippet(guide, 7, ?, ?, ' … ', {SNIPPET_TOKENS}), "
-            f"bm25(guide, 0, 0, 0, 0, 0, {title_w}, {heading_w}, {body_w}) * boost AS score "
-            "FROM guide WHERE guide MATCH ? ORDER BY score LIMIT ?",
-            (HIT_START, HIT_END, expression, limit),
-        )
+        with self._lock:
+            cursor = self.connection.execute(
+                "SELECT slug, number, page, heading, anchor, "
+                f"snippet(guide, 7, ?, ?, ' … ', {SNIPPET_TOKENS}), "
+                f"bm25(guide, 0, 0, 0, 0, 0, {title_w}, {heading_w}, {body_w}) * boost AS score "
+                "FROM guide WHERE guide MATCH ? ORDER BY score LIMIT ?",
+                (HIT_START, HIT_END, expression, limit),
+            )
+            found = cursor.fetchall()
         return [
             SearchHit(s, int(n), t, h, a, snip, float(score))
-            for s, n, t, h, a, snip, score in cursor
+            for s, n, t, h, a, snip, score in found
         ]
 
 
