@@ -39,6 +39,7 @@ import metastasis
 from metastasis import api
 from metastasis.cli import model_view, narrative, numbers, output
 from metastasis.errors import ModelError
+from metastasis.guide.cli import explain, guide_app
 from metastasis.knowledge.loader import load as load_knowledge
 
 USAGE_ERROR = 2
@@ -67,6 +68,8 @@ model_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(model_app, name="model")
+app.add_typer(guide_app, name="guide")
+app.command("explain")(explain)
 
 
 Choice = TypeVar("Choice", bound=StrEnum)
