@@ -1,0 +1,148 @@
+"""What the clinic can ask of the hidden disease: burdens on a day and when they cross.
+
+Everything here reads a :class:`~metastasis.results.patient.LesionTable` and nothing else, so
+the clinical layer sees the disease only through its lesion segments.
+
+Finding the day a burden first reaches a threshold.  Between two days on which rows close
+(``valid_to``: treatment cut a lesion), the burden of any set of rows can only grow: open
+rows grow (colony, plateau, Gompertz), new rows add cells, and a row opened at a cut starts
+from its own survivors.  So the window splits at the closing days into pieces on which the
+burden is non-decreasing; the first piece whose supremum (its value just before the next
+closing day) reaches the threshold holds the crossing, and bisection inside that piece is
+exact.  No grid can miss a brief excursion above the threshold that ends at a cut, and in the
+untreated case (one piece) the answer is exact to :data:`CROSSING_TOLERANCE_DAYS`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from metastasis.engine.process import MUTATION_ROUTE
+from metastasis.results.patient import LesionTable
+
+CROSSING_TOLERANCE_DAYS = 1e-7
+"""Width of the last bisection bracket: a crossing day is exact to this many days."""
+
+MAX_BISECTIONS = 200
+"""Cap on bisection steps (about 60 reach 1e-7 days over a century in float64)."""
+
+
+def physical_lesions(table: LesionTable) -> NDArray[np.int64]:
+    """For every row, the lesion it physically belongs to.
+
+    A clone that arose by mutation inside its parent (route ``MUTATION_ROUTE``) grows in the
+    parent's mass, so a scan sees, a biopsy samples and a symptom feels them together.
+    """
+    root = table.id.copy()
+    if not np.any(table.route == MUTATION_ROUTE):
+        return root  # untreated or without clones: every row is its own lesion
+    parent_of = dict(zip(table.id.tolist(), table.parent.tolist(), strict=True))
+    clone_of = {
+        int(i): int(p)
+        for i, p, r in zip(table.id, table.parent, table.route, strict=True)
+        if r == MUTATION_ROUTE
+    }
+    for row, lesion in enumerate(table.id.tolist()):
+        current = lesion
+        while current in clone_of and clone_of[current] in parent_of:
+            current = clone_of[current]
+        root[row] = current
+    return root
+
+
+def _rows(
+    table: LesionTable, sites: Sequence[int] | None, lesions: Sequence[int] | None
+) -> NDArray[np.int64]:
+    """Rows in the given sites (all if None) and physical lesions (all if None)."""
+    keep = np.ones(len(table), dtype=bool)
+    if sites is not None:
+        keep &= np.isin(table.site, np.asarray(list(sites), dtype=np.int64))
+    if lesions is not None:
+        keep &= np.isin(physical_lesions(table), np.asarray(list(lesions), dtype=np.int64))
+    return np.flatnonzero(keep)
+
+
+def site_burden(
+    table: LesionTable,
+    sites: Sequence[int] | None,
+    day: float,
+    *,
+    lesions: Sequence[int] | None = None,
+) -> float:
+    """Cells on ``day`` in the given sites (None: the whole body).
+
+    The primary counts for its own site like any lesion there.  ``lesions`` restricts the sum
+    to those physical lesions (a primary symptom feels the primary only: ``lesions=(0,)``).
+    """
+    rows = _rows(table, sites, lesions)
+    if not rows.size:
+        return 0.0
+    return float(table.take(rows).size_at(float(day)).sum())
+
+
+def lesion_sizes(
+    table: LesionTable, day: float
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Physical lesions present on ``day``: their ids, sites and cells, by id.
+
+    Rows of one lesion (its segments, its mutation clones) are summed; a lesion with no
+    cell that day (not yet founded, or eradicated) is left out.
+    """
+    cells = table.size_at(float(day))
+    root = physical_lesions(table)
+    present = cells > 0.0
+    ids, inverse = np.unique(root[present], return_inverse=True)
+    total = np.bincount(inverse, weights=cells[present], minlength=ids.size)
+    every, first_row = np.unique(table.id, return_index=True)
+    sites = table.site[first_row[np.searchsorted(every, ids)]]
+    return ids.astype(np.int64), sites, total
+
+
+def first_crossing(
+    table: LesionTable,
+    sites: Sequence[int] | None,
+    threshold: float,
+    start: float,
+    stop: float,
+    *,
+    lesions: Sequence[int] | None = None,
+) -> float | None:
+    """First day in [start, stop] on which the burden of ``sites`` reaches ``threshold``.
+
+    None if it never does in the window.  Exact to :data:`CROSSING_TOLERANCE_DAYS` whether
+    or not treatment has cut the lesions (see the module's docstring for why); the day
+    returned always has a burden at or above the threshold.
+    """
+    if not math.isfinite(start) or stop < start:
+        return None
+    rows = _rows(table, sites, lesions)
+    if not rows.size:
+        return None
+    sub = table.take(rows)
+
+    def burden(t: float) -> float:
+        return float(sub.size_at(t).sum())
+
+    closing = sub.valid_to[(sub.valid_to > start) & (sub.valid_to <= stop)]
+    edges = sorted({float(start), float(stop), *closing.tolist()})
+    for low, high in itertools.pairwise(edges):
+        if burden(low) >= threshold:
+            return low
+        top = math.nextafter(high, -math.inf)  # the piece's supremum: just before it closes
+        if top <= low or burden(top) < threshold:
+            continue
+        for _ in range(MAX_BISECTIONS):
+            if top - low <= CROSSING_TOLERANCE_DAYS:
+                break
+            middle = 0.5 * (low + top)
+            if burden(middle) >= threshold:
+                top = middle
+            else:
+                low = middle
+        return top
+    return float(stop) if burden(float(stop)) >= threshold else None

@@ -1,0 +1,308 @@
+"""Typed, validated schema of the clinical knowledge base.
+
+The clinic's numbers (symptom thresholds, detection curves, screening programmes, work-up
+delays, onset ages, organ-failure thresholds) are data with sources, exactly like the
+disease's: every number is a :class:`~metastasis.knowledge.schema.Sourced` value carrying
+its citation or an ``assumption:`` with its reason.  Validation happens once, here, so the
+clinical layer can trust what it reads, and bad input names its field, its value and what is
+allowed (:class:`~metastasis.errors.ModelError`).
+
+Site names are not checked against an anatomy here, because a clinical file may be paired
+with a user's own knowledge base; :func:`metastasis.clinical.loader.check_against` does that
+check once both are known.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from metastasis.errors import ModelError
+from metastasis.knowledge.schema import Positive, Probability, Rate
+
+ALL_SITES = "*"
+"""Site wildcard: a symptom driven by the total burden, or a modality that sees every site."""
+
+SymptomKind = Literal["organ", "general", "primary"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_site_list(sites: list[str], field: str) -> None:
+    """A site list is either exactly ``["*"]`` or named sites without the wildcard."""
+    if not sites:
+        raise ModelError(field, sites, 'at least one site name, or ["*"] for every site')
+    if ALL_SITES in sites and len(sites) > 1:
+        raise ModelError(field, sites, '["*"] alone, or site names without "*"')
+    if len(set(sites)) != len(sites):
+        raise ModelError(field, sites, "each site named once")
+
+
+# ---------------------------------------------------------------- symptoms
+
+
+class _SymptomBase(_Strict):
+    """What every symptom shares: a per-patient threshold drawn once, lognormally.
+
+    A patient's threshold in cells is ``10 ** N(log10 median, log10_spread)``: people differ
+    in how much tumour it takes before they notice something, and a lognormal keeps the
+    threshold positive and its spread multiplicative, as sizes are.
+    """
+
+    label: str = Field(min_length=1)
+    median_threshold_cells: Positive
+    log10_spread: Rate
+    workup: bool = True
+    neurological: bool = False
+
+    @model_validator(mode="after")
+    def _at_least_one_cell(self) -> _SymptomBase:
+        if self.median_threshold_cells.value < 1.0:
+            raise ModelError(
+                "median_threshold_cells",
+                self.median_threshold_cells.value,
+                "at least 1 cell (no symptom comes from less than one cell)",
+            )
+        return self
+
+
+class Symptom(_SymptomBase):
+    """A symptom of metastatic (``organ``) or total (``general``) burden.
+
+    ``sites`` names the sites whose summed burden drives the symptom; a general symptom has
+    ``["*"]`` (the whole body's burden, primary included).
+    """
+
+    kind: Literal["organ", "general"]
+    sites: list[str]
+
+    @model_validator(mode="after")
+    def _sites_match_kind(self) -> Symptom:
+        _check_site_list(self.sites, "sites")
+        if self.kind == "general" and self.sites != [ALL_SITES]:
+            raise ModelError("sites", self.sites, 'a general symptom takes ["*"] (total burden)')
+        if self.kind == "organ" and self.sites == [ALL_SITES]:
+            raise ModelError("sites", self.sites, "an organ symptom names its sites")
+        return self
+
+
+class PrimarySymptom(_SymptomBase):
+    """A symptom of the primary tumour itself, driven by the primary's own size."""
+
+    kind: Literal["primary"] = "primary"
+
+
+# ---------------------------------------------------------------- detection
+
+
+class DetectionCurve(_Strict):
+    """Logistic sensitivity in diameter: ``p(d) = 1 / (1 + exp(-(d - d50) / width))``."""
+
+    d50_mm: Positive
+    width_mm: Positive
+
+
+class Modality(_Strict):
+    """An imaging or endoscopic modality and how its sensitivity depends on lesion size.
+
+    ``sites``: what it can see (``["*"]``: every site; colonoscopy sees only the colon).
+    ``min_diameter_mm``: below it nothing is found, whatever the logistic says; the logistic
+    alone would give a microscopic lesion a small but positive chance, which no scanner has.
+    ``curves`` overrides ``default`` for named sites.
+    """
+
+    label: str = Field(min_length=1)
+    sites: list[str] = Field(default_factory=lambda: [ALL_SITES])
+    min_diameter_mm: Rate
+    default: DetectionCurve
+    curves: dict[str, DetectionCurve] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _curves_for_visible_sites(self) -> Modality:
+        _check_site_list(self.sites, "sites")
+        if self.sites != [ALL_SITES]:
+            for site in self.curves:
+                if site not in self.sites:
+                    raise ModelError(
+                        f"curves.{site}", site, f"a site this modality sees: {self.sites}"
+                    )
+        return self
+
+    def sees(self, site: str) -> bool:
+        """Whether a lesion in ``site`` can be found at all by this modality."""
+        return self.sites == [ALL_SITES] or site in self.sites
+
+    def curve(self, site: str) -> DetectionCurve:
+        """The site's own curve, else the default."""
+        return self.curves.get(site, self.default)
+
+
+class Biopsy(_Strict):
+    """Biopsy: tissue that names the cancer type when it is diagnostic."""
+
+    diagnostic_yield: Probability
+
+
+class Workup(_Strict):
+    """From a symptom that sends the patient to a doctor to a diagnosis.
+
+    ``delay_days``: mean of the (exponential) delay from the first such symptom to the
+    work-up scans.  ``imaging``: modalities used on every work-up.  ``neurological_imaging``
+    on ``neurological_sites`` is added when a neurological symptom is present.
+    """
+
+    delay_days: Positive
+    imaging: list[str] = Field(min_length=1)
+    neurological_imaging: list[str] = Field(default_factory=list)
+    neurological_sites: list[str] = Field(default_factory=lambda: ["brain"])
+
+
+# ---------------------------------------------------------------- screening
+
+
+ROUND_TOLERANCE = 1e-9
+"""Relative slack so that a round falling exactly on the stop age (in years) is kept despite
+floating-point rounding of (stop - start) / interval."""
+
+
+class ScreeningProgramme(_Strict):
+    """A screening programme as data: who (cancer type), how, from when, how often.
+
+    Rounds fall at ages ``start, start + interval, ...`` up to ``stop``; each round is
+    attended independently with probability ``adherence``.  ``name`` is the programme's key
+    in the file (filled in by the knowledge base).
+    """
+
+    name: str = ""
+    label: str = Field(min_length=1)
+    cancer: str = Field(min_length=1)
+    modality: str = Field(min_length=1)
+    start_age_years: Rate
+    stop_age_years: Rate
+    interval_years: Positive
+    adherence: Probability
+
+    @model_validator(mode="after")
+    def _ages_in_order(self) -> ScreeningProgramme:
+        if self.start_age_years.value > self.stop_age_years.value:
+            raise ModelError(
+                "start_age_years",
+                self.start_age_years.value,
+                f"at most stop_age_years ({self.stop_age_years.value:g})",
+            )
+        return self
+
+    def round_ages(self) -> list[float]:
+        """Ages of every scheduled round, start to stop inclusive."""
+        start, stop = self.start_age_years.value, self.stop_age_years.value
+        interval = self.interval_years.value
+        count = math.floor((stop - start) / interval + ROUND_TOLERANCE) + 1
+        return [start + k * interval for k in range(count)]
+
+
+class OnsetAge(_Strict):
+    """Age at the first cancer cell: normal, truncated below at ``min_years``.
+
+    ``mean_years`` is the median age at diagnosis minus the model's years from one cell to a
+    clinically evident tumour; both are kept so a test can see that they still agree.
+    """
+
+    median_age_at_diagnosis_years: Positive
+    mean_years: Positive
+    sd_years: Rate
+    min_years: Rate
+
+    @model_validator(mode="after")
+    def _min_below_mean(self) -> OnsetAge:
+        if self.min_years.value > self.mean_years.value:
+            raise ModelError(
+                "min_years", self.min_years.value, f"at most mean_years ({self.mean_years.value:g})"
+            )
+        return self
+
+
+# ---------------------------------------------------------------- outcomes
+
+
+class Outcome(_Strict):
+    """An event that happens when the burden of ``sites`` reaches ``threshold_cells``."""
+
+    label: str = Field(min_length=1)
+    sites: list[str]
+    threshold_cells: Positive
+    fatal: bool
+
+    @model_validator(mode="after")
+    def _sites(self) -> Outcome:
+        _check_site_list(self.sites, "sites")
+        return self
+
+
+class Outcomes(_Strict):
+    """Organ failure per vital organ (fatal) and pathological fracture (bone)."""
+
+    organ_failure: dict[str, Outcome] = Field(min_length=1)
+    fracture: Outcome
+
+
+# ---------------------------------------------------------------- the whole base
+
+
+class ClinicalKnowledge(_Strict):
+    """The validated clinical knowledge base."""
+
+    name: str = "default"
+    description: str = ""
+    symptoms: dict[str, Symptom] = Field(min_length=1)
+    primary_symptoms: dict[str, dict[str, PrimarySymptom]] = Field(default_factory=dict)
+    modalities: dict[str, Modality] = Field(min_length=1)
+    biopsy: Biopsy
+    workup: Workup
+    screening: dict[str, ScreeningProgramme] = Field(default_factory=dict)
+    onset_age: dict[str, OnsetAge] = Field(min_length=1)
+    outcomes: Outcomes
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_programmes(cls, raw: Any) -> Any:
+        """Give every screening programme its key as name (the file need not repeat it)."""
+        if isinstance(raw, dict) and isinstance(raw.get("screening"), dict):
+            named = {}
+            for key, spec in raw["screening"].items():
+                named[key] = {"name": key, **spec} if isinstance(spec, dict) else spec
+            raw = {**raw, "screening": named}
+        return raw
+
+    @model_validator(mode="after")
+    def _references(self) -> ClinicalKnowledge:
+        known = ", ".join(sorted(self.modalities))
+        for key, programme in self.screening.items():
+            if programme.name != key:
+                raise ModelError(f"screening.{key}.name", programme.name, f"the key {key!r}")
+            if programme.modality not in self.modalities:
+                raise ModelError(f"screening.{key}.modality", programme.modality, known)
+        for field in ("imaging", "neurological_imaging"):
+            for modality in getattr(self.workup, field):
+                if modality not in self.modalities:
+                    raise ModelError(f"workup.{field}", modality, known)
+        return self
+
+    def modality(self, name: str) -> Modality:
+        """Look a modality up, with an error that lists the known ones."""
+        try:
+            return self.modalities[name]
+        except KeyError:
+            raise ModelError("modality", name, ", ".join(sorted(self.modalities))) from None
+
+    def onset(self, cancer: str) -> OnsetAge:
+        """The onset-age distribution of a cancer type."""
+        try:
+            return self.onset_age[cancer]
+        except KeyError:
+            raise ModelError(
+                "onset_age", cancer, f"a cancer type with an onset age: {sorted(self.onset_age)}"
+            ) from None

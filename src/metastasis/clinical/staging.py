@@ -1,0 +1,107 @@
+"""Staging and naming: T, N, M, the stage group I-IV, the summary stage and the name.
+
+The rule is a simplified, educational TNM shared by every cancer type (real TNM rules differ
+by cancer type; colorectal T, for instance, is depth of invasion, not size).  It is:
+
+* **T** from the primary's largest diameter and whether it has invaded (the disease
+  process's breach, step 2 of the cascade):
+  T4 if the primary has invaded, whatever its size (the model's single invasion event
+  stands in for TNM's growth into neighbouring structures, as breast T4 is extension to the
+  chest wall or skin at any size); otherwise T1 up to 20 mm, T2 up to 50 mm, T3 above.
+* **N** from the number of involved regional lymph nodes found: N0 none, N1 one to three,
+  N2 four or more.
+* **M** M1 when a distant metastasis has been found, else M0.
+* **Group** I (T1-2 N0 M0), II (T3-4 N0 M0), III (any T, N1-2, M0), IV (any T, any N, M1).
+* **Summary** localized (N0 M0), regional (N1-2 M0), distant (M1), as SEER reports it.
+
+Undetected micrometastases do not enter: staging is what the clinic has found.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from metastasis.errors import ModelError
+from metastasis.knowledge.schema import Sourced
+
+T1_MAX_MM = Sourced(
+    value=20.0, source="AJCC Cancer Staging Manual, 8th ed., breast: T1 is 20 mm or less"
+)
+T2_MAX_MM = Sourced(
+    value=50.0, source="AJCC Cancer Staging Manual, 8th ed., breast: T2 is over 20 mm up to 50 mm"
+)
+N2_MIN_NODES = Sourced(
+    value=4.0,
+    source="AJCC Cancer Staging Manual, 8th ed., colorectal and breast: N1 is 1-3 involved "
+    "regional nodes, N2 four or more",
+)
+
+Group = Literal["I", "II", "III", "IV"]
+Summary = Literal["localized", "regional", "distant"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage: T, N and M categories, the stage group and the summary stage."""
+
+    t: str
+    n: str
+    m: str
+    group: Group
+    summary: Summary
+
+    @property
+    def tnm(self) -> str:
+        """The categories in the usual order, e.g. ``T2 N1 M0``."""
+        return f"{self.t} {self.n} {self.m}"
+
+
+def _t_category(primary_diameter_mm: float, invaded: bool) -> str:
+    if invaded:
+        return "T4"
+    if primary_diameter_mm <= T1_MAX_MM.value:
+        return "T1"
+    if primary_diameter_mm <= T2_MAX_MM.value:
+        return "T2"
+    return "T3"
+
+
+def stage(
+    primary_diameter_mm: float,
+    invaded: bool,
+    involved_nodes: int,
+    distant_sites: Sequence[str],
+) -> Stage:
+    """Stage a cancer from what has been found (see the module docstring for the rule).
+
+    ``distant_sites``: sites where a distant metastasis has been found (any non-empty list
+    means M1; distant lymph nodes count as distant).
+    """
+    if not math.isfinite(primary_diameter_mm) or primary_diameter_mm < 0.0:
+        raise ModelError("primary_diameter_mm", primary_diameter_mm, "a finite size >= 0 mm")
+    if involved_nodes < 0:
+        raise ModelError("involved_nodes", involved_nodes, "a count >= 0")
+    t = _t_category(primary_diameter_mm, invaded)
+    n = "N0" if involved_nodes == 0 else "N1" if involved_nodes < N2_MIN_NODES.value else "N2"
+    m = "M1" if len(distant_sites) else "M0"
+    if m == "M1":
+        return Stage(t, n, m, "IV", "distant")
+    if n != "N0":
+        return Stage(t, n, m, "III", "regional")
+    group: Group = "I" if t in ("T1", "T2") else "II"
+    return Stage(t, n, m, group, "localized")
+
+
+def diagnosis_name(naming: str, stage: Stage, distant_site_labels: Sequence[str]) -> str:
+    """The diagnosis as a doctor would say it, named after the primary.
+
+    ``metastatic colon cancer (liver, lungs)`` when M1 (sites in the order given, each once),
+    else ``colon cancer, stage II (localized)``.
+    """
+    if stage.m == "M1":
+        labels = list(dict.fromkeys(distant_site_labels))
+        return f"metastatic {naming} ({', '.join(labels)})" if labels else f"metastatic {naming}"
+    return f"{naming}, stage {stage.group} ({stage.summary})"

@@ -1,0 +1,102 @@
+"""Symptoms: per-patient thresholds on a burden, and the days the burden reaches them.
+
+A symptom appears when the burden that drives it (some sites, the whole body, or the primary
+alone) first reaches the patient's own threshold.  The threshold is drawn once per patient
+from the clinical generator, so two arms of a comparison share it (common random numbers):
+the same person notices the same amount of tumour in either arm.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from metastasis.clinical.observe import first_crossing
+from metastasis.clinical.schema import ALL_SITES, ClinicalKnowledge, SymptomKind
+from metastasis.engine.process import PRIMARY
+from metastasis.errors import ModelError
+from metastasis.model.resolve import ResolvedModel
+from metastasis.results.patient import LesionTable
+
+
+@dataclass(frozen=True)
+class SymptomThreshold:
+    """One symptom as it applies to one patient.
+
+    ``sites``: indices of the sites whose burden drives it (None: the whole body).  For a
+    symptom of the primary (``kind == "primary"``) only the primary lesion's own cells count,
+    and ``sites`` holds the primary's site for reference.
+    """
+
+    name: str
+    label: str
+    sites: tuple[int, ...] | None
+    cells: float
+    workup: bool
+    neurological: bool
+    kind: SymptomKind
+
+
+def _site_indices(names: Sequence[str], model: ResolvedModel, field: str) -> tuple[int, ...] | None:
+    if list(names) == [ALL_SITES]:
+        return None
+    try:
+        return tuple(model.site_index(name) for name in names)
+    except ValueError:
+        unknown = next(n for n in names if n not in model.site_names)
+        raise ModelError(field, unknown, ", ".join(model.site_names)) from None
+
+
+def draw_symptom_thresholds(
+    clinical: ClinicalKnowledge, model: ResolvedModel, rng: np.random.Generator
+) -> list[SymptomThreshold]:
+    """Draw this patient's threshold for every symptom that applies to the cancer type.
+
+    ``log10(cells) ~ Normal(log10(median), log10_spread)``, one standard normal per symptom
+    in the file's order (organ and general symptoms, then the cancer type's primary ones),
+    all drawn in one call so the number of draws depends only on the knowledge base.
+    """
+    specs = [
+        (name, spec, _site_indices(spec.sites, model, f"symptoms.{name}.sites"))
+        for name, spec in clinical.symptoms.items()
+    ]
+    primary = clinical.primary_symptoms.get(model.cancer, {})
+    specs += [(name, spec, (model.primary_site,)) for name, spec in primary.items()]
+    normals = rng.standard_normal(len(specs))
+    thresholds = []
+    for (name, spec, sites), z in zip(specs, normals, strict=True):
+        log10_cells = math.log10(spec.median_threshold_cells.value) + spec.log10_spread.value * z
+        thresholds.append(
+            SymptomThreshold(
+                name=name,
+                label=spec.label,
+                sites=sites,
+                cells=float(10.0**log10_cells),
+                workup=spec.workup,
+                neurological=spec.neurological,
+                kind=spec.kind,
+            )
+        )
+    return thresholds
+
+
+def symptom_onsets(
+    table: LesionTable, thresholds: Sequence[SymptomThreshold], start: float, stop: float
+) -> list[tuple[float, SymptomThreshold]]:
+    """Days in [start, stop] on which each symptom first appears, sorted by day.
+
+    A symptom whose burden never reaches its threshold in the window is left out; ties keep
+    the order of ``thresholds``.
+    """
+    onsets = []
+    for threshold in thresholds:
+        if threshold.kind == "primary":
+            day = first_crossing(table, None, threshold.cells, start, stop, lesions=(PRIMARY,))
+        else:
+            day = first_crossing(table, threshold.sites, threshold.cells, start, stop)
+        if day is not None:
+            onsets.append((day, threshold))
+    return sorted(onsets, key=lambda pair: pair[0])
