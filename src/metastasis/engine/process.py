@@ -204,7 +204,50 @@ class DiseaseProcess:
         )
         self.cut = 0.0
         self.interventions: list[float] = []
-        self.end, self.end_reason = self._sample_future(0.0)
+        self._sampled_to = 0.0
+        self._end: float | None = None
+        self._end_reason = "horizon"
+
+    # ------------------------------------------------------------------ lazy sampling
+    @property
+    def complete(self) -> bool:
+        """Whether the future has been sampled all the way to its end."""
+        return self._end is not None
+
+    @property
+    def end(self) -> float:
+        """Day the history ends (horizon, lethal burden or a death the clinic recorded).
+
+        Reading it samples the whole remaining future; :attr:`known_end` does not."""
+        self._sample_through(self.horizon)
+        assert self._end is not None
+        return self._end
+
+    @property
+    def end_reason(self) -> str:
+        self._sample_through(self.horizon)
+        return self._end_reason
+
+    @property
+    def known_end(self) -> float:
+        """The end if already known, else the horizon: a cheap upper bound on :attr:`end`."""
+        return self._end if self._end is not None else self.horizon
+
+    def _sample_through(self, day: float) -> None:
+        """Sample the future up to ``day`` (not beyond), unless it is sampled already.
+
+        Sampling a future in pieces is exact for the same reason cutting it is: the founders
+        of a Poisson process on disjoint intervals are independent.
+        """
+        if self._end is not None or day <= self._sampled_to:
+            return
+        until = min(day, self.horizon)
+        end, reason = self._sample_future(self._sampled_to, until)
+        if reason == "lethal_burden" or until >= self.horizon:
+            self._end, self._end_reason = end, reason
+            self._sampled_to = end
+        else:
+            self._sampled_to = until
 
     # ------------------------------------------------------------------ sampling
     def _cumulative(self, i: int, t: float) -> float:
@@ -218,10 +261,10 @@ class DiseaseProcess:
             self.model.shedding_exponent,
         )
 
-    def _sample_future(self, cut: float) -> tuple[float, str]:
-        """Sample every founder after ``cut`` up to the horizon or the lethal burden."""
+    def _sample_future(self, cut: float, until: float) -> tuple[float, str]:
+        """Sample every founder after ``cut`` up to ``until`` or the lethal burden."""
         model, rng, rows = self.model, self.rng, self.rows
-        burden = BurdenTracker(self.horizon, model.lethal_burden_cells)
+        burden = BurdenTracker(until, model.lethal_burden_cells)
         counted = np.zeros(rows.size, dtype=bool)
         heap: list[tuple[float, int]] = []
         for i in range(rows.size):
@@ -237,7 +280,7 @@ class DiseaseProcess:
                 )
                 counted[i] = True
             start = max(float(rows.emit_from[i]), cut)
-            if start < self.horizon:
+            if start < until:
                 heapq.heappush(heap, (start, i))
         target_cdf = model.founder_target_cdf
         founder_total = model.founder_total
@@ -337,7 +380,8 @@ class DiseaseProcess:
         day = float(day)
         if day < self.cut or (self.interventions and day < self.interventions[-1]):
             raise ValueError(f"interventions must come in time order; day {day} is too early")
-        if day >= self.end:
+        self._sample_through(day)
+        if self._end is not None and day >= self._end:
             return
         rows = self.rows
         keep = rows.arrival[: rows.size] < day
@@ -347,7 +391,15 @@ class DiseaseProcess:
             self._apply(day, change)
         self.cut = day
         self.interventions.append(day)
-        self.end, self.end_reason = self._sample_future(day)
+        self._sampled_to, self._end, self._end_reason = day, None, "horizon"
+
+    def stop_at(self, day: float, reason: str) -> None:
+        """End the history early (the patient died of something the clinic observed, such as
+        organ failure): nothing after ``day`` is kept, nothing needs resampling."""
+        self._sample_through(day)
+        if day < self.known_end:
+            self._end, self._end_reason = float(day), reason
+            self._sampled_to = float(day)
 
     def _current_row(self, lesion: int, day: float) -> int | None:
         rows = self.rows
@@ -437,13 +489,20 @@ class DiseaseProcess:
         return float(table.size_at(day)[i])
 
     # ------------------------------------------------------------------ results
-    def lesion_table(self) -> LesionTable:
-        """Every lesion segment founded before the end, without drawing the accounting."""
-        return LesionTable.from_columns(self.rows.view(), self.end)
+    def lesion_table(self, through: float | None = None) -> LesionTable:
+        """Every lesion segment founded before the end, without drawing the accounting.
+
+        With ``through``, only the future up to that day is sampled (and returned): enough to
+        act on the lesions on that day, and much cheaper while a treatment is under way."""
+        if through is None:
+            end = self.end  # samples the rest of the future first
+            return LesionTable.from_columns(self.rows.view(), end)
+        self._sample_through(through)
+        return LesionTable.from_columns(self.rows.view(), min(through, self.known_end))
 
     def finish(self, *, patient_index: int = 0, root_seed: int | None = None) -> PatientResult:
         """Draw the aggregate cell accounting and return the patient's result."""
-        table = self.lesion_table()
+        table = self.lesion_table()  # samples the rest of the future first
         accounting = self._aggregate_accounting(table)
         return PatientResult(
             patient_index=patient_index,

@@ -1,0 +1,351 @@
+"""One patient's whole clinical story: symptoms, screening, work-up, diagnosis, stage,
+treatment and outcome, on top of the exact disease process.
+
+The order of events follows the clinic: the natural history is sampled first (nothing the
+clinic does before diagnosis changes it); symptoms and screening rounds are read off it; the
+first of them that leads to a diagnosis fixes the diagnosis day; imaging and pathology find
+what they can (the observed state) while the lesion table keeps everything (the true
+state); the stage picks a protocol, and treatment changes the disease through
+:meth:`~metastasis.engine.process.DiseaseProcess.intervene`; organ failure or the total
+burden ends the life, or the horizon censors it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from metastasis.clinical.detection import Finding, biopsy, diameter_mm, scan
+from metastasis.clinical.observe import first_crossing
+from metastasis.clinical.schema import ClinicalKnowledge
+from metastasis.clinical.screening import draw_onset_age, programmes_for, screening_days
+from metastasis.clinical.staging import Stage, diagnosis_name, stage
+from metastasis.clinical.symptoms import draw_symptom_thresholds, symptom_onsets
+from metastasis.clinical.treatment import (
+    PatientTraits,
+    TreatmentEvent,
+    apply_protocol,
+    default_protocol,
+    draw_traits,
+)
+from metastasis.clinical.treatment_schema import Protocol, TreatmentKnowledge
+from metastasis.engine.process import PRIMARY, DiseaseProcess
+from metastasis.engine.seeds import clinical_generator, patient_generator
+from metastasis.model.resolve import ResolvedModel
+from metastasis.results.patient import NODE_SITES, PatientResult
+
+DAYS_PER_YEAR = 365.25
+
+REPEAT_BIOPSY_DAYS = 7.0
+"""assumption: a non-diagnostic biopsy is repeated about a week later."""
+
+MAX_BIOPSIES = 5
+"""assumption: after five non-diagnostic biopsies the team treats on imaging alone."""
+
+PATHOLOGY_MIN_DIAMETER_MM = 0.2
+"""AJCC 8th edition: a nodal deposit over 0.2 mm is a micrometastasis (N1mi); smaller ones
+are isolated tumour cells, staged N0(i+). Pathology of resected nodes counts deposits above
+this size."""
+
+CANCER_DEATH = "tumour burden"
+
+
+@dataclass(frozen=True)
+class Arm:
+    """What the clinic does for a patient: screen or not, and which protocol to follow.
+
+    ``protocol`` None follows the cancer type's default plan for the stage found.
+    """
+
+    name: str = "standard care"
+    screening: bool = False
+    protocol: Protocol | None = None
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What the clinic knows on the day of diagnosis, next to the truth."""
+
+    day: float
+    age_years: float
+    pathway: str
+    trigger: str
+    findings: tuple[Finding, ...]
+    biopsies: int
+    confirmed: bool
+    stage: Stage
+    name: str
+    distant_sites_found: tuple[str, ...]
+    metastases_present: int
+    metastases_found: int
+
+    @property
+    def metastases_hidden(self) -> int:
+        return self.metastases_present - self.metastases_found
+
+
+@dataclass(frozen=True)
+class ClinicalEvent:
+    """A symptom, a screening round, a fracture or an organ failure, on a day."""
+
+    day: float
+    kind: str
+    label: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ClinicalResult:
+    """The whole story of one virtual patient: truth (``patient``) and what the clinic saw."""
+
+    patient: PatientResult
+    arm: str
+    onset_age_years: float
+    traits: PatientTraits
+    events: tuple[ClinicalEvent, ...]
+    diagnosis: Diagnosis | None
+    treatment: tuple[TreatmentEvent, ...]
+    death_day: float | None
+    cause_of_death: str | None
+    protocol: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def horizon_days(self) -> float:
+        return self.patient.horizon_days
+
+    @property
+    def died(self) -> bool:
+        return self.death_day is not None
+
+    @property
+    def survival_from_diagnosis_days(self) -> float | None:
+        """Days from diagnosis to death, or to the horizon when censored."""
+        if self.diagnosis is None:
+            return None
+        end = self.death_day if self.death_day is not None else self.horizon_days
+        return end - self.diagnosis.day
+
+    @property
+    def lifetime_days(self) -> float:
+        """Days from the first cancer cell to death, or to the horizon when censored: free of
+        the lead-time bias that survival from diagnosis has under screening."""
+        return self.death_day if self.death_day is not None else self.horizon_days
+
+
+def _first_fatal_crossing(
+    clinical: ClinicalKnowledge,
+    model: ResolvedModel,
+    process: DiseaseProcess,
+    start: float,
+) -> tuple[float, str] | None:
+    """The first organ failure after ``start``, if any, before the process ends."""
+    table = process.lesion_table()
+    best: tuple[float, str] | None = None
+    for outcome in clinical.outcomes.organ_failure.values():
+        if not outcome.fatal:
+            continue
+        sites = [model.site_index(name) for name in outcome.sites]
+        day = first_crossing(table, sites, outcome.threshold_cells.value, start, process.end)
+        if day is not None and (best is None or day < best[0]):
+            best = (day, outcome.label)
+    return best
+
+
+def _death(
+    clinical: ClinicalKnowledge, model: ResolvedModel, process: DiseaseProcess, start: float
+) -> tuple[float, str] | None:
+    failure = _first_fatal_crossing(clinical, model, process, start)
+    if process.end_reason == "lethal_burden" and (failure is None or process.end < failure[0]):
+        return process.end, CANCER_DEATH
+    return failure
+
+
+def _distant(model: ResolvedModel, site: int) -> bool:
+    return site != model.primary_site and model.site_names[site] not in NODE_SITES
+
+
+def _metastases_present(model: ResolvedModel, process: DiseaseProcess, day: float) -> int:
+    """Distant deposits that exist on ``day`` (any state from a settled cell on)."""
+    table = process.lesion_table()
+    present = (table.arrival <= day) & table.valid_at(day) & (table.id != PRIMARY)
+    rows = np.flatnonzero(present)
+    return len({int(table.id[r]) for r in rows if _distant(model, int(table.site[r]))})
+
+
+def _involved_nodes(
+    model: ResolvedModel, process: DiseaseProcess, day: float, findings: list[Finding],
+    pathology: bool,
+) -> int:
+    """Regional node deposits the clinic knows of: imaging's finds, or pathology's when
+    the nodes are resected (deposits above the micrometastasis size)."""
+    regional = model.site_index("regional_lymph_nodes")
+    if not pathology:
+        return len({f.lesion for f in findings if f.site == "regional_lymph_nodes"})
+    table = process.lesion_table()
+    sizes = table.size_at(day)
+    seen = diameter_mm(sizes, model.cells_per_cm3) > PATHOLOGY_MIN_DIAMETER_MM
+    return len({int(table.id[r]) for r in np.flatnonzero(seen & (table.site == regional))})
+
+
+def simulate_course(
+    model: ResolvedModel,
+    clinical: ClinicalKnowledge,
+    treatments: TreatmentKnowledge,
+    seed: int,
+    index: int,
+    years: float,
+    arm: Arm | None = None,
+) -> ClinicalResult:
+    """Simulate patient ``index`` of root ``seed`` through ``years`` of life with cancer."""
+    arm = arm or Arm()
+    horizon = years * DAYS_PER_YEAR
+    process = DiseaseProcess(model, patient_generator(seed, index), horizon)
+    rng = clinical_generator(seed, index)
+    # the patient's own traits first, in a fixed order, so every arm draws them alike
+    onset_age = draw_onset_age(clinical, model.cancer, rng)
+    thresholds = draw_symptom_thresholds(clinical, model, rng)
+    traits = draw_traits(treatments, model.cancer, rng)
+    workup_delay = float(rng.exponential(clinical.workup.delay_days.value))
+
+    natural = process.lesion_table()
+    onsets = symptom_onsets(natural, thresholds, 0.0, process.end)
+    events: list[ClinicalEvent] = []
+    candidates: list[tuple[float, str, str]] = []
+    first_workup = next(((day, s) for day, s in onsets if s.workup), None)
+    if first_workup is not None:
+        candidates.append((first_workup[0] + workup_delay, "symptoms", first_workup[1].label))
+    if arm.screening:
+        for programme in programmes_for(clinical, model.cancer):
+            for day in screening_days(programme, onset_age, horizon, rng):
+                if day >= process.end or (candidates and day >= min(candidates)[0]):
+                    break
+                found = scan(clinical, model, natural, day, programme.modality, rng)
+                hit = any(f.lesion == PRIMARY for f in found)
+                events.append(ClinicalEvent(day, "screening", programme.label,
+                                            "cancer found" if hit else "nothing found"))
+                if hit:
+                    candidates.append((day, "screening", programme.label))
+                    break
+    untreated_death = _death(clinical, model, process, 0.0)
+    if not candidates or min(candidates)[0] >= process.end or (
+        untreated_death is not None and untreated_death[0] <= min(candidates)[0]
+    ):
+        events += [ClinicalEvent(day, "symptom", s.label) for day, s in onsets]
+        return _finish(model, clinical, process, arm, onset_age, traits, events, None, (),
+                       untreated_death, index, seed, None)
+
+    dx_day, pathway, trigger = min(candidates)
+    neurological = any(s.neurological and day <= dx_day for day, s in onsets)
+    modalities = list(clinical.workup.imaging)
+    if neurological:
+        modalities += list(clinical.workup.neurological_imaging)
+    findings: list[Finding] = []
+    for modality in modalities:
+        findings += scan(clinical, model, natural, dx_day, modality, rng)
+    found_ids = {f.lesion for f in findings}
+    if pathway == "screening":
+        found_ids.add(PRIMARY)
+    biopsies, confirmed, day = 0, False, dx_day
+    while not confirmed and biopsies < MAX_BIOPSIES:
+        biopsies += 1
+        confirmed = biopsy(clinical, rng)
+        if not confirmed:
+            day += REPEAT_BIOPSY_DAYS
+    dx_day = min(day, process.end)
+
+    primary_size = float(natural.size_at(dx_day)[PRIMARY])
+    distant_found = sorted({
+        f.site for f in findings if f.lesion != PRIMARY and f.site not in NODE_SITES
+        and f.site != model.site_names[model.primary_site]
+    })
+    clinical_stage = stage(
+        float(diameter_mm(primary_size, model.cells_per_cm3)),
+        process.breach <= dx_day,
+        _involved_nodes(model, process, dx_day, findings, pathology=False),
+        distant_found,
+    )
+    operable = clinical_stage.m == "M0"
+    final_stage = stage(
+        float(diameter_mm(primary_size, model.cells_per_cm3)),
+        process.breach <= dx_day,
+        _involved_nodes(model, process, dx_day, findings, pathology=operable),
+        distant_found,
+    )
+    labels = [model.site_labels[model.site_index(s)] for s in distant_found]
+    diagnosis = Diagnosis(
+        day=dx_day,
+        age_years=onset_age + dx_day / DAYS_PER_YEAR,
+        pathway=pathway,
+        trigger=trigger,
+        findings=tuple(findings),
+        biopsies=biopsies,
+        confirmed=confirmed,
+        stage=final_stage,
+        name=diagnosis_name(model.naming, final_stage, labels),
+        distant_sites_found=tuple(distant_found),
+        metastases_present=_metastases_present(model, process, dx_day),
+        metastases_found=len({f.lesion for f in findings if _distant(
+            model, model.site_index(f.site))}),
+    )
+    protocol = arm.protocol or default_protocol(treatments, model.cancer, final_stage.group)
+    treatment = apply_protocol(
+        process, protocol, dx_day, sorted(found_ids), traits, treatments, rng
+    )
+    death = _death(clinical, model, process, dx_day)
+    # symptoms before diagnosis come from the natural history; later ones from the treated
+    # course, for the symptoms the patient did not have yet
+    present = {s.name for day, s in onsets if day <= dx_day}
+    events += [ClinicalEvent(day, "symptom", s.label) for day, s in onsets if day <= dx_day]
+    later = [t for t in thresholds if t.name not in present]
+    end = death[0] if death is not None else process.end
+    treated = process.lesion_table(through=end)
+    events += [
+        ClinicalEvent(day, "symptom", s.label)
+        for day, s in symptom_onsets(treated, later, dx_day, end)
+        if day > dx_day
+    ]
+    return _finish(model, clinical, process, arm, onset_age, traits, events, diagnosis,
+                   tuple(treatment), death, index, seed, protocol.label)
+
+
+def _finish(
+    model: ResolvedModel,
+    clinical: ClinicalKnowledge,
+    process: DiseaseProcess,
+    arm: Arm,
+    onset_age: float,
+    traits: PatientTraits,
+    events: list[ClinicalEvent],
+    diagnosis: Diagnosis | None,
+    treatment: tuple[TreatmentEvent, ...],
+    death: tuple[float, str] | None,
+    index: int,
+    seed: int,
+    protocol: str | None,
+) -> ClinicalResult:
+    if death is not None:
+        process.stop_at(death[0], death[1])
+    table = process.lesion_table()
+    fracture = clinical.outcomes.fracture
+    bone = [model.site_index(name) for name in fracture.sites]
+    fracture_day = first_crossing(table, bone, fracture.threshold_cells.value, 0.0, process.end)
+    if fracture_day is not None:
+        events.append(ClinicalEvent(fracture_day, "fracture", fracture.label))
+    if death is not None:
+        events.append(ClinicalEvent(death[0], "death", death[1]))
+    events.sort(key=lambda e: e.day)
+    patient = process.finish(patient_index=index, root_seed=seed)
+    return ClinicalResult(
+        patient=patient,
+        arm=arm.name,
+        onset_age_years=onset_age,
+        traits=traits,
+        events=tuple(events),
+        diagnosis=diagnosis,
+        treatment=treatment,
+        death_day=None if death is None else float(death[0]),
+        cause_of_death=None if death is None else death[1],
+        protocol=protocol,
+    )
