@@ -18,7 +18,7 @@ import numpy as np
 
 from metastasis.clinical.detection import Finding, biopsy, diameter_mm, scan
 from metastasis.clinical.observe import first_crossing
-from metastasis.clinical.schema import ClinicalKnowledge
+from metastasis.clinical.schema import ClinicalKnowledge, ScreeningProgramme
 from metastasis.clinical.screening import draw_onset_age, programmes_for, screening_days
 from metastasis.clinical.staging import Stage, diagnosis_name, stage
 from metastasis.clinical.symptoms import draw_symptom_thresholds, symptom_onsets
@@ -33,7 +33,7 @@ from metastasis.clinical.treatment_schema import Protocol, TreatmentKnowledge
 from metastasis.engine.process import PRIMARY, DiseaseProcess
 from metastasis.engine.seeds import clinical_generator, patient_generator
 from metastasis.model.resolve import ResolvedModel
-from metastasis.results.patient import NODE_SITES, PatientResult
+from metastasis.results.patient import NODE_SITES, LesionTable, PatientResult
 
 DAYS_PER_YEAR = 365.25
 
@@ -49,6 +49,11 @@ are isolated tumour cells, staged N0(i+). Pathology of resected nodes counts dep
 this size."""
 
 CANCER_DEATH = "tumour burden"
+
+SAMPLING_STEP_DAYS = 365.25
+"""How far ahead the natural history is sampled at a time while waiting for a diagnosis: a
+cost setting only (pieces of the future are sampled exactly), a year being short beside the
+years a cancer takes to be found."""
 
 
 @dataclass(frozen=True)
@@ -135,29 +140,35 @@ class ClinicalResult:
 
 
 def _first_fatal_crossing(
-    clinical: ClinicalKnowledge,
-    model: ResolvedModel,
-    process: DiseaseProcess,
-    start: float,
+    clinical: ClinicalKnowledge, model: ResolvedModel, table: LesionTable, start: float,
+    stop: float,
 ) -> tuple[float, str] | None:
-    """The first organ failure after ``start``, if any, before the process ends."""
-    table = process.lesion_table()
+    """The first organ failure in [start, stop], if any."""
     best: tuple[float, str] | None = None
     for outcome in clinical.outcomes.organ_failure.values():
         if not outcome.fatal:
             continue
         sites = [model.site_index(name) for name in outcome.sites]
-        day = first_crossing(table, sites, outcome.threshold_cells.value, start, process.end)
+        day = first_crossing(table, sites, outcome.threshold_cells.value, start, stop)
         if day is not None and (best is None or day < best[0]):
             best = (day, outcome.label)
     return best
 
 
 def _death(
-    clinical: ClinicalKnowledge, model: ResolvedModel, process: DiseaseProcess, start: float
+    clinical: ClinicalKnowledge, model: ResolvedModel, process: DiseaseProcess, start: float,
+    stop: float | None = None,
 ) -> tuple[float, str] | None:
-    failure = _first_fatal_crossing(clinical, model, process, start)
-    if process.end_reason == "lethal_burden" and (failure is None or process.end < failure[0]):
+    """The first fatal event in [start, stop] (stop: the end of the history)."""
+    if stop is None:
+        stop = process.end
+        table = process.lesion_table()
+    else:
+        table = process.lesion_table(through=stop)
+        stop = min(stop, process.known_end)
+    failure = _first_fatal_crossing(clinical, model, table, start, stop)
+    lethal = process.complete and process.end_reason == "lethal_burden" and process.end <= stop
+    if lethal and (failure is None or process.end < failure[0]):
         return process.end, CANCER_DEATH
     return failure
 
@@ -168,7 +179,7 @@ def _distant(model: ResolvedModel, site: int) -> bool:
 
 def _metastases_present(model: ResolvedModel, process: DiseaseProcess, day: float) -> int:
     """Distant deposits that exist on ``day`` (any state from a settled cell on)."""
-    table = process.lesion_table()
+    table = process.lesion_table(through=day)
     present = (table.arrival <= day) & table.valid_at(day) & (table.id != PRIMARY)
     rows = np.flatnonzero(present)
     return len({int(table.id[r]) for r in rows if _distant(model, int(table.site[r]))})
@@ -183,7 +194,7 @@ def _involved_nodes(
     regional = model.site_index("regional_lymph_nodes")
     if not pathology:
         return len({f.lesion for f in findings if f.site == "regional_lymph_nodes"})
-    table = process.lesion_table()
+    table = process.lesion_table(through=day)
     sizes = table.size_at(day)
     seen = diameter_mm(sizes, model.cells_per_cm3) > PATHOLOGY_MIN_DIAMETER_MM
     return len({int(table.id[r]) for r in np.flatnonzero(seen & (table.site == regional))})
@@ -209,32 +220,53 @@ def simulate_course(
     traits = draw_traits(treatments, model.cancer, rng)
     workup_delay = float(rng.exponential(clinical.workup.delay_days.value))
 
-    natural = process.lesion_table()
-    onsets = symptom_onsets(natural, thresholds, 0.0, process.end)
     events: list[ClinicalEvent] = []
-    candidates: list[tuple[float, str, str]] = []
-    first_workup = next(((day, s) for day, s in onsets if s.workup), None)
-    if first_workup is not None:
-        candidates.append((first_workup[0] + workup_delay, "symptoms", first_workup[1].label))
+    rounds: list[tuple[float, ScreeningProgramme]] = []
     if arm.screening:
         for programme in programmes_for(clinical, model.cancer):
-            for day in screening_days(programme, onset_age, horizon, rng):
-                if day >= process.end or (candidates and day >= min(candidates)[0]):
-                    break
-                found = scan(clinical, model, natural, day, programme.modality, rng)
-                hit = any(f.lesion == PRIMARY for f in found)
-                events.append(ClinicalEvent(day, "screening", programme.label,
-                                            "cancer found" if hit else "nothing found"))
-                if hit:
-                    candidates.append((day, "screening", programme.label))
-                    break
-    untreated_death = _death(clinical, model, process, 0.0)
-    if not candidates or min(candidates)[0] >= process.end or (
-        untreated_death is not None and untreated_death[0] <= min(candidates)[0]
-    ):
+            rounds += [(day, programme) for day in screening_days(programme, onset_age,
+                                                                   horizon, rng)]
+        rounds.sort(key=lambda pair: pair[0])
+    # sample the natural history a piece at a time, only as far as the diagnosis needs:
+    # exact (pieces of a Poisson process are independent), and it spares simulating decades
+    # of untreated growth that treatment would discard
+    candidate: tuple[float, str, str] | None = None
+    sampled, next_round = 0.0, 0
+    while True:
+        sampled = min(sampled + SAMPLING_STEP_DAYS, horizon)
+        natural = process.lesion_table(through=sampled)
+        window = min(sampled, process.known_end)
+        onsets = symptom_onsets(natural, thresholds, 0.0, window)
+        first_workup = next(((day, s) for day, s in onsets if s.workup), None)
+        if first_workup is not None and candidate is None:
+            candidate = (first_workup[0] + workup_delay, "symptoms", first_workup[1].label)
+        while next_round < len(rounds) and rounds[next_round][0] < window and (
+            candidate is None or rounds[next_round][0] < candidate[0]
+        ):
+            day, programme = rounds[next_round]
+            next_round += 1
+            found = scan(clinical, model, natural, day, programme.modality, rng)
+            hit = any(f.lesion == PRIMARY for f in found)
+            events.append(ClinicalEvent(day, "screening", programme.label,
+                                        "cancer found" if hit else "nothing found"))
+            if hit:
+                candidate = (day, "screening", programme.label)
+        untreated_death = _death(clinical, model, process, 0.0, window)
+        if untreated_death is not None and (
+            candidate is None or untreated_death[0] <= candidate[0]
+        ):
+            candidate = None
+            break
+        if candidate is not None and candidate[0] <= window:
+            break
+        if window >= process.known_end:
+            candidate, untreated_death = None, None
+            break
+    if candidate is None:
         events += [ClinicalEvent(day, "symptom", s.label) for day, s in onsets]
         return _finish(model, clinical, process, arm, onset_age, traits, events, None, (),
                        untreated_death, index, seed, None)
+    candidates = [candidate]
 
     dx_day, pathway, trigger = min(candidates)
     neurological = any(s.neurological and day <= dx_day for day, s in onsets)
@@ -253,7 +285,8 @@ def simulate_course(
         confirmed = biopsy(clinical, rng)
         if not confirmed:
             day += REPEAT_BIOPSY_DAYS
-    dx_day = min(day, process.end)
+    natural = process.lesion_table(through=day)
+    dx_day = min(day, process.known_end)
 
     primary_size = float(natural.size_at(dx_day)[PRIMARY])
     distant_found = sorted({
