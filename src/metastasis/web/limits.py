@@ -1,0 +1,69 @@
+"""What one web request may ask for, stated once and used by validation, schema and pages.
+
+A local explorer still needs limits: a slider or a typo must not start a simulation that
+runs for an hour, and a page must answer within a time a person will wait.  The defaults
+below keep every request under a few seconds on a laptop; :func:`metastasis.web.create_app`
+accepts other values (a shared server may want smaller ones, a test tiny ones).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_SEED = 2**63 - 1
+"""Largest root seed accepted: the range :func:`metastasis.engine.seeds.draw_root_seed`
+draws from, and small enough to be an exact integer in every JSON reader that uses 64-bit
+integers."""
+
+MAX_INDEX = 2**32 - 1
+"""Largest patient index accepted: far beyond any cohort, and it catches typos."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits on one request to the web explorer or its JSON API."""
+
+    max_patients: int = 2000
+    """Patients per cohort request (summed over cancer types on the cohort page).  2000
+    colorectal patients over 10 years take about 2 s; the time limit catches longer runs."""
+
+    max_years: float = 60.0
+    """Longest horizon in years.  The Python API accepts 150; past 60 years almost every
+    untreated virtual patient has reached the lethal burden, and long horizons make each
+    patient slower (thousands of lesions), so the web stops at 60."""
+
+    request_seconds: float = 20.0
+    """Wall-clock time one simulation request may take, queueing included.  A cohort is run
+    in chunks and stops at the first chunk boundary past the limit; the request then gets a
+    503 that says so, and the worker is free again."""
+
+    max_running: int = 2
+    """Simulations running at once (worker threads)."""
+
+    max_waiting: int = 8
+    """Simulation requests allowed to wait for a worker; more get an immediate 503."""
+
+    max_events_shown: int = 400
+    """Events listed on the patient page (the JSON API always returns them all)."""
+
+    max_lesions_drawn_per_site: int = 40
+    """Lesions drawn as circles in one organ of the body map; the rest are counted in the
+    map's table.  Forty already fill an organ's corner of the drawing."""
+
+    def __post_init__(self) -> None:
+        if self.max_patients < 1 or self.max_running < 1 or self.max_waiting < 0:
+            raise ValueError("limits: patients and workers must be positive")
+        if not (0.0 < self.max_years <= 150.0) or not self.request_seconds > 0.0:
+            raise ValueError("limits: years must be in (0, 150] and the time limit positive")
+
+    def as_dict(self) -> dict[str, float | int]:
+        """The limits as plain data, for ``GET /api/limits`` and the pages."""
+        return {
+            "max_patients": self.max_patients,
+            "max_years": self.max_years,
+            "request_seconds": self.request_seconds,
+            "max_running": self.max_running,
+            "max_waiting": self.max_waiting,
+            "max_seed": MAX_SEED,
+            "max_index": MAX_INDEX,
+        }

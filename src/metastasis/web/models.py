@@ -1,0 +1,222 @@
+"""Response types of the JSON API: they make the OpenAPI schema say what comes back.
+
+The results themselves are built by the public result types
+(:meth:`PatientResult.to_dict`, :meth:`CohortResult.summary`); these models describe them
+for clients and check them on the way out.  Top-level models allow extra keys so that a
+richer result (the clinical layer's) passes through before its schema is written here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+import metastasis
+
+
+class WithDisclaimer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    disclaimer: str = Field(
+        default=metastasis.DISCLAIMER,
+        description="Carried by every response: educational and research software.",
+    )
+
+
+class ErrorDetail(BaseModel):
+    status: int
+    field: str | None = Field(description="The request field at fault, if one is.")
+    value: Any = Field(description="The value received (NaN and infinities as text).")
+    allowed: str | None = Field(description="What the field accepts.")
+
+
+class ErrorResponse(WithDisclaimer):
+    """Every 4xx and 503 of the API: one sentence in ``detail``, its parts in ``error``."""
+
+    detail: str = Field(description="'<field>: got <value>; allowed: <what is allowed>'")
+    error: ErrorDetail
+
+
+class CancerInfo(BaseModel):
+    name: str
+    label: str
+    primary_site: str
+    primary_label: str
+
+
+class CancersResponse(WithDisclaimer):
+    cancers: list[CancerInfo]
+
+
+class SiteInfo(BaseModel):
+    name: str
+    label: str
+    kind: str
+
+
+class SitesResponse(WithDisclaimer):
+    sites: list[SiteInfo]
+
+
+class LimitsResponse(WithDisclaimer):
+    limits: dict[str, float | int]
+
+
+class Lesion(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    site: str
+    parent: int = Field(description="Row of the lesion that shed the founding cell; -1 for "
+                                    "the primary.")
+    route: str | None = Field(description="blood, lymph or cavity; null for the primary.")
+    arrival: float | None = Field(description="Day the founding cell left the vessel.")
+    awakening: float | None
+    micrometastasis: float | None
+    outgrowth: float | None
+    size_at_end: float = Field(description="Cells at the end of the natural history.")
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    time: float = Field(description="Days since the first cancer cell.")
+    step: int = Field(ge=1, le=6, description="Step of the cascade (1 to 6).")
+    step_name: str
+    kind: str
+    site: str
+    lesion: int
+    parent: int
+    route: str
+    counts: dict[str, int]
+    description: str = Field(description="The event in words.")
+    guide_url: str | None = Field(description="The guide page explaining this step.")
+
+
+class Accounting(BaseModel):
+    totals: dict[str, int] = Field(description="Where every shed cell went, whole body.")
+    by_site: dict[str, dict[str, int]]
+
+
+class PatientResponse(WithDisclaimer):
+    """One virtual patient's untreated natural history (``PatientResult.to_dict()``)."""
+
+    patient_index: int
+    root_seed: int
+    seed_drawn: bool = Field(description="True when no seed was given and one was drawn.")
+    cancer: str
+    years: float
+    horizon_days: float
+    end_time: float
+    end_reason: str
+    motility_time: float | None
+    breach_time: float | None
+    headline: str
+    lesions: list[Lesion]
+    accounting: Accounting
+    events: list[Event]
+    site_labels: dict[str, str]
+    guide_urls: dict[int, str] = Field(description="Guide page of each step of the cascade.")
+    clinical: dict[str, Any] | None = Field(
+        default=None, description="Symptoms, diagnosis, stage and treatment, once the "
+                                  "clinical layer exists; null for the natural history.")
+
+
+class LesionAtDay(BaseModel):
+    id: int
+    site: str
+    cells: float
+    state: str = Field(description="primary, dormant, colony, micrometastasis or growing")
+
+
+class SiteAtDay(BaseModel):
+    site: str
+    label: str
+    growing: int
+    micrometastases: int
+    colonies: int
+    dormant: int
+    cells: float
+
+
+class SizesResponse(WithDisclaimer):
+    """Sizes and states of every lesion founded by ``day``: one frame of the body map."""
+
+    cancer: str
+    root_seed: int
+    patient_index: int
+    years: float
+    day: float
+    end_time: float
+    lesions: list[LesionAtDay]
+    sites: list[SiteAtDay]
+
+
+class CohortResponse(WithDisclaimer):
+    """A cohort's summary (``CohortResult.summary()``) and the data behind its charts."""
+
+    cancer: str
+    label: str
+    provenance: dict[str, Any]
+    summary: dict[str, Any]
+    first_distant_days: list[float] = Field(
+        description="Day of the first distant metastasis of each patient who had one, sorted."
+    )
+    cumulative_incidence: dict[str, list[float]] = Field(
+        description="Step curve: share of all patients with a distant metastasis by each day."
+    )
+    clinical: dict[str, Any] | None = None
+    elapsed_seconds: float
+
+
+class TocEntry(BaseModel):
+    number: int
+    slug: str
+    title: str
+    summary: str
+    step: int | None
+    url: str
+
+
+class GuideResponse(WithDisclaimer):
+    sections: list[TocEntry]
+
+
+class GuidePageResponse(WithDisclaimer):
+    slug: str
+    number: int
+    title: str
+    step: int | None
+    url: str
+    markdown: str = Field(description="The page with the model's figures filled in.")
+    html: str
+
+
+class GlossaryEntry(BaseModel):
+    term: str
+    anchor: str
+    definition: str
+    url: str
+
+
+class GlossaryResponse(WithDisclaimer):
+    terms: list[GlossaryEntry]
+
+
+class SearchHit(BaseModel):
+    slug: str
+    number: int
+    title: str
+    heading: str
+    anchor: str
+    url: str
+    snippet: str
+    segments: list[tuple[str, bool]] = Field(description="(text, matched) pieces of the "
+                                                         "snippet, for highlighting.")
+    score: float = Field(description="BM25 as SQLite reports it: lower is better.")
+
+
+class SearchResponse(WithDisclaimer):
+    query: str
+    hits: list[SearchHit]

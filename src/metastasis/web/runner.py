@@ -1,0 +1,175 @@
+"""Simulations for the web, off the event loop, bounded in number and in time.
+
+A web server must never hang on one request.  Simulations therefore run in a small pool of
+worker threads; a request that finds every worker and every waiting place taken is refused
+at once (503), and a request that runs past its time limit is answered with a 503 while its
+worker stops at the next chunk boundary: a cohort is run in chunks of patients through the
+public :func:`metastasis.cohort.run_cohort` (a cohort is identical however it is chunked, so
+chunking costs nothing in reproducibility) and every chunk first checks the deadline.  A
+single patient is not interruptible, but the years limit bounds it to about a second.
+
+Patients are cached by (cancer, seed, index, years): they are deterministic, and the patient
+page asks for the same patient once per slider move.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+from typing import TypeVar
+
+from metastasis.api import check_seed, load_model, run_patient
+from metastasis.cohort import CohortResult, run_cohort
+from metastasis.model.resolve import ResolvedModel
+from metastasis.results.patient import PatientResult
+from metastasis.web.limits import Limits
+
+T = TypeVar("T")
+
+CHUNK_SECONDS = 0.25
+"""Target duration of one cohort chunk: short enough that a request stops soon after its
+deadline, long enough that the per-chunk bookkeeping (a few ms) stays negligible."""
+
+PATIENT_CACHE_SIZE = 64
+
+
+class Busy(RuntimeError):
+    """Every worker and waiting place is taken: try again shortly."""
+
+
+class TooSlow(RuntimeError):
+    """The request ran past its time limit and was stopped."""
+
+
+class Deadline:
+    """A point in time after which work must stop, and a flag to stop it earlier."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def expired(self) -> bool:
+        return self._cancelled.is_set() or time.monotonic() > self.at
+
+    def check(self) -> None:
+        """Raise :class:`TooSlow` if the work should stop now."""
+        if self.expired():
+            raise TooSlow(self.seconds)
+
+
+class Runner:
+    """The web's one way to run simulations: a bounded pool, a deadline, a patient cache."""
+
+    def __init__(self, limits: Limits, model_path: str | Path | None = None) -> None:
+        self.limits = limits
+        self.model_path = model_path
+        self._pool = ThreadPoolExecutor(
+            max_workers=limits.max_running, thread_name_prefix="metastasis-sim"
+        )
+        self._places = threading.BoundedSemaphore(limits.max_running + limits.max_waiting)
+        self._lock = threading.Lock()
+        self._active = 0
+        self._patients: OrderedDict[tuple[str, int, int, float], PatientResult] = OrderedDict()
+        self.model = lru_cache(maxsize=64)(self._load)
+
+    # ------------------------------------------------------------------ models and patients
+
+    def _load(self, cancer: str) -> ResolvedModel:
+        """Resolve a cancer type once (resolving solves the journey chain)."""
+        return load_model(cancer, self.model_path)
+
+    def patient(self, cancer: str, seed: int, index: int, years: float) -> PatientResult:
+        """One patient, from the cache or simulated now (call from a worker thread)."""
+        key = (cancer, seed, index, float(years))
+        with self._lock:
+            if key in self._patients:
+                self._patients.move_to_end(key)
+                return self._patients[key]
+        result = run_patient(self.model(cancer), seed, index, years)
+        with self._lock:
+            self._patients[key] = result
+            while len(self._patients) > PATIENT_CACHE_SIZE:
+                self._patients.popitem(last=False)
+        return result
+
+    def cohort(
+        self, cancer: str, patients: int, seed: int | None, years: float, deadline: Deadline
+    ) -> CohortResult:
+        """A cohort run in chunks that each check ``deadline`` first.
+
+        Chunks grow so that each takes about :data:`CHUNK_SECONDS`; the joined result is
+        identical to one :func:`run_cohort` call over the whole range.
+        """
+        model = self.model(cancer)
+        seed = check_seed(seed)  # drawn once, so that every chunk belongs to one cohort
+        parts: list[CohortResult] = []
+        start, chunk = 0, 4
+        while start < patients:
+            deadline.check()
+            size = min(chunk, patients - start)
+            began = time.monotonic()
+            parts.append(run_cohort(model, size, seed, years, start=start, keep_lesions=False))
+            per_patient = max(time.monotonic() - began, 1e-6) / size
+            start += size
+            chunk = max(1, min(1000, int(CHUNK_SECONDS / per_patient)))
+        return parts[0] if len(parts) == 1 else CohortResult.concat(parts)
+
+    # ------------------------------------------------------------------ bounded execution
+
+    @property
+    def active(self) -> int:
+        """Simulations submitted and not yet finished (running or waiting)."""
+        with self._lock:
+            return self._active
+
+    def _finished(self, _future: Future[object]) -> None:
+        with self._lock:
+            self._active -= 1
+        self._places.release()
+
+    async def call(self, work: Callable[[Deadline], T]) -> T:
+        """Run ``work(deadline)`` in a worker thread, within the request time limit.
+
+        Raises :class:`Busy` when no place is free and :class:`TooSlow` when the limit
+        passes; in that case the deadline is cancelled so the worker stops at its next
+        check, and its place is given back when it does.
+        """
+        if not self._places.acquire(blocking=False):
+            raise Busy()
+        deadline = Deadline(self.limits.request_seconds)
+        with self._lock:
+            self._active += 1
+        try:
+            future = self._pool.submit(work, deadline)
+        except RuntimeError:  # the pool is shut down
+            with self._lock:
+                self._active -= 1
+            self._places.release()
+            raise Busy() from None
+        future.add_done_callback(self._finished)
+        wrapped = asyncio.wrap_future(future)
+        # an abandoned run still ends (with TooSlow); read its outcome so that asyncio does
+        # not log "exception was never retrieved"
+        wrapped.add_done_callback(lambda f: f.cancelled() or f.exception())
+        try:
+            # shield: the timeout must not cancel the future under a running thread;
+            # the deadline tells the work to stop instead
+            return await asyncio.wait_for(asyncio.shield(wrapped), self.limits.request_seconds)
+        except TimeoutError:
+            deadline.cancel()
+            future.cancel()  # if it never started, it never will
+            raise TooSlow(self.limits.request_seconds) from None
+
+    def shutdown(self) -> None:
+        """Stop taking work; running simulations finish or stop at their deadline."""
+        self._pool.shutdown(wait=False, cancel_futures=True)

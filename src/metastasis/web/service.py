@@ -1,0 +1,191 @@
+"""What the pages and the JSON API both do: check a request, run it, shape the result.
+
+Both interfaces go through these functions, so a page and its API endpoint can never
+disagree about limits, seeds or numbers.  Checks raise :class:`ModelError` (field, value,
+what is allowed), which the app turns into a 422 for the API and a message on the page.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from metastasis.api import check_seed
+from metastasis.errors import ModelError
+from metastasis.knowledge.loader import load as load_knowledge
+from metastasis.knowledge.schema import KnowledgeBase
+from metastasis.results.patient import PatientResult
+from metastasis.web import bodymap, charts, guide_html, story
+from metastasis.web.limits import MAX_INDEX, MAX_SEED, Limits
+from metastasis.web.runner import Deadline, Runner
+
+DAY_SLACK = 1e-6
+"""Days past the end a request may name (a client's rounding of the end day) and still be
+shown the last day."""
+
+
+@dataclass
+class AppState:
+    """Everything a request needs, built once by :func:`metastasis.web.create_app`."""
+
+    limits: Limits
+    runner: Runner
+    knowledge: KnowledgeBase
+
+    @classmethod
+    def build(cls, limits: Limits, model_path: str | Path | None) -> AppState:
+        return cls(limits, Runner(limits, model_path), load_knowledge(model_path))
+
+    # ------------------------------------------------------------------ the knowledge base
+
+    @property
+    def cancer_names(self) -> list[str]:
+        return sorted(self.knowledge.cancers)
+
+    @property
+    def site_labels(self) -> dict[str, str]:
+        return {name: site.label for name, site in self.knowledge.sites.items()}
+
+    def cancer_label(self, cancer: str) -> str:
+        return self.knowledge.cancers[cancer].label
+
+    def cancers(self) -> list[dict[str, str]]:
+        labels = self.site_labels
+        return [
+            {"name": name, "label": spec.label, "primary_site": spec.primary_site,
+             "primary_label": labels.get(spec.primary_site, spec.primary_site)}
+            for name, spec in sorted(self.knowledge.cancers.items())
+        ]
+
+    def rules(self) -> dict[str, str]:
+        """What each request field allows, in the words of the error messages."""
+        return {
+            "cancer": "one of: " + ", ".join(self.cancer_names),
+            "seed": f"an integer from 0 to {MAX_SEED}",
+            "index": f"an integer from 0 to {MAX_INDEX}",
+            "years": f"a number of years in (0, {self.limits.max_years:g}]",
+            "patients": f"an integer from 1 to {self.limits.max_patients}",
+            "day": "a day from 0 to the end of this patient's natural history",
+            "q": "one to 12 words to search for",
+            "limit": "an integer from 1 to 50",
+            "slug": "the slug or number of a guide section (see /api/guide)",
+        }
+
+    # ------------------------------------------------------------------ checks
+
+    def check_cancer(self, cancer: str) -> str:
+        if cancer not in self.knowledge.cancers:
+            raise ModelError("cancer", cancer, ", ".join(self.cancer_names))
+        return cancer
+
+    def check_years(self, years: float) -> float:
+        if not (isinstance(years, int | float) and math.isfinite(years)
+                and 0.0 < years <= self.limits.max_years):
+            raise ModelError("years", years, self.rules()["years"])
+        return float(years)
+
+    def check_patients(self, patients: int) -> int:
+        if not 1 <= patients <= self.limits.max_patients:
+            raise ModelError("patients", patients, self.rules()["patients"])
+        return patients
+
+    # ------------------------------------------------------------------ patients
+
+    async def patient(
+        self, cancer: str, seed: int, index: int, years: float
+    ) -> PatientResult:
+        """One patient, within the request limits (cached across requests)."""
+        self.check_cancer(cancer)
+        years = self.check_years(years)
+        runner = self.runner
+
+        def work(deadline: Deadline) -> PatientResult:
+            deadline.check()
+            return runner.patient(cancer, seed, index, years)
+
+        return await runner.call(work)
+
+    def patient_payload(self, result: PatientResult, years: float, seed_drawn: bool
+                        ) -> dict[str, Any]:
+        labels = self.site_labels
+        urls = guide_html.step_urls()
+        data = charts.jsonable(result.to_dict())
+        for event in data["events"]:
+            event["description"] = story.describe_event(event, labels)
+            event["guide_url"] = urls.get(event["step"])
+        data.update(
+            years=years,
+            seed_drawn=seed_drawn,
+            headline=story.headline(result, labels),
+            site_labels={s: labels.get(s, s) for s in result.site_names},
+            guide_urls=urls,
+            clinical=data.get("clinical") or story.clinical(result),
+        )
+        return data
+
+    def check_day(self, result: PatientResult, day: float) -> float:
+        if not (math.isfinite(day) and 0.0 <= day <= result.end_time * (1 + 1e-12) + DAY_SLACK):
+            raise ModelError(
+                "day", day,
+                f"a day from 0 to {result.end_time:.6f}, the end of this patient's natural "
+                "history",
+            )
+        return min(day, result.end_time)
+
+    def sizes_payload(self, result: PatientResult, years: float, day: float) -> dict[str, Any]:
+        frame = bodymap.frame(result, day, self.site_labels)
+        return charts.jsonable({
+            "cancer": result.cancer,
+            "root_seed": result.root_seed,
+            "patient_index": result.patient_index,
+            "years": years,
+            "day": day,
+            "end_time": result.end_time,
+            "lesions": bodymap.lesion_rows(result, day),
+            "sites": [
+                {"site": r.site, "label": r.label, "growing": r.growing,
+                 "micrometastases": r.micrometastases, "colonies": r.colonies,
+                 "dormant": r.dormant, "cells": r.cells}
+                for r in frame.rows
+            ],
+        })
+
+    # ------------------------------------------------------------------ cohorts
+
+    async def cohorts(
+        self, cancers: list[str], patients: int, seed: int | None, years: float
+    ) -> tuple[list[dict[str, Any]], float]:
+        """Cohorts of ``patients`` per cancer type, one seed, within one time limit."""
+        if not cancers:
+            raise ModelError("cancer", "nothing", "at least one of: "
+                             + ", ".join(self.cancer_names))
+        for cancer in cancers:
+            self.check_cancer(cancer)
+        self.check_patients(patients)
+        total = patients * len(cancers)
+        if total > self.limits.max_patients:
+            raise ModelError(
+                "patients", total,
+                f"at most {self.limits.max_patients} patients per request in all "
+                f"({patients} for each of {len(cancers)} cancer types asked)",
+            )
+        years = self.check_years(years)
+        seed_drawn = seed is None
+        root = check_seed(seed)
+        runner = self.runner
+
+        def work(deadline: Deadline) -> list[dict[str, Any]]:
+            return [
+                charts.cohort_data(
+                    runner.cohort(cancer, patients, root, years, deadline),
+                    self.cancer_label(cancer), seed_drawn=seed_drawn,
+                )
+                for cancer in cancers
+            ]
+
+        began = time.monotonic()
+        result = await runner.call(work)
+        return result, time.monotonic() - began

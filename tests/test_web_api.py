@@ -1,0 +1,610 @@
+"""The web explorer's JSON API and pages, through FastAPI's TestClient.
+
+What is checked: every endpoint answers with the public API's own numbers (the web adds no
+arithmetic of its own to a result), the limits stated in the OpenAPI schema are the limits
+enforced, every malformed request gets a 4xx whose message names the field, the value and
+what is allowed (never a 500), a run past its time limit is stopped and its worker freed,
+and every page and response carries the disclaimer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import math
+import re
+import threading
+import time
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import metastasis
+import metastasis.guide as guide
+from metastasis.api import load_model, run_patient
+from metastasis.cohort import run_cohort
+from metastasis.knowledge.loader import load as load_knowledge
+from metastasis.web import Limits, bodymap, charts, create_app
+from metastasis.web.limits import MAX_INDEX, MAX_SEED
+from metastasis.web.runner import Busy, Deadline, Runner, TooSlow
+
+KB = load_knowledge()
+CANCERS = sorted(KB.cancers)
+SEED = 11
+YEARS = 10.0
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    with TestClient(create_app(), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def problem(response, status: int, field: str) -> str:
+    """Assert the API's error shape and return its message."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["disclaimer"] == metastasis.DISCLAIMER
+    assert body["error"]["status"] == status
+    assert body["error"]["field"] == field
+    assert body["detail"].startswith(f"{field}: got ")
+    assert "allowed: " in body["detail"]
+    return body["detail"]
+
+
+def patient_with_metastases(cancer: str = "colorectal", years: float = 15.0) -> int:
+    """Index of the first patient (seed SEED) with a growing metastasis outside the nodes:
+    chosen through the public API so the tests follow the model as it is calibrated."""
+    model = load_model(cancer)
+    for index in range(200):
+        if run_patient(model, SEED, index, years).first_organ_metastasis() is not None:
+            return index
+    pytest.fail("no colorectal patient among 200 developed an organ metastasis")
+
+
+# --------------------------------------------------------------------------- model endpoints
+
+
+def test_cancers_lists_the_knowledge_base(client: TestClient) -> None:
+    response = client.get("/api/cancers")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["disclaimer"] == metastasis.DISCLAIMER
+    assert [c["name"] for c in body["cancers"]] == CANCERS
+    for c in body["cancers"]:
+        spec = KB.cancers[c["name"]]
+        assert c["label"] == spec.label and c["primary_site"] == spec.primary_site
+        assert c["primary_label"] == KB.sites[spec.primary_site].label
+
+
+def test_sites_and_limits(client: TestClient) -> None:
+    sites = client.get("/api/sites").json()["sites"]
+    assert [s["name"] for s in sites] == list(KB.sites)
+    limits = client.get("/api/limits").json()["limits"]
+    assert limits == Limits().as_dict()
+
+
+def test_patient_is_the_public_api_result(client: TestClient) -> None:
+    response = client.get("/api/patient", params={"cancer": "colorectal", "seed": SEED,
+                                                  "index": 3, "years": YEARS})
+    assert response.status_code == 200
+    body = response.json()
+    expected = run_patient(load_model("colorectal"), SEED, 3, YEARS).to_dict()
+    assert body["disclaimer"] == metastasis.DISCLAIMER
+    assert body["root_seed"] == SEED and body["seed_drawn"] is False
+    assert body["end_time"] == expected["end_time"]
+    assert body["lesions"] == expected["lesions"]
+    assert body["accounting"] == expected["accounting"]
+    assert len(body["events"]) == len(expected["events"])
+    for got, want in zip(body["events"], expected["events"], strict=True):
+        assert got["time"] == want["time"] and got["kind"] == want["kind"]
+        assert got["description"]
+        assert got["guide_url"] == f"/guide/{guide.for_step(want['step']).slug}"
+    assert body["clinical"] is None
+
+
+def test_patient_without_seed_draws_one_and_reports_it(client: TestClient) -> None:
+    body = client.get("/api/patient", params={"cancer": "melanoma", "years": 2}).json()
+    assert body["seed_drawn"] is True
+    assert 0 <= body["root_seed"] <= MAX_SEED
+    again = client.get("/api/patient", params={"cancer": "melanoma", "years": 2,
+                                               "seed": body["root_seed"]}).json()
+    assert again["seed_drawn"] is False
+    assert again["lesions"] == body["lesions"]
+
+
+def test_sizes_are_the_lesion_table_on_that_day(client: TestClient) -> None:
+    index = patient_with_metastases()
+    result = run_patient(load_model("colorectal"), SEED, index, 15.0)
+    params = {"cancer": "colorectal", "seed": SEED, "index": index, "years": 15}
+    for day in (0.0, result.end_time / 2, result.end_time):
+        body = client.get("/api/patient/sizes", params={**params, "day": day}).json()
+        sizes = result.lesions.size_at(day)
+        states = result.lesions.state_at(day)
+        founded = np.flatnonzero(states != "none")
+        assert [row["id"] for row in body["lesions"]] == founded.tolist()
+        assert [row["cells"] for row in body["lesions"]] == pytest.approx(sizes[founded])
+        assert body["lesions"][0]["state"] == "primary"
+        assert sum(s["cells"] for s in body["sites"]) == pytest.approx(sizes.sum())
+    start = client.get("/api/patient/sizes", params={**params, "day": 0}).json()
+    assert [(r["id"], r["cells"]) for r in start["lesions"]] == [(0, pytest.approx(1.0))]
+
+
+def test_sizes_day_must_be_in_the_natural_history(client: TestClient) -> None:
+    params = {"cancer": "colorectal", "seed": SEED, "index": 0, "years": 5}
+    end = client.get("/api/patient", params=params).json()["end_time"]
+    assert client.get("/api/patient/sizes", params={**params, "day": end}).status_code == 200
+    message = problem(client.get("/api/patient/sizes", params={**params, "day": end + 1}),
+                      422, "day")
+    assert "end of this patient's natural history" in message
+    for bad in ("-1", "nan", "inf", "soon", ""):
+        problem(client.get("/api/patient/sizes", params={**params, "day": bad}), 422, "day")
+    problem(client.get("/api/patient/sizes", params={"cancer": "colorectal", "day": 1}),
+            422, "seed")
+
+
+def test_cohort_is_the_public_api_cohort(client: TestClient) -> None:
+    params = {"cancer": "breast", "patients": 120, "seed": SEED, "years": YEARS}
+    body = client.get("/api/cohort", params=params).json()
+    expected = run_cohort(load_model("breast"), 120, SEED, YEARS, keep_lesions=False)
+    assert body["summary"] == json.loads(json.dumps(charts.jsonable(expected.summary())))
+    assert body["provenance"]["root_seed"] == SEED
+    assert body["provenance"]["n_patients"] == 120
+    days = expected.patients["first_distant_day"].dropna().sort_values().tolist()
+    assert body["first_distant_days"] == pytest.approx(days)
+    curve = body["cumulative_incidence"]
+    assert curve["share"][-1] == pytest.approx(len(days) / 120)
+    assert curve["share"][-1] == pytest.approx(body["summary"]["any_distant"]["share"])
+    assert curve["days"][-1] == pytest.approx(YEARS * 365.25)
+    assert all(np.diff(curve["share"]) >= 0) and all(np.diff(curve["days"]) >= 0)
+
+
+def test_chunked_web_cohort_equals_one_run() -> None:
+    """The runner splits a cohort into chunks so it can stop on time; the joined cohort
+    must be exactly the one a single run_cohort call gives."""
+    runner = Runner(Limits())
+    try:
+        chunked = runner.cohort("gastric", 90, 5, 8.0, Deadline(60))
+        whole = run_cohort(load_model("gastric"), 90, 5, 8.0, keep_lesions=False)
+        assert chunked.patients.equals(whole.patients)
+    finally:
+        runner.shutdown()
+
+
+# --------------------------------------------------------------------------- bad requests
+
+BAD_QUERIES = [
+    ("/api/patient", {"cancer": "lung", "seed": 1}, "cancer"),
+    ("/api/patient", {"seed": 1}, "cancer"),
+    ("/api/patient", {"cancer": "colorectal", "seed": -1}, "seed"),
+    ("/api/patient", {"cancer": "colorectal", "seed": 2**63}, "seed"),
+    ("/api/patient", {"cancer": "colorectal", "seed": "1.5"}, "seed"),
+    ("/api/patient", {"cancer": "colorectal", "seed": "ten"}, "seed"),
+    ("/api/patient", {"cancer": "colorectal", "seed": "9" * 5000}, "seed"),
+    ("/api/patient", {"cancer": "colorectal", "seed": 1, "index": -3}, "index"),
+    ("/api/patient", {"cancer": "colorectal", "seed": 1, "index": MAX_INDEX + 1}, "index"),
+    ("/api/patient", {"cancer": "colorectal", "seed": 1, "years": 0}, "years"),
+    ("/api/patient", {"cancer": "colorectal", "seed": 1, "years": -2}, "years"),
+    ("/api/patient", {"cancer": "colorectal", "seed": 1, "years": 61}, "years"),
+    ("/api/patient", {"cancer": "colorectal", "seed": 1, "years": "nan"}, "years"),
+    ("/api/patient", {"cancer": "colorectal", "seed": 1, "years": "NaN"}, "years"),
+    ("/api/patient", {"cancer": "colorectal", "seed": 1, "years": "inf"}, "years"),
+    ("/api/patient", {"cancer": "colorectal", "seed": 1, "years": "1e400"}, "years"),
+    ("/api/patient", {"cancer": "colorectal", "seed": 1, "years": "ten"}, "years"),
+    ("/api/cohort", {"cancer": "colorectal", "patients": 0}, "patients"),
+    ("/api/cohort", {"cancer": "colorectal", "patients": 2001}, "patients"),
+    ("/api/cohort", {"cancer": "colorectal", "patients": 10**30}, "patients"),
+    ("/api/cohort", {"cancer": "colorectal", "patients": "many"}, "patients"),
+    ("/api/cohort", {"cancer": "Colorectal", "patients": 5}, "cancer"),
+    ("/api/cohort", {"cancer": "colorectal", "patients": 5, "years": "-inf"}, "years"),
+    ("/api/guide/search", {}, "q"),
+    ("/api/guide/search", {"q": ""}, "q"),
+    ("/api/guide/search", {"q": "x" * 201}, "q"),
+    ("/api/guide/search", {"q": "liver", "limit": 0}, "limit"),
+    ("/api/guide/search", {"q": "liver", "limit": 51}, "limit"),
+    ("/api/guide/search", {"q": "!!! ???"}, "query"),
+    ("/api/guide/search", {"q": " ".join(["word"] * 13)}, "query"),
+]
+
+
+@pytest.mark.parametrize(("path", "params", "field"), BAD_QUERIES)
+def test_bad_request_gets_a_clear_422(client: TestClient, path: str, params: dict[str, object],
+                                      field: str) -> None:
+    message = problem(client.get(path, params=params), 422, field)
+    if field in ("cancer",) and "cancer" in params:
+        assert all(name in message for name in CANCERS)
+
+
+def test_unknown_cancer_message_is_the_model_error(client: TestClient) -> None:
+    body = client.get("/api/patient", params={"cancer": "lung", "seed": 1}).json()
+    with pytest.raises(metastasis.ModelError) as raised:
+        load_model("lung")
+    assert body["detail"] == str(raised.value)
+    assert body["error"]["value"] == "lung"
+
+
+def test_unknown_paths_and_methods(client: TestClient) -> None:
+    response = client.get("/api/nothing")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "nothing at /api/nothing"
+    assert response.json()["disclaimer"] == metastasis.DISCLAIMER
+    response = client.post("/api/cancers")
+    assert response.status_code == 405
+    assert "POST is not allowed" in response.json()["detail"]
+    response = client.get("/api/guide/sections/no-such-page")
+    assert response.status_code == 404
+    assert "six-steps" in response.json()["detail"]
+    page = client.get("/no/such/page")
+    assert page.status_code == 404 and metastasis.DISCLAIMER in page.text
+
+
+@settings(max_examples=60)
+@given(
+    field=st.sampled_from(["cancer", "seed", "index", "years", "patients", "day", "q",
+                           "limit"]),
+    value=st.one_of(
+        st.text(max_size=30),
+        st.integers(min_value=-(10**40), max_value=10**40).map(str),
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+        st.sampled_from(["", " ", "nan", "-0", "1e-300", "0x10", "1_000", "٣", "\x00"]),
+    ),
+)
+def test_no_input_makes_a_500(client: TestClient, field: str, value: str) -> None:
+    """Whatever arrives in one field (others valid and cheap), the answer is 200 or a clear
+    4xx: never a server error."""
+    base = {
+        "/api/patient": {"cancer": "melanoma", "seed": "1", "index": "0", "years": "1"},
+        "/api/patient/sizes": {"cancer": "melanoma", "seed": "1", "years": "1", "day": "10"},
+        "/api/cohort": {"cancer": "melanoma", "patients": "3", "seed": "1", "years": "1"},
+        "/api/guide/search": {"q": "liver", "limit": "3"},
+    }
+    for path, params in base.items():
+        if field not in params:
+            continue
+        response = client.get(path, params={**params, field: value})
+        assert response.status_code in (200, 422), (path, field, value, response.text)
+        if response.status_code == 422:
+            assert response.json()["detail"]
+
+
+# --------------------------------------------------------------------------- limits in time
+
+
+def test_a_run_past_the_time_limit_is_stopped_and_its_worker_freed() -> None:
+    app = create_app(Limits(request_seconds=0.3))
+    runner = app.state.metastasis.runner
+    with TestClient(app, raise_server_exceptions=False) as slow:
+        began = time.monotonic()
+        response = slow.get("/api/cohort", params={"cancer": "colorectal", "patients": 2000,
+                                                   "seed": 1, "years": 60})
+        assert time.monotonic() - began < 5.0
+        assert response.status_code == 503
+        assert response.headers["Retry-After"]
+        assert "longer than the limit of 0.3 s" in response.json()["detail"]
+        deadline = time.monotonic() + 30
+        while runner.active and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert runner.active == 0, "the abandoned simulation kept running"
+        # and the server still answers
+        assert slow.get("/api/patient", params={"cancer": "melanoma", "seed": 1,
+                                                "years": 1}).status_code == 200
+
+
+def test_a_full_server_answers_busy_at_once() -> None:
+    app = create_app(Limits(max_running=1, max_waiting=0, request_seconds=2))
+    runner = app.state.metastasis.runner
+    with TestClient(app, raise_server_exceptions=False) as busy:
+        results: dict[str, int] = {}
+
+        def long_request() -> None:
+            results["first"] = busy.get(
+                "/api/cohort", params={"cancer": "colorectal", "patients": 2000, "seed": 2,
+                                       "years": 60}).status_code
+
+        thread = threading.Thread(target=long_request)
+        thread.start()
+        waited = time.monotonic() + 10
+        while runner.active == 0 and time.monotonic() < waited:
+            time.sleep(0.01)
+        assert runner.active == 1
+        response = busy.get("/api/patient", params={"cancer": "melanoma", "seed": 1,
+                                                    "years": 1})
+        assert response.status_code == 503
+        assert "try again" in response.json()["detail"]
+        assert response.headers["Retry-After"]
+        thread.join(60)
+        assert results["first"] in (200, 503)
+
+
+def test_runner_refuses_beyond_its_places_and_times_out() -> None:
+    async def scenario() -> None:
+        runner = Runner(Limits(max_running=1, max_waiting=0, request_seconds=0.2))
+        gate = threading.Event()
+        first = asyncio.ensure_future(runner.call(lambda deadline: gate.wait(5)))
+        await asyncio.sleep(0.05)
+        with pytest.raises(Busy):
+            await runner.call(lambda deadline: 1)
+        with pytest.raises(TooSlow):
+            await first
+        gate.set()
+        for _ in range(100):
+            if runner.active == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert runner.active == 0
+        assert await runner.call(lambda deadline: 42) == 42
+        runner.shutdown()
+
+    asyncio.run(scenario())
+
+
+# --------------------------------------------------------------------------- the schema
+
+
+def test_openapi_lists_the_endpoints_and_their_limits(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    paths = schema["paths"]
+    for path in ("/api/cancers", "/api/sites", "/api/limits", "/api/patient",
+                 "/api/patient/sizes", "/api/cohort", "/api/guide", "/api/guide/glossary",
+                 "/api/guide/search", "/api/guide/sections/{slug}"):
+        assert path in paths, path
+    assert not any(p.startswith(("/patient", "/cohort", "/guide")) for p in paths)
+
+    def parameter(path: str, name: str) -> dict[str, object]:
+        for p in paths[path]["get"]["parameters"]:
+            if p["name"] == name:
+                schema_part = p["schema"]
+                if "anyOf" in schema_part:  # optional: [{type...}, {type: null}]
+                    schema_part = schema_part["anyOf"][0]
+                return {**schema_part, "required": p.get("required", False),
+                        "description": p.get("description", "")}
+        raise AssertionError(f"{path} has no parameter {name}")
+
+    limits = Limits()
+    patients = parameter("/api/cohort", "patients")
+    assert patients["minimum"] == 1 and patients["maximum"] == limits.max_patients
+    for path in ("/api/patient", "/api/cohort", "/api/patient/sizes"):
+        years = parameter(path, "years")
+        assert years["exclusiveMinimum"] == 0 and years["maximum"] == limits.max_years
+        assert parameter(path, "cancer")["enum"] == CANCERS
+        assert parameter(path, "seed")["maximum"] == MAX_SEED
+    assert parameter("/api/patient/sizes", "seed")["required"] is True
+    assert parameter("/api/patient", "index")["maximum"] == MAX_INDEX
+    cohort = paths["/api/cohort"]["get"]
+    assert {"422", "503"} <= set(cohort["responses"])
+    assert f"{limits.request_seconds:g} s per request" in cohort["description"]
+    assert metastasis.DISCLAIMER in schema["info"]["description"]
+    assert "ErrorResponse" in schema["components"]["schemas"]
+
+
+def test_schema_follows_the_apps_limits() -> None:
+    limits = Limits(max_patients=50, max_years=5)
+    with TestClient(create_app(limits)) as small:
+        schema = small.get("/openapi.json").json()
+        parameters = {p["name"]: p["schema"] for p in
+                      schema["paths"]["/api/cohort"]["get"]["parameters"]}
+        assert parameters["patients"]["maximum"] == 50
+        assert parameters["years"]["maximum"] == 5
+        problem(small.get("/api/cohort", params={"cancer": "colorectal", "patients": 51}),
+                422, "patients")
+        problem(small.get("/api/patient", params={"cancer": "colorectal", "years": 6}),
+                422, "years")
+
+
+# --------------------------------------------------------------------------- the guide
+
+
+def test_guide_api(client: TestClient) -> None:
+    toc = client.get("/api/guide").json()["sections"]
+    assert [s["slug"] for s in toc] == [s.slug for s in guide.sections()]
+    page = client.get(f"/api/guide/sections/{toc[0]['slug']}").json()
+    assert page["title"] == toc[0]["title"] and "<h1>" in page["html"]
+    assert page["disclaimer"] == metastasis.DISCLAIMER
+    terms = client.get("/api/guide/glossary").json()["terms"]
+    assert [t["term"] for t in terms] == [t.term for t in guide.glossary()]
+    hits = client.get("/api/guide/search", params={"q": "jaundice"}).json()["hits"]
+    assert hits, "the guide says what jaundice is"
+    assert all(h["url"].startswith("/guide/") for h in hits)
+    assert any(matched and "jaundice" in text.lower()
+               for h in hits for text, matched in h["segments"])
+
+
+def test_guide_pages_link_only_to_pages_and_terms_that_exist(client: TestClient) -> None:
+    slugs = {s.slug for s in guide.sections()}
+    glossary = client.get("/guide/glossary")
+    assert glossary.status_code == 200
+    anchors = set(re.findall(r'id="([^"]+)"', glossary.text))
+    assert {t.anchor for t in guide.glossary()} <= anchors
+    term_links = 0
+    for slug in slugs:
+        response = client.get(f"/guide/{slug}")
+        assert response.status_code == 200, slug
+        assert metastasis.DISCLAIMER in response.text
+        for href in re.findall(r'href="(/guide/[^"]*)"', response.text):
+            path, _, fragment = href.partition("#")
+            target = path.removeprefix("/guide/")
+            if target == "search" or not target:
+                continue
+            assert target in slugs, f"{slug} links to {href}"
+            if target == "glossary" and fragment:
+                assert fragment in anchors, f"{slug} links to a missing term {href}"
+                term_links += 1
+    assert term_links > 10, "glossary terms are linked from the pages"
+
+
+def test_guide_toc_and_search_pages(client: TestClient) -> None:
+    toc = client.get("/guide")
+    for section in guide.sections():
+        assert f'href="/guide/{section.slug}"' in toc.text
+    found = client.get("/guide/search", params={"q": "jaundice"})
+    assert found.status_code == 200 and "<mark>" in found.text
+    bad = client.get("/guide/search", params={"q": "???"})
+    assert bad.status_code == 422 and 'role="alert"' in bad.text
+    empty = client.get("/guide/search")
+    assert empty.status_code == 200
+
+
+# --------------------------------------------------------------------------- pages
+
+
+def test_patient_page_draws_the_map_and_links_the_steps(client: TestClient) -> None:
+    index = patient_with_metastases()
+    query = {"cancer": "colorectal", "seed": SEED, "index": index, "years": 15}
+    page = client.get("/patient", params=query)
+    assert page.status_code == 200
+    text = page.text
+    assert metastasis.DISCLAIMER in text
+    assert 'id="day-slider"' in text and 'type="range"' in text
+    assert len(re.findall(r'class="lesion state-primary" cx=', text)) == 1
+    assert 'class="lesion state-growing"' in text
+    assert 'class="route route-' in text
+    for step in range(1, 7):
+        assert f'href="/guide/{guide.for_step(step).slug}"' in text
+    assert 'id="accounting"' in text
+    assert 'id="clinical"' not in text  # no clinical layer in the natural history yet
+    assert "/static/patient.js" in text
+
+
+def test_map_fragment_changes_with_the_day(client: TestClient) -> None:
+    index = patient_with_metastases()
+    query = {"cancer": "colorectal", "seed": SEED, "index": index, "years": 15}
+    result = run_patient(load_model("colorectal"), SEED, index, 15.0)
+
+    def circles(day: float) -> list[tuple[int, float]]:
+        html = client.get("/patient/map", params={**query, "day": day}).text
+        return [(int(lesion), float(r)) for r, lesion in
+                re.findall(r'r="([\d.]+)" data-lesion="(\d+)"', html)]
+
+    start, end = circles(0), circles(result.end_time)
+    assert start == [(0, pytest.approx(bodymap.radius(1.0), abs=0.01))]
+    assert len(end) > 1
+    assert dict(end)[0] > dict(start)[0]
+    bad = client.get("/patient/map", params={**query, "day": result.end_time + 5})
+    assert bad.status_code == 422 and "day: got" in bad.text
+
+
+def test_patient_page_without_seed_redirects_to_a_recorded_seed(client: TestClient) -> None:
+    response = client.get("/patient", params={"cancer": "melanoma", "years": "2"},
+                          follow_redirects=False)
+    assert response.status_code == 303
+    seed = parse_qs(urlsplit(response.headers["location"]).query)["seed"][0]
+    assert 0 <= int(seed) <= MAX_SEED
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"cancer": "colorectal", "seed": "abc"}, "seed"),
+    ({"cancer": "nope", "seed": "1"}, "cancer"),
+    ({"cancer": "colorectal", "seed": "1", "years": "nan"}, "years"),
+    ({"cancer": "colorectal", "seed": "1", "years": "100"}, "years"),
+    ({"cancer": "colorectal", "seed": "1", "index": "-1"}, "index"),
+])
+def test_patient_form_errors_show_the_form_again(client: TestClient, params: dict[str, str],
+                                                 field: str) -> None:
+    response = client.get("/patient", params=params)
+    assert response.status_code == 422
+    assert 'id="form-error"' in response.text and f"{field}: got" in response.text
+    assert 'id="patient-form"' in response.text
+
+
+def test_cohort_page(client: TestClient) -> None:
+    assert 'id="cohort-form"' in client.get("/cohort").text
+    response = client.get("/cohort", params=[("cancer", "colorectal"), ("cancer", "breast"),
+                                             ("patients", "60"), ("seed", "3"),
+                                             ("years", "10")])
+    assert response.status_code == 200
+    assert 'id="figures-data"' in response.text and "/vendor/plotly.min.js" in response.text
+    assert response.text.count('class="chart"') == 3
+    assert 'id="clinical-note"' in response.text
+    too_many = client.get("/cohort", params=[("cancer", c) for c in CANCERS] + [
+        ("patients", "300"), ("seed", "1"), ("years", "10")])
+    assert too_many.status_code == 422
+    assert "at most 2000 patients per request in all" in too_many.text
+
+
+# --------------------------------------------------------------------------- offline, safe
+
+
+def test_pages_load_nothing_from_elsewhere(client: TestClient) -> None:
+    for path in ("/", "/guide", "/guide/references", "/patient", "/cohort",
+                 "/patient?cancer=colorectal&seed=1&index=0&years=10"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+        assert response.headers["X-Metastasis-Disclaimer"] == metastasis.DISCLAIMER
+        loads = re.findall(r'<(?:script|img|link|iframe)[^>]*(?:src|href)="([^"]*)"',
+                           response.text)
+        assert loads and all(u.startswith(("/", "data:")) for u in loads), loads
+
+
+def test_plotly_js_is_served_from_the_installed_package(client: TestClient) -> None:
+    from metastasis.web.app import plotly_js_path
+
+    path = plotly_js_path()
+    assert path is not None, "plotly is a dependency of the web extra"
+    response = client.get("/vendor/plotly.min.js")
+    assert response.status_code == 200
+    assert "javascript" in response.headers["content-type"]
+    assert len(response.content) == path.stat().st_size
+
+
+# --------------------------------------------------------------------------- the body map
+
+
+def test_every_site_of_the_model_has_a_place_on_the_map() -> None:
+    labels = {n: s.label for n, s in KB.sites.items()}
+    for name, spec in KB.cancers.items():
+        shapes = bodymap.layout(tuple(KB.sites), labels, spec.primary_site)
+        assert all(s.known for s in shapes), name
+        assert all(0 < x < bodymap.WIDTH and 0 < y < bodymap.HEIGHT
+                   for s in shapes for x, y in s.anchors)
+    extra = bodymap.layout(("liver", "spleen_capsule"), {}, "liver")
+    assert [s.known for s in extra] == [True, False]
+
+
+def test_radius_grows_with_cells() -> None:
+    cells = np.logspace(0, 11, 30)
+    radii = [bodymap.radius(c) for c in cells]
+    assert all(b > a for a, b in itertools.pairwise(radii))
+    assert bodymap.radius(1.0) == pytest.approx(2.0)
+    assert math.isfinite(bodymap.radius(0.0))
+
+
+def test_map_frame_routes_appear_with_their_lesions() -> None:
+    index = patient_with_metastases()
+    result = run_patient(load_model("colorectal"), SEED, index, 15.0)
+    labels = {n: s.label for n, s in KB.sites.items()}
+    start = bodymap.frame(result, 0.0, labels)
+    end = bodymap.frame(result, result.end_time, labels)
+    assert not start.routes and [c.lesion for c in start.circles] == [0]
+    assert end.routes
+    founded = {result.site_names[int(s)] for s in result.lesions.site}
+    assert {r.target for r in end.routes} <= founded
+    assert sum(r.count for r in end.routes) <= len(result.lesions) - 1
+
+
+def test_clinical_charts_appear_only_with_clinical_columns() -> None:
+    """The seam for the clinical layer: stage and survival charts are drawn from a cohort
+    table that has the clinical columns, and not otherwise."""
+    plain = pd.DataFrame({"first_distant_day": [1.0, np.nan]})
+    assert charts.clinical_data(plain) is None
+    clinical = pd.DataFrame({
+        "stage_group": ["I", "IV", "IV", None],
+        "survival_days": [100.0, 50.0, 200.0, np.nan],
+        "died": [False, True, True, False],
+    })
+    data = charts.clinical_data(clinical)
+    assert data is not None
+    assert data["stage_shares"] == {"I": 1 / 3, "IV": 2 / 3}
+    # product-limit: deaths at 50 (3 at risk) and 200 (1 at risk); censored at 100
+    assert data["survival"] == {"days": [0.0, 50.0, 200.0],
+                                "survival": [1.0, pytest.approx(2 / 3), 0.0]}
+    cohort = {"label": "x", "clinical": data}
+    assert [f["id"] for f in charts.clinical_figures([cohort])] == ["stage", "survival"]
+    assert charts.clinical_figures([{"label": "x", "clinical": None}]) == []

@@ -1,0 +1,261 @@
+"""The web explorer in a real browser: Debian's chromium driven by Playwright for Python.
+
+The test starts the real app with uvicorn on a free localhost port in a background thread,
+then reads the guide, searches it, runs a virtual patient, moves the time slider with the
+keyboard and checks that the body map changed, and runs a cohort and checks that plotly drew
+its charts.  Every request the browser makes is recorded: one to anywhere but the test
+server (a CDN, a font service) fails the test, as does any error in the browser console
+(which is also where a Content-Security-Policy violation would show).  Screenshots of the
+patient and cohort pages are written to ``tests/artifacts/``.
+
+Chromium is Debian's (``apt-get install chromium``), launched by path: ``playwright
+install`` is never needed.  Without it the test fails and says how to install it; set
+``METASTASIS_SKIP_BROWSER=1`` to skip these tests on a machine without a browser.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from metastasis import DISCLAIMER
+from metastasis.api import load_model, run_patient
+
+CHROMIUM = os.environ.get("METASTASIS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+ARTIFACTS = Path(__file__).parent / "artifacts"
+SEED = 11
+YEARS = 15
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("METASTASIS_SKIP_BROWSER") == "1",
+    reason="METASTASIS_SKIP_BROWSER=1: browser tests skipped on request",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    """The real app, served by uvicorn from a background thread for this module."""
+    import uvicorn
+
+    from metastasis.web import create_app
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the web explorer did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(
+            f"no chromium at {CHROMIUM}: install Debian's (apt-get install -y chromium) or "
+            "point METASTASIS_CHROMIUM at one; set METASTASIS_SKIP_BROWSER=1 to skip the "
+            "browser tests on purpose"
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("Playwright for Python is missing: pip install playwright (the browser "
+                    "itself comes from Debian; do not run 'playwright install')")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Session:
+    """A page plus what it asked for and what it complained about."""
+
+    page: Any
+    base_url: str
+    requests: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def check_clean(self) -> None:
+        """Nothing loaded from elsewhere, nothing went wrong in the page."""
+        elsewhere = [u for u in self.requests
+                     if not u.startswith((self.base_url, "data:", "about:"))]
+        assert not elsewhere, f"the page reached outside the app: {elsewhere}"
+        assert not self.problems, f"errors in the browser: {self.problems}"
+
+    def wait_for_map(self, frame: int) -> None:
+        self.page.wait_for_function(
+            "f => { const m = document.getElementById('bodymap');"
+            " return m && m.dataset.frame === String(f); }",
+            arg=frame,
+        )
+
+    def circles(self) -> dict[int, float]:
+        """Radius of each lesion drawn on the map, by lesion number."""
+        return {
+            int(lesion): float(r)
+            for lesion, r in self.page.eval_on_selector_all(
+                "#bodymap circle.lesion",
+                "cs => cs.map(c => [c.dataset.lesion, c.getAttribute('r')])",
+            )
+        }
+
+
+@pytest.fixture
+def session(browser: Any, base_url: str) -> Iterator[Session]:
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    s = Session(page, base_url)
+    page.on("request", lambda request: s.requests.append(request.url))
+    page.on("console", lambda m: s.problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: s.problems.append(str(error)))
+    yield s
+    context.close()
+
+
+def a_patient_with_metastases() -> int:
+    """First patient of seed SEED with a metastasis growing outside the lymph nodes, found
+    through the public API so the test follows the model's calibration."""
+    model = load_model("colorectal")
+    for index in range(200):
+        if run_patient(model, SEED, index, YEARS).first_organ_metastasis() is not None:
+            return index
+    pytest.fail("no colorectal patient among 200 developed an organ metastasis")
+
+
+def test_read_and_search_the_guide(session: Session) -> None:
+    page = session.page
+    page.goto("/guide")
+    assert DISCLAIMER in page.inner_text("#disclaimer")
+    page.click("main a[href='/guide/six-steps']")
+    page.wait_for_url("**/guide/six-steps")
+    assert "six steps" in page.inner_text("article h1").lower()
+
+    term = page.locator("article a.term").first
+    href = term.get_attribute("href")
+    assert href and href.startswith("/guide/glossary#")
+    term.click()
+    page.wait_for_url("**/guide/glossary#*")
+    assert page.locator(f"#{href.split('#')[1]}").count() == 1
+
+    page.fill("#guide-search", "jaundice")
+    page.press("#guide-search", "Enter")
+    page.wait_for_selector("#search-results li")
+    assert "jaundice" in page.inner_text("#search-results mark").lower()
+    first = page.locator("#search-results li a").first
+    target = first.get_attribute("href")
+    first.click()
+    page.wait_for_url(f"**{target}")
+    assert "jaundice" in page.inner_text("article").lower()
+    assert DISCLAIMER in page.inner_text("#disclaimer")
+    session.check_clean()
+
+
+def test_virtual_patient_and_time_slider(session: Session) -> None:
+    page = session.page
+    index = a_patient_with_metastases()
+    page.goto("/patient")
+    page.select_option("#cancer", "colorectal")
+    page.fill("#seed", str(SEED))
+    page.fill("#index", str(index))
+    page.fill("#years", str(YEARS))
+    page.click("#run-patient")
+    page.wait_for_selector("#bodymap")
+    assert f"seed {SEED}, patient {index}" in page.inner_text("#summary-title")
+    frames = int(page.get_attribute("#day-slider", "max") or 0)
+    session.wait_for_map(frames)
+    at_end = session.circles()
+    assert len(at_end) > 1, "metastases are drawn"
+    assert page.locator("#bodymap path.route").count() > 0, "routes of spread are drawn"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "patient-page.png"), full_page=True)
+
+    # keyboard only: the slider back to the first cell
+    page.focus("#day-slider")
+    page.keyboard.press("Home")
+    session.wait_for_map(0)
+    at_start = session.circles()
+    assert list(at_start) == [0], "on day 0 there is only the primary's first cell"
+    assert at_start[0] < at_end[0], "the primary grew"
+    assert page.inner_text("#day-output").startswith("day 0 ")
+    assert page.get_attribute("#day-slider", "aria-valuetext").startswith("day 0 ")
+
+    # step forward with the arrow keys: the map follows
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    session.wait_for_map(3)
+    page.keyboard.press("End")
+    session.wait_for_map(frames)
+    assert session.circles() == at_end
+
+    # an event of the timeline shows its day on the map
+    outgrowth = page.locator("#timeline tr", has_text="grows out").first
+    day = float(outgrowth.locator("button[data-day]").get_attribute("data-day") or "nan")
+    outgrowth.locator("button[data-day]").click()
+    page.wait_for_function(
+        "d => { const m = document.getElementById('bodymap');"
+        " return m && Math.abs(parseFloat(m.dataset.day) - d) < 1e-6 * Math.max(1, d); }",
+        arg=day,
+    )
+    assert session.circles() != at_end or day == pytest.approx(float(
+        page.get_attribute("#patient", "data-end-time") or "nan"))
+    session.check_clean()
+
+
+def test_the_slider_is_reachable_by_keyboard(session: Session) -> None:
+    page = session.page
+    page.goto(f"/patient?cancer=colorectal&seed={SEED}&index=0&years=10")
+    page.wait_for_selector("#bodymap")
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement && document.activeElement.id") == "day-slider":
+            break
+    else:
+        pytest.fail("Tab never reached the time slider")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("none", ""), "the focused slider shows a focus ring"
+    session.check_clean()
+
+
+def test_cohort_page_draws_plotly_charts(session: Session) -> None:
+    page = session.page
+    page.goto("/cohort")
+    page.click("#run-cohort")
+    page.wait_for_selector("#chart-sites[data-rendered='true']", timeout=90_000)
+    page.wait_for_selector("#chart-incidence[data-rendered='true']")
+    assert page.locator("#chart-sites .main-svg").count() > 0
+    assert page.locator("#chart-sites g.point").count() > 0, "bars were drawn"
+    assert page.locator("#chart-incidence g.trace").count() >= 2, "one curve per cancer"
+    assert page.locator("#cohort-summary tbody tr").count() >= 2
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "cohort-page.png"), full_page=True)
+    assert any(u.endswith("/vendor/plotly.min.js") for u in session.requests)
+    session.check_clean()
