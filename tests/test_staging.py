@@ -1,9 +1,9 @@
 """Staging rules, case by case at every boundary, and the names of diagnoses.
 
-The rule under test (metastasis.clinical.staging): T4 if invaded, else T1 <= 20 mm,
-T2 <= 50 mm, T3 above; N0 / N1 (1-3 nodes) / N2 (4+); M1 if any distant site was found;
-groups I (T1-2 N0 M0), II (T3-4 N0 M0), III (N+ M0), IV (M1); summary localized / regional
-/ distant.
+The rule under test (metastasis.clinical.staging): Tis if not invaded; invaded T1 <= 20 mm,
+T2 <= 50 mm, T3 <= 100 mm, T4 above; N0 / N1 (1-3 nodes) / N2 (4+); M1 if any distant site
+was found; groups I (Tis-T2 N0 M0), II (T3-4 N0 M0), III (N+ M0), IV (M1); summary
+localized / regional / distant.
 """
 
 from __future__ import annotations
@@ -25,28 +25,29 @@ from metastasis.errors import ModelError
 JUST_ABOVE_20 = math.nextafter(20.0, math.inf)
 JUST_ABOVE_50 = math.nextafter(50.0, math.inf)
 
+JUST_ABOVE_100 = math.nextafter(100.0, math.inf)
+
 CASES = [
     # diameter, invaded, nodes, distant sites -> T, N, M, group, summary
-    (0.0, False, 0, [], "T1", "N0", "M0", "I", "localized"),
-    (12.4, False, 0, [], "T1", "N0", "M0", "I", "localized"),
-    (20.0, False, 0, [], "T1", "N0", "M0", "I", "localized"),
-    (JUST_ABOVE_20, False, 0, [], "T2", "N0", "M0", "I", "localized"),
-    (50.0, False, 0, [], "T2", "N0", "M0", "I", "localized"),
-    (JUST_ABOVE_50, False, 0, [], "T3", "N0", "M0", "II", "localized"),
-    (120.0, False, 0, [], "T3", "N0", "M0", "II", "localized"),
-    # invasion makes T4 at any size
-    (0.0, True, 0, [], "T4", "N0", "M0", "II", "localized"),
-    (20.0, True, 0, [], "T4", "N0", "M0", "II", "localized"),
-    (JUST_ABOVE_50, True, 0, [], "T4", "N0", "M0", "II", "localized"),
+    # not invaded: in situ whatever the size
+    (0.0, False, 0, [], "Tis", "N0", "M0", "I", "localized"),
+    (120.0, False, 0, [], "Tis", "N0", "M0", "I", "localized"),
+    (12.4, True, 0, [], "T1", "N0", "M0", "I", "localized"),
+    (20.0, True, 0, [], "T1", "N0", "M0", "I", "localized"),
+    (JUST_ABOVE_20, True, 0, [], "T2", "N0", "M0", "I", "localized"),
+    (50.0, True, 0, [], "T2", "N0", "M0", "I", "localized"),
+    (JUST_ABOVE_50, True, 0, [], "T3", "N0", "M0", "II", "localized"),
+    (100.0, True, 0, [], "T3", "N0", "M0", "II", "localized"),
+    (JUST_ABOVE_100, True, 0, [], "T4", "N0", "M0", "II", "localized"),
     # nodes: N1 for 1-3, N2 from 4; any N+ without M is stage III
-    (15.0, False, 1, [], "T1", "N1", "M0", "III", "regional"),
-    (15.0, False, 3, [], "T1", "N1", "M0", "III", "regional"),
-    (15.0, False, 4, [], "T1", "N2", "M0", "III", "regional"),
-    (60.0, True, 12, [], "T4", "N2", "M0", "III", "regional"),
+    (15.0, True, 1, [], "T1", "N1", "M0", "III", "regional"),
+    (15.0, True, 3, [], "T1", "N1", "M0", "III", "regional"),
+    (15.0, True, 4, [], "T1", "N2", "M0", "III", "regional"),
+    (60.0, True, 12, [], "T3", "N2", "M0", "III", "regional"),
     # any distant metastasis is stage IV
-    (15.0, False, 0, ["liver"], "T1", "N0", "M1", "IV", "distant"),
-    (15.0, True, 2, ["liver", "lungs"], "T4", "N1", "M1", "IV", "distant"),
-    (70.0, False, 5, ["distant_lymph_nodes"], "T3", "N2", "M1", "IV", "distant"),
+    (15.0, True, 0, ["liver"], "T1", "N0", "M1", "IV", "distant"),
+    (150.0, True, 2, ["liver", "lungs"], "T4", "N1", "M1", "IV", "distant"),
+    (70.0, False, 5, ["distant_lymph_nodes"], "Tis", "N2", "M1", "IV", "distant"),
 ]
 
 
@@ -93,7 +94,7 @@ def test_more_spread_never_lowers_the_stage(diameter: float, invaded: bool) -> N
 
 
 def test_tnm_string() -> None:
-    assert stage(30.0, False, 2, []).tnm == "T2 N1 M0"
+    assert stage(30.0, True, 2, []).tnm == "T2 N1 M0"
 
 
 @pytest.mark.parametrize(
@@ -112,7 +113,7 @@ def test_impossible_findings_are_model_errors(diameter: float, nodes: int, field
 
 
 def test_names() -> None:
-    localized = stage(30.0, True, 0, [])
+    localized = stage(60.0, True, 0, [])
     assert diagnosis_name("colon cancer", localized, []) == "colon cancer, stage II (localized)"
     early = stage(15.0, False, 0, [])
     assert diagnosis_name("breast cancer", early, []) == "breast cancer, stage I (localized)"

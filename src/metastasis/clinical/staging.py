@@ -4,10 +4,9 @@ The rule is a simplified, educational TNM shared by every cancer type (real TNM 
 by cancer type; colorectal T, for instance, is depth of invasion, not size).  It is:
 
 * **T** from the primary's largest diameter and whether it has invaded (the disease
-  process's breach, step 2 of the cascade):
-  T4 if the primary has invaded, whatever its size (the model's single invasion event
-  stands in for TNM's growth into neighbouring structures, as breast T4 is extension to the
-  chest wall or skin at any size); otherwise T1 up to 20 mm, T2 up to 50 mm, T3 above.
+  process's breach, step 2 of the cascade): Tis (in situ) if it has not invaded, whatever
+  its size; otherwise T1 up to 20 mm, T2 up to 50 mm, T3 up to 100 mm and T4 above (a
+  tumour that size has grown into its neighbours). Tis N0 M0 is staged with group I.
 * **N** from the number of involved regional lymph nodes found: N0 none, N1 one to three,
   N2 four or more.
 * **M** M1 when a distant metastasis has been found, else M0.
@@ -59,14 +58,23 @@ class Stage:
         return f"{self.t} {self.n} {self.m}"
 
 
+T3_MAX_MM = Sourced(
+    value=100.0,
+    source="assumption: a primary over 10 cm has grown into neighbouring structures (T4); "
+    "real T4 criteria are anatomical and differ by cancer type",
+)
+
+
 def _t_category(primary_diameter_mm: float, invaded: bool) -> str:
-    if invaded:
-        return "T4"
+    if not invaded:
+        return "Tis"
     if primary_diameter_mm <= T1_MAX_MM.value:
         return "T1"
     if primary_diameter_mm <= T2_MAX_MM.value:
         return "T2"
-    return "T3"
+    if primary_diameter_mm <= T3_MAX_MM.value:
+        return "T3"
+    return "T4"
 
 
 def stage(
@@ -91,7 +99,7 @@ def stage(
         return Stage(t, n, m, "IV", "distant")
     if n != "N0":
         return Stage(t, n, m, "III", "regional")
-    group: Group = "I" if t in ("T1", "T2") else "II"
+    group: Group = "I" if t in ("Tis", "T1", "T2") else "II"
     return Stage(t, n, m, group, "localized")
 
 
