@@ -93,7 +93,8 @@ def test_days_have_thousands_separators() -> None:
 
 
 def test_story_has_the_disclaimer_steps_spread_accounting_and_end() -> None:
-    out = ok("simulate", "--cancer", "colorectal", "--years", "10", "--seed", str(SEED))
+    out = ok("simulate", "--untreated", "--cancer", "colorectal", "--years", "10", "--seed",
+             str(SEED))
     assert out.splitlines()[0] == metastasis.DISCLAIMER
     for heading in ("Timeline", "Where it spread", "Cell accounting", "End"):
         assert heading in out.splitlines()
@@ -106,7 +107,7 @@ def test_story_has_the_disclaimer_steps_spread_accounting_and_end() -> None:
 
 
 def test_story_numbers_are_the_patients_numbers() -> None:
-    out = ok("simulate", "--seed", str(SEED), "--years", "10")
+    out = ok("simulate", "--untreated", "--seed", str(SEED), "--years", "10")
     patient = run_patient(load_model("colorectal"), SEED, 0, 10.0)
     totals = patient.accounting.totals()
     assert f"Of {numbers.count(totals['shed'])} cells shed" in out
@@ -143,8 +144,8 @@ def test_milestones_by_default_and_every_event_on_request() -> None:
     patient = run_patient(load_model("colorectal"), seed, 0, 20.0)
     told = [e for e in patient.events()
             if e.kind not in narrative.TOTAL_KINDS | narrative.END_KINDS]
-    short = ok("simulate", "--seed", str(seed), "--years", "20")
-    full = ok("simulate", "--seed", str(seed), "--years", "20", "--all-events")
+    short = ok("simulate", "--untreated", "--seed", str(seed), "--years", "20")
+    full = ok("simulate", "--untreated", "--seed", str(seed), "--years", "20", "--all-events")
     assert len(timeline(full)) == len(told)
     assert len(timeline(short)) < len(told)
     hidden = re.search(r"… and ([\d,]+) more events", short)
@@ -153,37 +154,37 @@ def test_milestones_by_default_and_every_event_on_request() -> None:
 
 def test_a_patient_with_distant_spread_is_named_after_the_primary() -> None:
     seed = find_seed(lambda p: p.distant_rows(growing_by=p.end_time).size > 0, 20.0)
-    out = ok("simulate", "--seed", str(seed), "--years", "20")
+    out = ok("simulate", "--untreated", "--seed", str(seed), "--years", "20")
     assert re.search(r"Diagnosis name: metastatic colon cancer \([^)]+\)", out)
     assert "liver cancer" not in out
 
 
 def test_spread_from_a_metastasis_names_the_parent_lesion() -> None:
     seed = find_seed(lambda p: bool((p.lesions.parent > 0).any()), 20.0)
-    out = ok("simulate", "--seed", str(seed), "--years", "20", "--all-events")
+    out = ok("simulate", "--untreated", "--seed", str(seed), "--years", "20", "--all-events")
     assert re.search(r"a cell from metastasis #\d+ in the [a-z ]+, carried by", out)
     assert "a cell from the primary (colon and rectum), carried by" in out
 
 
 def test_a_lethal_burden_ends_the_story() -> None:
     seed = find_seed(lambda p: p.end_reason == "lethal_burden", 40.0)
-    out = ok("simulate", "--seed", str(seed), "--years", "40")
+    out = ok("simulate", "--untreated", "--seed", str(seed), "--years", "40")
     assert "a burden the model treats as lethal" in out.split("\nEnd\n")[1]
 
 
 def test_the_horizon_ends_a_story_that_is_not_lethal() -> None:
-    out = ok("simulate", "--seed", "1", "--years", "2")
+    out = ok("simulate", "--untreated", "--seed", "1", "--years", "2")
     assert "the simulated horizon of 2.0 y is reached" in out.split("\nEnd\n")[1]
 
 
 def test_a_breast_primary_sheds_into_the_caval_blood_towards_the_lungs() -> None:
-    out = ok("simulate", "--cancer", "breast", "--seed", "1", "--years", "15")
+    out = ok("simulate", "--untreated", "--cancer", "breast", "--seed", "1", "--years", "15")
     assert "by the caval blood (first capillary bed: the lungs)" in out
     assert "portal blood" not in out.split("Where it spread")[0].split("step 3")[1][:300]
 
 
 def test_json_output_is_the_patient_with_disclaimer_and_provenance() -> None:
-    out = ok("simulate", "--seed", str(SEED), "--years", "10", "--format", "json")
+    out = ok("simulate", "--untreated", "--seed", str(SEED), "--years", "10", "--format", "json")
     data = json.loads(out)
     assert data["disclaimer"] == metastasis.DISCLAIMER
     assert data["provenance"]["root_seed"] == SEED
@@ -194,7 +195,7 @@ def test_json_output_is_the_patient_with_disclaimer_and_provenance() -> None:
 
 
 def test_json_records_a_drawn_seed() -> None:
-    code, out, err = invoke("simulate", "--years", "5", "--format", "json")
+    code, out, err = invoke("simulate", "--untreated", "--years", "5", "--format", "json")
     assert code == 0
     data = json.loads(out)
     assert data["provenance"]["seed_drawn"] is True
@@ -202,7 +203,7 @@ def test_json_records_a_drawn_seed() -> None:
 
 
 def test_csv_output_is_the_event_log() -> None:
-    code, out, err = invoke("simulate", "--seed", str(SEED), "--format", "csv")
+    code, out, err = invoke("simulate", "--untreated", "--seed", str(SEED), "--format", "csv")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     patient = run_patient(load_model("colorectal"), SEED, 0, 10.0)
@@ -214,7 +215,8 @@ def test_csv_output_is_the_event_log() -> None:
 @pytest.mark.parametrize("fmt", ["text", "json", "csv"])
 def test_out_writes_a_file_and_prints_nothing_on_stdout(tmp_path: Path, fmt: str) -> None:
     target = tmp_path / f"story.{'txt' if fmt == 'text' else fmt}"
-    code, out, err = invoke("simulate", "--seed", "3", "--format", fmt, "--out", str(target))
+    code, out, err = invoke("simulate", "--untreated", "--seed", "3", "--format", fmt, "--out",
+                            str(target))
     assert code == 0, err
     assert out == ""
     text = target.read_text(encoding="utf-8")
@@ -260,10 +262,14 @@ def test_cohort_json_summary_matches_the_api() -> None:
     expected = run_cohort(load_model("colorectal"), 40, 5, 10.0).summary()
     assert data["sites"] == expected["sites"]
     assert data["first_distant_metastasis"] == expected["first_distant_metastasis"]
+    # the clinical course of the same patients sits beside the disease summary
+    clinical = data["clinical"]
+    assert clinical["patients"] == 40
+    assert sum(clinical["summary_stage"].values()) == clinical["diagnosed"]
 
 
 def test_cohort_without_seed_prints_the_drawn_seed() -> None:
-    out = ok("cohort", "--patients", "5", "--years", "3")
+    out = ok("cohort", "--untreated", "--patients", "5", "--years", "3")
     assert re.search(r"drew root seed \d+", out)
 
 
@@ -379,9 +385,10 @@ def test_cohort_can_leave_the_lesions_out_of_the_file(tmp_path: Path) -> None:
     from metastasis.results.export import read_cohort
 
     with_lesions, without = tmp_path / "a.parquet", tmp_path / "b.parquet"
-    ok("cohort", "--patients", "20", "--seed", "4", "--years", "12", "--out", str(with_lesions))
-    ok("cohort", "--patients", "20", "--seed", "4", "--years", "12", "--out", str(without),
-       "--no-lesions")
+    ok("cohort", "--untreated", "--patients", "20", "--seed", "4", "--years", "12", "--out",
+       str(with_lesions))
+    ok("cohort", "--untreated", "--patients", "20", "--seed", "4", "--years", "12", "--out",
+       str(without), "--no-lesions")
     a, b = read_cohort(with_lesions), read_cohort(without)
     assert len(a.lesions) > 0
     assert len(b.lesions) == 0
@@ -399,5 +406,6 @@ def test_cohort_out_works_for_a_cohort_run_in_several_blocks(
 
     monkeypatch.setattr(cohort_module, "BLOCK_PATIENTS", 4)
     target = tmp_path / f"cohort{suffix}"
-    ok("cohort", "--patients", "10", "--seed", "2", "--years", "12", "--out", str(target))
+    ok("cohort", "--untreated", "--patients", "10", "--seed", "2", "--years", "12", "--out",
+       str(target))
     assert len(read_cohort(target).patients) == 10

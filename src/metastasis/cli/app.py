@@ -37,7 +37,8 @@ from rich.text import Text
 
 import metastasis
 from metastasis import api
-from metastasis.cli import model_view, narrative, numbers, output
+from metastasis.cli import clinical_report, clinical_story, model_view, narrative, numbers, output
+from metastasis.cli.serve import serve
 from metastasis.errors import ModelError
 from metastasis.guide.cli import explain, guide_app
 from metastasis.knowledge.loader import load as load_knowledge
@@ -70,6 +71,7 @@ model_app = typer.Typer(
 app.add_typer(model_app, name="model")
 app.add_typer(guide_app, name="guide")
 app.command("explain")(explain)
+app.command("serve")(serve)
 
 
 Choice = TypeVar("Choice", bound=StrEnum)
@@ -200,6 +202,57 @@ ModelOption = Annotated[
 ]
 
 
+ScreeningOption = Annotated[
+    bool, typer.Option("--screening/--no-screening",
+                       help="Offer the cancer type's screening programme (data: modality, ages, "
+                            "interval, adherence).")
+]
+ProtocolOption = Annotated[
+    Path | None,
+    typer.Option("--protocol", help="A protocol file (TOML or JSON, [protocols.<name>] tables) "
+                 "followed by every patient diagnosed, instead of the default plan by stage."),
+]
+ProtocolNameOption = Annotated[
+    str | None,
+    typer.Option("--protocol-name", metavar="NAME",
+                 help="Which protocol of --protocol FILE (needed when it has several)."),
+]
+ClinicalOption = Annotated[
+    Path | None,
+    typer.Option("--clinical", help="A modified clinical knowledge base (symptoms, imaging, "
+                 "work-up, screening, outcomes), TOML or JSON."),
+]
+TreatmentsOption = Annotated[
+    Path | None,
+    typer.Option("--treatments", help="A modified treatment knowledge base (therapies, "
+                 "biomarkers, protocols, plans), TOML or JSON."),
+]
+UntreatedOption = Annotated[
+    bool, typer.Option("--untreated", help="Only the untreated natural history (no clinic).")
+]
+
+CLINICAL_YEARS = "20"
+"""Default horizon of the clinical course: diagnosis typically comes years after the first
+cell, so 20 years leaves room for treatment and follow-up."""
+UNTREATED_YEARS = "10"
+"""Default horizon of the untreated natural history (unchanged from earlier releases)."""
+CLINICAL_PATIENTS = "200"
+"""Default cohort size with the clinical course, which costs about 0.1-0.3 s per patient."""
+UNTREATED_PATIENTS = "1000"
+"""Default cohort size of the natural history alone (a few ms per patient)."""
+
+
+def _refuse_with_untreated(untreated: bool, **given: object) -> None:
+    """The clinical options make no sense for the untreated natural history: say so."""
+    if not untreated:
+        return
+    for option, value in given.items():
+        if value not in (None, False):
+            name = "--" + option.replace("_", "-")
+            raise ModelError(name, str(value), "to be left out with --untreated (the untreated "
+                             "natural history has no clinic)")
+
+
 def _seed_note(seed: int, drawn: bool) -> str | None:
     if not drawn:
         return None
@@ -275,10 +328,68 @@ def _print_story(console: Console, story: narrative.Story, seed_note: str | None
         console.print(line, markup=False, soft_wrap=True)
 
 
+def _clinical_document(result: Any, model: Any, setup: clinical_report.ClinicalSetup,
+                       arm: Any, protocol_name: str | None, seed_drawn: bool) -> dict[str, Any]:
+    """The whole course as data, with the provenance a rerun needs."""
+    from metastasis.results.export import patient_provenance
+
+    provenance = patient_provenance(result.patient, model)
+    provenance["seed_drawn"] = seed_drawn
+    provenance["clinical_course"] = {
+        "arm": arm.name, "screening": arm.screening, "protocol_name": protocol_name,
+        "protocol": None if arm.protocol is None else arm.protocol.model_dump(mode="json"),
+        **setup.provenance(),
+    }
+    return {"disclaimer": metastasis.DISCLAIMER, "provenance": provenance,
+            **clinical_story.course_dict(result, model, setup.clinical)}
+
+
+def _print_clinical_story(console: Console, story: clinical_story.ClinicalStory,
+                          seed_note: str | None) -> None:
+    _disclaimer(console)
+    console.print(Text(story.title, style="bold"))
+    for line in story.header:
+        console.print(line, markup=False, soft_wrap=True)
+    if seed_note:
+        console.print(Text(seed_note, style="cyan"), soft_wrap=True)
+    console.print()
+    console.print(Text("Timeline", style="bold underline"))
+    styles = {"disease": "magenta", "clinic": "green", "treatment": "blue"}
+    for line in story.timeline:
+        stamp = Text(f"{numbers.day(line.time)} ({numbers.years(line.time)})", style="bold")
+        stamp.append(f" · {line.tag}: ", style=styles.get(line.source, "magenta"))
+        stamp.append(line.text)
+        console.print(stamp, soft_wrap=True)
+    if story.hidden_events:
+        console.print(Text(narrative.hidden_note(story.hidden_events), style="dim"),
+                      soft_wrap=True)
+    for heading, body in story.sections():
+        console.print()
+        console.print(Text(heading, style="bold underline"))
+        for line in body:
+            console.print(line, markup=False, soft_wrap=True)
+    console.print()
+    console.print(Text("Cell accounting", style="bold underline"))
+    for line in story.accounting:
+        console.print(line, markup=False, soft_wrap=True)
+    if story.site_rows:
+        table = Table(title="Cells that arrested, by organ (eventual fates)", title_style="bold")
+        for i, header in enumerate(narrative.SITE_HEADERS):
+            table.add_column(header, justify="left" if i == 0 else "right")
+        for row in story.site_rows:
+            table.add_row(*row.cells())
+        console.print(table)
+
+
 @app.command()
 def simulate(
     cancer: CancerOption = "colorectal",
-    years: YearsOption = "10",
+    years: Annotated[
+        str | None,
+        typer.Option("--years", "-y", metavar="YEARS",
+                     help=f"Horizon in years, in (0, 150]; default {CLINICAL_YEARS} "
+                          f"({UNTREATED_YEARS} with --untreated)."),
+    ] = None,
     seed: SeedOption = None,
     patient: Annotated[
         str, typer.Option("--patient", "-p", metavar="INDEX",
@@ -287,7 +398,7 @@ def simulate(
     model: ModelOption = None,
     fmt: Annotated[
         str, typer.Option("--format", "-f", metavar="[text|json|csv]",
-                          help="text: the story; json or csv: for machines.")
+                          help="text: the story; json: everything; csv: one row per event.")
     ] = "text",
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write to this file instead of printing.")
@@ -295,33 +406,122 @@ def simulate(
     all_events: Annotated[
         bool, typer.Option("--all-events", help="Tell every event, not only the milestones.")
     ] = False,
+    untreated: UntreatedOption = False,
+    screening: ScreeningOption = False,
+    protocol: ProtocolOption = None,
+    protocol_name: ProtocolNameOption = None,
+    clinical: ClinicalOption = None,
+    treatments: TreatmentsOption = None,
 ) -> None:
-    """Tell one virtual patient's untreated natural history, step by step."""
+    """Tell one virtual patient's whole story: the disease step by step, then symptoms,
+    screening, work-up, diagnosis and stage, treatment and outcome (--untreated: the natural
+    history alone)."""
     with _user_errors():
-        horizon = _years(years)
+        _refuse_with_untreated(untreated, screening=screening, protocol=protocol,
+                               protocol_name=protocol_name, clinical=clinical,
+                               treatments=treatments)
+        horizon = _years(years if years is not None
+                         else UNTREATED_YEARS if untreated else CLINICAL_YEARS)
         chosen = _choice(PatientFormat, "--format", fmt)
         index = _integer("patient index", patient, 0)
         given_seed = _integer("seed", seed, 0)
         if out is not None:
             output.check_writable(out)
         resolved = api.load_model(cancer, model)
+        if not untreated:
+            setup = clinical_report.load_setup(resolved, model, clinical, treatments, protocol)
+            picked = clinical_report.choose_protocol(setup, protocol_name)
         seed_drawn = given_seed is None
         root_seed = api.check_seed(given_seed)
-        result = api.run_patient(resolved, root_seed, index, horizon)
         note = _seed_note(root_seed, seed_drawn)
-        if chosen is PatientFormat.text:
-            story = narrative.tell(result, resolved, years=horizon, all_events=all_events)
-            if out is None:
-                _print_story(_console(), story, note)
-                return
-            lines = [metastasis.DISCLAIMER, *([note] if note else []), *story.lines()]
-            output.write_text(out, "\n".join(lines) + "\n")
+        if untreated:
+            result = api.run_patient(resolved, root_seed, index, horizon)
+            if chosen is PatientFormat.text:
+                story = narrative.tell(result, resolved, years=horizon, all_events=all_events)
+                if out is None:
+                    _print_story(_console(), story, note)
+                    return
+                lines = [metastasis.DISCLAIMER, *([note] if note else []), *story.lines()]
+                output.write_text(out, "\n".join(lines) + "\n")
+            else:
+                _patient_machine(result, resolved, chosen, out, seed_drawn)
         else:
-            _patient_machine(result, resolved, chosen, out, seed_drawn)
+            _simulate_clinical(resolved, setup, picked, screening, root_seed, index, horizon,
+                               chosen, out, note, seed_drawn, all_events)
+            if out is None and chosen is PatientFormat.text:
+                return
         if note:
             typer.echo(note, err=True)
         if out is not None:
             typer.echo(f"Wrote {out}", err=True)
+
+
+def _simulate_clinical(
+    resolved: Any, setup: clinical_report.ClinicalSetup, picked: Any, screening: bool,
+    root_seed: int, index: int, horizon: float, chosen: PatientFormat, out: Path | None,
+    note: str | None, seed_drawn: bool, all_events: bool,
+) -> None:
+    """Run and tell (or write) one patient's whole clinical course."""
+    from metastasis.clinical.course import simulate_course
+
+    arm = clinical_report.make_arm(screening, picked)
+    result = simulate_course(resolved, setup.clinical, setup.treatments, root_seed, index,
+                             horizon, arm)
+    if chosen is PatientFormat.text:
+        source = None if picked is None else f"'{picked[0]}' from {setup.protocol_path}"
+        story = clinical_story.tell(
+            result, resolved, setup.clinical, years=horizon,
+            care=clinical_report.describe_arm(arm, setup.clinical, resolved),
+            all_events=all_events, protocol_source=source,
+            screening_note=clinical_report.screening_note(screening, setup.clinical, resolved))
+        if out is None:
+            _print_clinical_story(_console(), story, note)
+            return
+        lines = [metastasis.DISCLAIMER, *([note] if note else []), *story.lines()]
+        output.write_text(out, "\n".join(lines) + "\n")
+        return
+    document = _clinical_document(result, resolved, setup, arm,
+                                  None if picked is None else picked[0], seed_drawn)
+    if chosen is PatientFormat.json:
+        text = _dumps(document)
+        if out is None:
+            sys.stdout.write(text)
+        else:
+            output.write_text(out, text)
+        return
+    rows = clinical_story.event_rows(result, resolved, setup.clinical)
+    text = clinical_story.rows_as_csv(rows)
+    typer.echo(metastasis.DISCLAIMER, err=True)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    stem = out.with_suffix("")
+    provenance = stem.with_name(stem.name + ".provenance.json")
+    output.write_text(provenance, _dumps(document["provenance"]))
+    output.write_text(out, text)
+
+
+def _clean(value: Any) -> Any:
+    """Plain JSON data: numpy scalars as Python numbers, NaN and infinities as null (JSON has
+    no such numbers), tuples and sets as lists."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset | np.ndarray):
+        items = sorted(value) if isinstance(value, set | frozenset) else list(value)
+        return [_clean(v) for v in items]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def _dumps(document: Any, indent: int = 1) -> str:
+    return json.dumps(_clean(document), indent=indent, allow_nan=False) + "\n"
 
 
 # ---------------------------------------------------------------- cohort
@@ -436,19 +636,45 @@ def _print_cohort(console: Console, summary: dict[str, Any], labels: dict[str, s
     console.print(table)
 
 
+def _progress(err: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False,
+    )
+
+
+def _check_figure(figure: Path | None) -> None:
+    if figure is None:
+        return
+    if figure.suffix.lower() != ".png":
+        raise ModelError("--figure", str(figure), "a file ending in .png")
+    try:
+        output.check_writable(figure)
+    except ModelError as error:
+        raise ModelError("--figure", error.value, error.allowed) from None
+
+
 @app.command()
 def cohort(
     cancer: CancerOption = "colorectal",
     patients: Annotated[
-        str, typer.Option("--patients", "-n", metavar="N",
-                          help="Number of virtual patients (>= 1).")
-    ] = "1000",
+        str | None,
+        typer.Option("--patients", "-n", metavar="N",
+                     help=f"Number of virtual patients (>= 1); default {CLINICAL_PATIENTS} "
+                          f"({UNTREATED_PATIENTS} with --untreated)."),
+    ] = None,
     seed: SeedOption = None,
-    years: YearsOption = "10",
+    years: Annotated[
+        str | None,
+        typer.Option("--years", "-y", metavar="YEARS",
+                     help=f"Horizon in years, in (0, 150]; default {CLINICAL_YEARS} "
+                          f"({UNTREATED_YEARS} with --untreated)."),
+    ] = None,
     model: ModelOption = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Write the cohort (.parquet, .csv or .json)."),
+        typer.Option("--out", "-o", help="Write the disease cohort (.parquet, .csv or .json); "
+                     "the clinical table goes beside it as <name>.clinical.csv."),
     ] = None,
     fmt: Annotated[
         str, typer.Option("--format", "-f", metavar="[text|json]",
@@ -458,49 +684,187 @@ def cohort(
         bool, typer.Option("--lesions/--no-lesions",
                            help="Write the lesions table with --out (large for long horizons).")
     ] = True,
+    figure: Annotated[
+        Path | None,
+        typer.Option("--figure", help="Write the Kaplan-Meier survival curves by stage (PNG)."),
+    ] = None,
+    untreated: UntreatedOption = False,
+    screening: ScreeningOption = False,
+    protocol: ProtocolOption = None,
+    protocol_name: ProtocolNameOption = None,
+    clinical: ClinicalOption = None,
+    treatments: TreatmentsOption = None,
 ) -> None:
-    """Simulate a cohort and summarise where and when cancer spread."""
+    """Simulate a cohort: where and when cancer spread (the disease), and the clinical course:
+    stage at diagnosis, metastases found and hidden, survival by stage, causes of death."""
+    from metastasis.clinical.cohort import run_clinical_cohort, survival_figure
     from metastasis.cohort import run_cohort
     from metastasis.results.export import COHORT_FORMATS, write_cohort
+
+    with _user_errors():
+        _refuse_with_untreated(untreated, screening=screening, protocol=protocol,
+                               protocol_name=protocol_name, clinical=clinical,
+                               treatments=treatments, figure=figure)
+        horizon = _years(years if years is not None
+                         else UNTREATED_YEARS if untreated else CLINICAL_YEARS)
+        n_patients = _integer("patients", patients if patients is not None
+                              else UNTREATED_PATIENTS if untreated else CLINICAL_PATIENTS, 1)
+        chosen = _choice(SummaryFormat, "--format", fmt)
+        given_seed = _integer("seed", seed, 0)
+        _check_suffix(out, COHORT_FORMATS)
+        if out is not None:
+            output.check_writable(out)
+        _check_figure(figure)
+        resolved = api.load_model(cancer, model)
+        if not untreated:
+            setup = clinical_report.load_setup(resolved, model, clinical, treatments, protocol)
+            arm = clinical_report.make_arm(
+                screening, clinical_report.choose_protocol(setup, protocol_name))
+        seed_drawn = given_seed is None
+        root_seed = api.check_seed(given_seed)
+        note = _seed_note(root_seed, seed_drawn)
+        with _progress(_console(stderr=True)) as bar:
+            task = bar.add_task("natural history" if not untreated else "simulating",
+                                total=n_patients)
+            # the summary reads only the patients table: lesions are kept only to be written
+            result = run_cohort(resolved, n_patients, root_seed, horizon,
+                                progress=lambda k: bar.advance(task, k),
+                                keep_lesions=out is not None and lesions)
+            course = None
+            if not untreated:
+                task = bar.add_task("clinical course", total=n_patients)
+                course = run_clinical_cohort(
+                    resolved, setup.clinical, setup.treatments, n_patients, root_seed, horizon,
+                    arm, progress=lambda k: bar.advance(task, k))
+        summary = result.summary()
+        clinical_summary = None if course is None else clinical_report.clinical_summary(course)
+        if figure is not None and course is not None:
+            survival_figure(course, figure)
+        if out is not None:
+            if course is not None:
+                table, provenance = clinical_report.clinical_sidecars(out)
+                details = {**result.provenance, "seed_drawn": seed_drawn, "clinical_course": {
+                    "arm": arm.name, "screening": arm.screening,
+                    "protocol": None if arm.protocol is None
+                    else arm.protocol.model_dump(mode="json"), **setup.provenance()}}
+                output.write_text(provenance, _dumps(details))
+                output.write_text(table, course.patients.to_csv(index=False))
+            write_cohort(result, out)  # atomic, with its side files for CSV; written last
+        labels = dict(zip(resolved.site_names, resolved.site_labels, strict=True))
+        if chosen is SummaryFormat.json:
+            data = {"disclaimer": metastasis.DISCLAIMER, "seed_drawn": seed_drawn,
+                    "version": metastasis.__version__, **summary}
+            if clinical_summary is not None:
+                data["clinical"] = clinical_summary
+            sys.stdout.write(_dumps(data, indent=2))
+            if note:
+                typer.echo(note, err=True)
+        else:
+            console = _console()
+            _disclaimer(console)
+            if course is not None:
+                console.print(Text("Disease: the natural history, untreated", style="bold "
+                                   "underline"))
+            _print_cohort(console, summary, labels, resolved.label, note)
+            if clinical_summary is not None:
+                console.print()
+                clinical_report.print_clinical(
+                    console, clinical_summary, horizon,
+                    care=clinical_report.describe_arm(arm, setup.clinical, resolved),
+                    note=clinical_report.screening_note(screening, setup.clinical, resolved))
+        if figure is not None:
+            typer.echo(f"Wrote {figure}", err=True)
+        if out is not None:
+            typer.echo(f"Wrote {out}", err=True)
+
+
+# ---------------------------------------------------------------- compare
+
+
+@app.command()
+def compare(
+    cancer: CancerOption = "colorectal",
+    patients: Annotated[
+        str, typer.Option("--patients", "-n", metavar="N",
+                          help="Number of virtual patients, each lived once in each arm.")
+    ] = CLINICAL_PATIENTS,
+    seed: SeedOption = None,
+    years: Annotated[
+        str, typer.Option("--years", "-y", metavar="YEARS", help="Horizon in years, in (0, 150].")
+    ] = CLINICAL_YEARS,
+    arm_a: Annotated[
+        str, typer.Option("--arm-a", metavar="ARM",
+                          help="'no screening', 'screening', a protocol name of --protocol "
+                               "FILE, or 'screening + NAME'.")
+    ] = "no screening",
+    arm_b: Annotated[
+        str, typer.Option("--arm-b", metavar="ARM", help="The other arm, as --arm-a.")
+    ] = "screening",
+    protocol: Annotated[
+        Path | None,
+        typer.Option("--protocol", help="A protocol file whose protocols the arms can name."),
+    ] = None,
+    model: ModelOption = None,
+    clinical: ClinicalOption = None,
+    treatments: TreatmentsOption = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", metavar="[text|json]",
+                          help="text: a table; json: the differences as data.")
+    ] = "text",
+) -> None:
+    """Run two arms on the same virtual patients (common random numbers) and report each
+    difference with a 95 % confidence interval."""
+    from metastasis.clinical.cohort import compare as compare_arms
+    from metastasis.clinical.cohort import run_clinical_cohort
 
     with _user_errors():
         horizon = _years(years)
         n_patients = _integer("patients", patients, 1)
         chosen = _choice(SummaryFormat, "--format", fmt)
         given_seed = _integer("seed", seed, 0)
-        _check_suffix(out, COHORT_FORMATS)
-        if out is not None:
-            output.check_writable(out)
         resolved = api.load_model(cancer, model)
+        setup = clinical_report.load_setup(resolved, model, clinical, treatments, protocol)
+        arms = (clinical_report.parse_arm("--arm-a", arm_a, setup),
+                clinical_report.parse_arm("--arm-b", arm_b, setup))
         seed_drawn = given_seed is None
         root_seed = api.check_seed(given_seed)
         note = _seed_note(root_seed, seed_drawn)
-        err = _console(stderr=True)
-        with Progress(
-            TextColumn("[bold]simulating"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False,
-        ) as bar:
-            task = bar.add_task("patients", total=n_patients)
-            # the summary reads only the patients table: lesions are kept only to be written
-            result = run_cohort(resolved, n_patients, root_seed, horizon,
-                                progress=lambda k: bar.advance(task, k),
-                                keep_lesions=out is not None and lesions)
-        if out is not None:
-            write_cohort(result, out)  # atomic, with its side files for CSV
-        summary = result.summary()
-        labels = dict(zip(resolved.site_names, resolved.site_labels, strict=True))
+        cohorts = []
+        with _progress(_console(stderr=True)) as bar:
+            for letter, arm in zip("AB", arms, strict=True):
+                task = bar.add_task(f"arm {letter}", total=n_patients)
+                cohorts.append(run_clinical_cohort(
+                    resolved, setup.clinical, setup.treatments, n_patients, root_seed, horizon,
+                    arm, progress=lambda k, task=task: bar.advance(task, k)))
+        differences = compare_arms(cohorts[0], cohorts[1])
+        names = (arm_a.strip(), arm_b.strip())
+        words = tuple(clinical_report.describe_arm(a, setup.clinical, resolved) for a in arms)
         if chosen is SummaryFormat.json:
-            data = {"disclaimer": metastasis.DISCLAIMER, "seed_drawn": seed_drawn,
-                    "version": metastasis.__version__, **summary}
-            sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
+            data = {
+                "disclaimer": metastasis.DISCLAIMER, "version": metastasis.__version__,
+                "cancer": resolved.cancer, "patients": n_patients, "years": horizon,
+                "root_seed": root_seed, "seed_drawn": seed_drawn,
+                "arms": {"a": {"name": names[0], "description": words[0],
+                               "screening": arms[0].screening},
+                         "b": {"name": names[1], "description": words[1],
+                               "screening": arms[1].screening}},
+                "differences": clinical_report.differences_data(differences),
+                "notes": [clinical_report.CRN_NOTE, clinical_report.LIFETIME_NOTE],
+                "clinical_course": setup.provenance(),
+            }
+            sys.stdout.write(_dumps(data, indent=2))
             if note:
                 typer.echo(note, err=True)
-        else:
-            console = _console()
-            _disclaimer(console)
-            _print_cohort(console, summary, labels, resolved.label, note)
-        if out is not None:
-            typer.echo(f"Wrote {out}", err=True)
+            return
+        console = _console()
+        _disclaimer(console)
+        console.print(Text(
+            f"Comparison: {n_patients:,} virtual patients with {resolved.label}, each lived "
+            f"in both arms over {horizon:g} years (root seed {root_seed}).", style="bold"),
+            soft_wrap=True)
+        if note:
+            console.print(Text(note, style="cyan"), soft_wrap=True)
+        clinical_report.print_compare(console, differences, names, words)
 
 
 # ---------------------------------------------------------------- model

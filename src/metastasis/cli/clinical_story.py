@@ -1,0 +1,820 @@
+"""One virtual patient's whole clinical story, in plain language and as data.
+
+The clinical course (:func:`metastasis.clinical.course.simulate_course`) has decided
+everything: the hidden disease, the symptoms, the scans, the diagnosis, the treatment and
+the outcome.  This module only *words* a :class:`~metastasis.clinical.course.ClinicalResult`
+so that a reader can follow it in time order and see, at every turn, the difference between
+what was really there (the true state) and what the clinic found (the observed state).  The
+natural-history part reuses :mod:`metastasis.cli.narrative`, so a cell's journey reads the
+same in the untreated story and in the whole one.
+
+Like the narrative, it returns plain strings and plain data; the command decides how to style
+them, and the tests read them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from metastasis.cli import narrative, numbers
+from metastasis.clinical.course import DAYS_PER_YEAR, REPEAT_BIOPSY_DAYS, ClinicalResult
+from metastasis.clinical.schema import ClinicalKnowledge
+from metastasis.clinical.treatment import TreatmentEvent
+from metastasis.model.resolve import ResolvedModel
+from metastasis.model.routing import ROUTE_NAMES
+from metastasis.results.patient import NODE_SITES, STEPS, Event, PatientResult
+
+CLINIC = "clinic"
+"""Tag of a timeline line written by the clinical layer rather than the disease."""
+
+CYCLE = re.compile(r"^(?P<drug>.*?), cycle (?P<k>\d+) of (?P<n>\d+): (?P<detail>.*)$")
+"""How the treatment layer describes one cycle of a course: collapsed in the short story."""
+
+COLLAPSE_ROUNDS = 3
+"""Runs of at least this many screening rounds that found nothing are told as one line."""
+
+DEATH_DETAIL = {
+    "tumour burden": "the total tumour burden reached the {lethal} cells the model treats as "
+                     "lethal",
+}
+
+STATE_WORDS = {
+    "dormant": ("dormant single cell", "dormant single cells"),
+    "colony": ("microscopic colony", "microscopic colonies"),
+    "micrometastasis": ("micrometastasis", "micrometastases"),
+    "growing": ("growing metastasis", "growing metastases"),
+}
+"""Plain words for the lesion states of the true state at diagnosis."""
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of the merged timeline: the disease's steps and the clinic's acts."""
+
+    time: float
+    tag: str
+    text: str
+    source: str
+
+    def render(self) -> str:
+        return f"{numbers.day(self.time)} ({numbers.years(self.time)}) · {self.tag}: {self.text}"
+
+
+@dataclass
+class ClinicalStory:
+    """The whole story of one patient, as plain text pieces in reading order."""
+
+    title: str
+    header: list[str]
+    timeline: list[Line]
+    hidden_events: int
+    diagnosis: list[str]
+    true_vs_found: list[str]
+    treatment: list[str]
+    outcome: list[str]
+    spread: list[str]
+    accounting: list[str]
+    site_rows: list[narrative.SiteRow] = field(default_factory=list)
+
+    def sections(self) -> list[tuple[str, list[str]]]:
+        """The prose sections after the timeline, as (heading, lines)."""
+        return [
+            ("Diagnosis", self.diagnosis),
+            ("True state at diagnosis vs what was found", self.true_vs_found),
+            ("Treatment", self.treatment),
+            ("Outcome", self.outcome),
+            ("What was really there at the end (true state)", self.spread),
+        ]
+
+    def lines(self) -> list[str]:
+        """The story as plain lines (what tests, files and a plain terminal read)."""
+        out = [self.title, *self.header, "", "Timeline"]
+        out += [line.render() for line in self.timeline]
+        if self.hidden_events:
+            out.append(narrative.hidden_note(self.hidden_events))
+        for heading, body in self.sections():
+            out += ["", heading, *body]
+        out += ["", "Cell accounting", *self.accounting]
+        if self.site_rows:
+            out.append("")
+            out.append(_table_row(narrative.SITE_HEADERS))
+            out += [_table_row(row.cells()) for row in self.site_rows]
+        return out
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _table_row(cells: Sequence[str]) -> str:
+    """A fixed-width row of the organ table, laid out as the untreated story lays it out."""
+    first, *rest = cells
+    widths = narrative.SITE_WIDTHS
+    return "  ".join([f"{first:<{widths[0]}}",
+                      *(f"{c:>{w}}" for c, w in zip(rest, widths[1:], strict=True))])
+
+
+def _when(day: float) -> str:
+    return f"{numbers.day(day).lower()} ({numbers.years(day)})"
+
+
+def _duration(days: float) -> str:
+    """A span for people: days when short, years when long."""
+    if days < 2 * 365.25:
+        return f"{days:,.0f} days"
+    return f"{days / DAYS_PER_YEAR:.1f} years"
+
+
+def _labels(model: ResolvedModel) -> dict[str, str]:
+    return dict(zip(model.site_names, model.site_labels, strict=True))
+
+
+def _site(model: ResolvedModel, site: str) -> str:
+    return _labels(model).get(site, site.replace("_", " "))
+
+
+def _primary_site(model: ResolvedModel) -> str:
+    return model.site_names[model.primary_site]
+
+
+def _is_distant(model: ResolvedModel, site: str) -> bool:
+    return site != _primary_site(model) and site not in NODE_SITES
+
+
+def _alive_after(result: ClinicalResult, day: float) -> bool:
+    return result.death_day is None or day <= result.death_day
+
+
+def scan_day(result: ClinicalResult) -> float | None:
+    """The day of the work-up scans: each non-diagnostic biopsy added a week after them."""
+    dx = result.diagnosis
+    if dx is None:
+        return None
+    if dx.findings:
+        return float(dx.findings[0].day)
+    repeats = dx.biopsies - 1 if dx.confirmed else dx.biopsies
+    return float(dx.day - REPEAT_BIOPSY_DAYS * repeats)
+
+
+def workup_modalities(result: ClinicalResult, clinical: ClinicalKnowledge) -> list[str]:
+    """The modalities of the work-up: the standard imaging, plus the neurological imaging when
+    a neurological symptom was present by the scan day (the rule the course follows)."""
+    dx = result.diagnosis
+    if dx is None:
+        return []
+    day = scan_day(result)
+    neurological = {s.label for s in clinical.symptoms.values() if s.neurological}
+    for by_cancer in clinical.primary_symptoms.values():
+        neurological |= {s.label for s in by_cancer.values() if s.neurological}
+    had = any(e.kind == "symptom" and e.label in neurological and day is not None
+              and e.day <= day for e in result.events)
+    modalities = list(clinical.workup.imaging)
+    if had:
+        modalities += [m for m in clinical.workup.neurological_imaging if m not in modalities]
+    for finding in dx.findings:  # whatever the course did, a finding's modality was used
+        if finding.modality not in modalities:
+            modalities.append(finding.modality)
+    return modalities
+
+
+def _modality_label(clinical: ClinicalKnowledge, name: str) -> str:
+    spec = clinical.modalities.get(name)
+    return spec.label if spec is not None else name
+
+
+def present_at_diagnosis(result: ClinicalResult, model: ResolvedModel) -> dict[str, dict[str, int]]:
+    """Distant deposits that existed on the day of diagnosis, by site and state (true state).
+
+    Counted as the course counts ``metastases_present``: every distinct lesion outside the
+    primary and the lymph nodes whose founding cell had settled by that day; before diagnosis
+    the treated history is the natural one, so the patient's lesion table holds them.
+    """
+    dx = result.diagnosis
+    if dx is None:
+        return {}
+    table = result.patient.lesions
+    rows = np.flatnonzero((table.arrival <= dx.day) & table.valid_at(dx.day) & (table.id != 0))
+    states = table.state_at(dx.day)
+    seen: set[int] = set()
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        lesion = int(table.id[r])
+        site = result.patient.site_names[int(table.site[r])]
+        if lesion in seen or not _is_distant(model, site):
+            continue
+        seen.add(lesion)
+        by_state = out.setdefault(site, {})
+        state = str(states[r])
+        by_state[state] = by_state.get(state, 0) + 1
+    return out
+
+
+# ---------------------------------------------------------------- the disease, segment by segment
+
+CLONE = "resistant_clone"
+"""Event kind of a clone that survived a drug by mutation and grows on as its own lesion."""
+
+MUTATION_ROUTE = -2
+"""Route code the engine gives such a clone in the lesion table (it made no journey)."""
+
+
+class _IdNamer:
+    """Names lesions by their id in the patient's lesion table (``metastasis #3``).
+
+    A treated patient's table holds several rows (segments) per lesion, so the untreated
+    story's row-based naming would number segments, not lesions; this namer is a drop-in for
+    :mod:`narrative`'s that looks lesions up by id.
+    """
+
+    def __init__(self, patient: PatientResult, anatomy: Any) -> None:
+        self.anatomy = anatomy
+        first = np.flatnonzero(patient.lesions.first_segments())
+        self.site = {int(patient.lesions.id[r]): patient.site_names[int(patient.lesions.site[r])]
+                     for r in first}
+
+    def site_of(self, lesion: int) -> str:
+        return self.site.get(lesion, "")
+
+    def lesion(self, lesion: int) -> str:
+        if lesion == 0:
+            return f"the primary ({self.anatomy.label(self.site_of(0))})"
+        return f"metastasis #{lesion} in the {self.anatomy.label(self.site_of(lesion))}"
+
+
+def disease_events(patient: PatientResult) -> list[Event]:
+    """The disease's events of a treated patient, each lesion told once, in time order.
+
+    Treatment closes a lesion's row and opens a new one (a *segment*) that repeats the
+    founding columns; an event is kept only when the row that describes the lesion at that
+    time says it happened then (``valid_from <= t < valid_to``), and each kind of event is
+    told once per lesion (a colony knocked back by a drug that re-forms a micrometastasis is
+    not a new step of the cascade).  Founding and sleep come from the lesion's first row; a
+    clone that arose by mutation inside a lesion is told as such.  Untreated, every lesion has
+    one row and this is the untreated story's event list.
+    """
+    table = patient.lesions
+    names = patient.site_names
+    end = patient.end_time
+    primary = names[int(table.site[0])]
+    events: list[Event] = [Event(0.0, 1, "primary_founded", primary, 0, -1)]
+
+    def add(time: float, step: int, kind: str, row: int, route: str = "") -> None:
+        if math.isfinite(time) and time <= end:
+            events.append(Event(float(time), step, kind, names[int(table.site[row])],
+                                int(table.id[row]), int(table.parent[row]), route=route))
+
+    add(patient.motility_time, 1, "motility_acquired", 0)
+    add(patient.breach_time, 2, "local_invasion", 0)
+    add(patient.breach_time, 3, "shedding_began", 0)
+    clinical = table.time_to_size(patient.clinical_size_cells)
+    rows_of: dict[int, list[int]] = {}
+    for row in np.argsort(table.valid_from, kind="stable"):
+        rows_of.setdefault(int(table.id[row]), []).append(int(row))
+    for lesion, rows in rows_of.items():
+        told: set[str] = set()
+        first = rows[0]
+        if lesion != 0:
+            route = int(table.route[first])
+            if route == MUTATION_ROUTE:
+                parent_step = 1 if int(table.parent[first]) == 0 else 6
+                add(table.arrival[first], parent_step, CLONE, first)
+            elif route >= 0:
+                add(table.arrival[first], 5, "extravasated", first, route=ROUTE_NAMES[route])
+            if table.awakening[first] > table.arrival[first]:
+                add(table.arrival[first], 6, "dormant", first)
+                if table.awakening[first] < table.valid_to[first]:
+                    add(table.awakening[first], 6, "awakened", first)
+        step = 1 if lesion == 0 else 6
+        for row in rows:
+            kinds = [("clinical_size", float(clinical[row]))]
+            if lesion != 0:
+                kinds = [("micrometastasis", float(table.micrometastasis[row])),
+                         ("outgrowth", float(table.outgrowth[row])), *kinds]
+            for kind, time in kinds:
+                name = "primary_clinical_size" if lesion == 0 and kind == "clinical_size" else kind
+                valid = table.valid_from[row] <= time < table.valid_to[row]
+                if kind == "micrometastasis" and not table.micrometastasis[row] > max(
+                        table.awakening[row], table.arrival[row]):
+                    valid = False  # a colony that skipped the plateau: no micrometastasis step
+                if valid and name not in told:
+                    told.add(name)
+                    add(time, step, name, row)
+    order = sorted(range(len(events)), key=lambda i: (events[i].time, i))
+    return [events[i] for i in order]
+
+
+def disease_lines(patient: PatientResult, model: ResolvedModel, *,
+                  all_events: bool) -> tuple[list[Line], int]:
+    """The disease's part of the timeline in the untreated story's words, and how many events
+    the milestone filter left out."""
+    anatomy = narrative._Anatomy(model)
+    namer = _IdNamer(patient, anatomy)
+    events = disease_events(patient)
+    keep = [True] * len(events) if all_events else narrative._milestones(events)
+    lines = []
+    for event, kept in zip(events, keep, strict=True):
+        if not kept:
+            continue
+        if event.kind == CLONE:
+            text = (f"a drug-resistant clone of {namer.lesion(event.parent)} survives and grows "
+                    f"on as {namer.lesion(event.lesion)}.")
+        else:
+            text = narrative._event_text(event, namer, anatomy, model)  # type: ignore[arg-type]
+        lines.append(Line(event.time, f"step {event.step}, {STEPS[event.step]}", text,
+                          "disease"))
+    return lines, len(events) - len(lines)
+
+
+# ---------------------------------------------------------------- timeline
+
+
+def _clinic_line(day: float, kind: str, text: str) -> Line:
+    return Line(day, f"{CLINIC}, {kind}", text, CLINIC)
+
+
+def _screening_lines(result: ClinicalResult, all_events: bool) -> list[Line]:
+    rounds = [e for e in result.events if e.kind == "screening"]
+    lines: list[Line] = []
+    run: list[Any] = []
+
+    def flush() -> None:
+        if len(run) >= COLLAPSE_ROUNDS and not all_events:
+            lines.append(_clinic_line(
+                run[0].day, "screening",
+                f"{len(run)} rounds of {run[0].label}, the last on {_when(run[-1].day)}: "
+                "nothing found each time."))
+        else:
+            lines.extend(_clinic_line(e.day, "screening", f"{e.label}: {e.detail}.") for e in run)
+        run.clear()
+
+    for event in rounds:
+        if event.detail == "nothing found" and (not run or run[-1].label == event.label):
+            run.append(event)
+            continue
+        flush()
+        if event.detail == "nothing found":
+            run.append(event)
+        else:
+            lines.append(_clinic_line(
+                event.day, "screening",
+                f"{event.label}: {event.detail}; the patient is referred for a work-up."))
+    flush()
+    return lines
+
+
+def _symptom_lines(result: ClinicalResult) -> list[Line]:
+    dx = result.diagnosis
+    lines = []
+    sent = False
+    for event in result.events:
+        if event.kind != "symptom":
+            continue
+        text = f"new symptom: {event.label}"
+        if (dx is not None and dx.pathway == "symptoms" and not sent
+                and event.label == dx.trigger and event.day <= dx.day):
+            text += " (it sends the patient to a doctor; a work-up follows)"
+            sent = True
+        elif dx is not None and event.day > dx.day:
+            text += " (after diagnosis)"
+        lines.append(_clinic_line(event.day, "symptom", text + "."))
+    return lines
+
+
+def _finding_text(model: ResolvedModel, finding: Any) -> str:
+    where = _site(model, finding.site)
+    if finding.lesion == 0:
+        return f"the primary tumour in the {where}, {finding.diameter_mm:.0f} mm"
+    return f"a {finding.diameter_mm:.1f} mm lesion in the {where}"
+
+
+def _workup_lines(result: ClinicalResult, model: ResolvedModel,
+                  clinical: ClinicalKnowledge) -> list[Line]:
+    dx = result.diagnosis
+    if dx is None:
+        return []
+    day = scan_day(result)
+    assert day is not None
+    lines = []
+    for modality in workup_modalities(result, clinical):
+        found = [f for f in dx.findings if f.modality == modality]
+        label = _modality_label(clinical, modality)
+        if found:
+            shown = "; ".join(_finding_text(model, f) for f in found)
+            text = f"{label} shows {len(found)} lesion{'s' if len(found) > 1 else ''}: {shown}."
+        else:
+            text = f"{label} shows nothing."
+        lines.append(_clinic_line(day, "work-up", text))
+    for k in range(dx.biopsies):
+        diagnostic = dx.confirmed and k == dx.biopsies - 1
+        when = day + REPEAT_BIOPSY_DAYS * k
+        text = (f"biopsy {k + 1}: diagnostic; pathology finds {model.naming} cells"
+                if diagnostic else f"biopsy {k + 1}: not diagnostic (too little tumour tissue)")
+        lines.append(_clinic_line(when, "biopsy", text + "."))
+    stage = dx.stage
+    how = f"screening ({dx.trigger})" if dx.pathway == "screening" else f"symptoms ({dx.trigger})"
+    name = dx.name if "stage" in dx.name else f"{dx.name}, stage {stage.group} ({stage.summary})"
+    lines.append(_clinic_line(dx.day, "diagnosis",
+                              f"diagnosed after {how}: {name}; {stage.tnm}."))
+    return lines
+
+
+def _treatment_text(event: TreatmentEvent) -> str:
+    return f"{event.description} → {event.outcome}."
+
+
+def treatment_lines(result: ClinicalResult, all_events: bool = False) -> list[Line]:
+    """Every treatment event while the patient lives; in the short story the cycles of a
+    course that went alike are told as one line (first cycle and evaluation in full)."""
+    events = [e for e in result.treatment if _alive_after(result, e.day)]
+    lines: list[Line] = []
+    i = 0
+    while i < len(events):
+        event = events[i]
+        tag = f"treatment, {event.modality}"
+        match = CYCLE.match(event.description)
+        j = i + 1
+        if match and not all_events and int(match.group("k")) > 1:
+            while j < len(events):
+                nxt = events[j]
+                later = CYCLE.match(nxt.description)
+                if not (later and nxt.step == event.step and nxt.outcome == event.outcome):
+                    break
+                j += 1
+        if j - i > 1:
+            last = events[j - 1]
+            first_k = match.group("k") if match else "?"
+            last_match = CYCLE.match(last.description)
+            assert last_match is not None
+            text = (f"{match.group('drug') if match else event.therapy}, cycles {first_k} to "
+                    f"{last_match.group('k')} of {last_match.group('n')} (to "
+                    f"{numbers.day(last.day).lower()}); at the last: "
+                    f"{last_match.group('detail')} → {event.outcome}.")
+            lines.append(Line(event.day, tag, text, "treatment"))
+        else:
+            lines.append(Line(event.day, tag, _treatment_text(event), "treatment"))
+        i = j
+    return lines
+
+
+def _ending_lines(result: ClinicalResult, model: ResolvedModel,
+                  clinical: ClinicalKnowledge) -> list[Line]:
+    lines = []
+    for event in result.events:
+        if event.kind == "fracture":
+            lines.append(_clinic_line(
+                event.day, "fracture",
+                f"{event.label}: the burden in the bones crossed the fracture threshold "
+                f"({numbers.count(clinical.outcomes.fracture.threshold_cells.value)} cells)."))
+        elif event.kind == "death":
+            lines.append(_clinic_line(event.day, "death",
+                                      f"death from {cause_words(event.label, model, clinical)}."))
+    if result.death_day is None:
+        lines.append(_clinic_line(result.horizon_days, "horizon",
+                                  "alive at the end of the simulated horizon (censored)."))
+    return lines
+
+
+def cause_words(cause: str, model: ResolvedModel, clinical: ClinicalKnowledge) -> str:
+    """A cause of death with why: which organ's burden crossed which threshold."""
+    for outcome in clinical.outcomes.organ_failure.values():
+        if outcome.label == cause:
+            where = ", ".join(_site(model, s) for s in outcome.sites)
+            return (f"{cause}: the tumour burden in the {where} reached the failure threshold "
+                    f"of {numbers.count(outcome.threshold_cells.value)} cells")
+    if cause in DEATH_DETAIL:
+        return f"{cause}: " + DEATH_DETAIL[cause].format(
+            lethal=numbers.count(model.lethal_burden_cells))
+    return cause
+
+
+# ---------------------------------------------------------------- prose sections
+
+
+def _header(result: ClinicalResult, model: ResolvedModel, years: float, care: str | None,
+            screening_note: str | None) -> list[str]:
+    patient = result.patient
+    traits = result.traits
+    carried = ", ".join(sorted(traits.mutations)) or "none of the actionable markers"
+    lines = [
+        f"Cancer type: {model.label} (primary in the {_site(model, _primary_site(model))}); "
+        f"the whole clinical course over {years:g} years from the first cancer cell.",
+        f"Root seed {patient.root_seed}, patient index {patient.patient_index} (rerun with "
+        f"--seed {patient.root_seed} --patient {patient.patient_index}).",
+        f"Care: {care or result.arm}.",
+        f"The first cancer cell appears at age {result.onset_age_years:.1f}. "
+        f"Tumour markers carried: {carried}.",
+    ]
+    if screening_note:
+        lines.append(screening_note)
+    return lines
+
+
+def _diagnosis_section(result: ClinicalResult, model: ResolvedModel,
+                       clinical: ClinicalKnowledge) -> list[str]:
+    dx = result.diagnosis
+    if dx is None:
+        if result.death_day is not None:
+            return [f"Never diagnosed: the patient died on {_when(result.death_day)} before any "
+                    "symptom or screening round led to a diagnosis."]
+        return ["Never diagnosed within the horizon: no symptom sent the patient to a doctor"
+                " and no screening round found the cancer."]
+    stage = dx.stage
+    pathway = ("a screening round" if dx.pathway == "screening"
+               else f"symptoms (first: {dx.trigger})")
+    day = scan_day(result)
+    modalities = ", ".join(_modality_label(clinical, m)
+                           for m in workup_modalities(result, clinical))
+    biopsy = (f"{dx.biopsies} biopsy attempt{'s' if dx.biopsies > 1 else ''}, the last "
+              f"diagnostic: pathology names {model.naming}"
+              if dx.confirmed else
+              f"{dx.biopsies} biopsies, none diagnostic: treated on imaging alone")
+    lines = [
+        f"Pathway: {pathway}; work-up scans on {_when(day or dx.day)}: {modalities}.",
+        f"Biopsy: {biopsy}.",
+        f"Diagnosed on {_when(dx.day)} at age {dx.age_years:.1f}: {dx.name}.",
+        f"Stage: {stage.tnm} (T: primary size and invasion; N: involved regional lymph nodes; "
+        f"M: distant metastasis found) = stage group {stage.group}, summary stage "
+        f"{stage.summary}.",
+    ]
+    if dx.distant_sites_found:
+        sites = ", ".join(_site(model, s) for s in dx.distant_sites_found)
+        lines.append(f"Distant metastases found in: {sites}.")
+    return lines
+
+
+def _true_vs_found(result: ClinicalResult, model: ResolvedModel) -> list[str]:
+    dx = result.diagnosis
+    if dx is None:
+        return ["No diagnosis, so nothing was found; the true state is told at the end."]
+    present = present_at_diagnosis(result, model)
+    lines = [
+        f"Distant metastases (any size, from a settled cell on) present on the day of "
+        f"diagnosis: {dx.metastases_present:,}; found by imaging: {dx.metastases_found:,}; "
+        f"hidden: {dx.metastases_hidden:,}."
+    ]
+    for site, states in sorted(present.items(), key=lambda kv: -sum(kv[1].values())):
+        parts = ", ".join(
+            f"{n:,} {STATE_WORDS.get(state, (state, state))[n != 1]}"
+            for state, n in sorted(states.items(), key=lambda kv: list(STATE_WORDS).index(kv[0])
+                                   if kv[0] in STATE_WORDS else 9))
+        found = len({f.lesion for f in dx.findings if f.site == site})
+        lines.append(f"  {_site(model, site)}: {parts}; found {found:,}.")
+    nodes = len({f.lesion for f in dx.findings if f.site == "regional_lymph_nodes"})
+    source = ("pathology of the resected nodes" if dx.stage.m == "M0"
+              else "imaging (no operation at stage IV)")
+    lines.append(f"Regional lymph-node lesions seen on imaging: {nodes:,}; {dx.stage.n} comes "
+                 f"from {source}.")
+    if dx.metastases_hidden:
+        lines.append("The hidden ones are too small for any scan: they are part of the true "
+                     "state, not of the diagnosis, and they are why a cancer with no "
+                     "metastasis found can still come back after treatment.")
+    return lines
+
+
+def _treatment_section(result: ClinicalResult, protocol_source: str | None) -> list[str]:
+    if result.diagnosis is None:
+        return ["No treatment: the cancer was never diagnosed."]
+    source = protocol_source or f"the default plan for stage {result.diagnosis.stage.group}"
+    lines = [f"Protocol: {result.protocol} ({source})."]
+    given = [e for e in result.treatment if _alive_after(result, e.day)]
+    missed = len(result.treatment) - len(given)
+    by_modality: dict[str, list[str]] = {}
+    for event in given:
+        by_modality.setdefault(event.modality, []).append(event.outcome)
+    for modality, outcomes in by_modality.items():
+        counts: dict[str, int] = {}
+        for outcome in outcomes:
+            counts[outcome] = counts.get(outcome, 0) + 1
+        told = "; ".join(f"{o} ×{n}" if n > 1 else o for o, n in counts.items())
+        lines.append(f"  {modality}: {told}.")
+    if not given:
+        lines.append("  Nothing was given.")
+    if missed:
+        lines.append(f"{missed} planned treatment event{'s' if missed > 1 else ''} fell after "
+                     "the patient's death and were not given.")
+    why = [e for e in given if e.outcome.startswith("no effect")]
+    if why:
+        lines.append("Why some drugs did nothing: " + "; ".join(
+            dict.fromkeys(f"{e.therapy}: {e.outcome.removeprefix('no effect: ')}"
+                          for e in why)) + ".")
+    return lines
+
+
+def _outcome_section(result: ClinicalResult, model: ResolvedModel,
+                     clinical: ClinicalKnowledge) -> list[str]:
+    onset = result.onset_age_years
+    if result.death_day is not None:
+        day = result.death_day
+        cause = cause_words(result.cause_of_death or "unknown", model, clinical)
+        lines = [f"Died on {_when(day)} at age {onset + day / DAYS_PER_YEAR:.1f}, of {cause}."]
+        if result.survival_from_diagnosis_days is not None:
+            survival = _duration(result.survival_from_diagnosis_days)
+            lines.append(f"Survival from diagnosis: {survival}; lifetime from the first "
+                         f"cancer cell: {_duration(day)}.")
+    else:
+        end = result.horizon_days
+        lines = [f"Alive at the horizon ({_when(end)}, age {onset + end / DAYS_PER_YEAR:.1f}): "
+                 "censored, so the survival time is only known to be longer."]
+        if result.survival_from_diagnosis_days is not None:
+            lines.append("Survival from diagnosis: at least "
+                         f"{_duration(result.survival_from_diagnosis_days)} (censored).")
+    fractures = [e for e in result.events if e.kind == "fracture"]
+    if fractures:
+        lines.append(f"Pathological fracture on {_when(fractures[0].day)}.")
+    return lines
+
+
+def tell(
+    result: ClinicalResult,
+    model: ResolvedModel,
+    clinical: ClinicalKnowledge,
+    *,
+    years: float,
+    care: str | None = None,
+    all_events: bool = False,
+    protocol_source: str | None = None,
+    screening_note: str | None = None,
+) -> ClinicalStory:
+    """Word one patient's whole clinical course as a :class:`ClinicalStory`.
+
+    ``care`` says what the arm does (screening, protocol); ``protocol_source`` where the
+    protocol came from (a user's file) when it is not the default plan; ``screening_note`` is
+    a line for the header (e.g. no programme exists for this cancer type).
+    """
+    natural = narrative.tell(result.patient, model, years=years, all_events=all_events)
+    disease, hidden = disease_lines(result.patient, model, all_events=all_events)
+    clinic = [*_screening_lines(result, all_events), *_symptom_lines(result),
+              *_workup_lines(result, model, clinical), *treatment_lines(result, all_events),
+              *_ending_lines(result, model, clinical)]
+    rank = {"disease": 0, CLINIC: 1, "treatment": 2}
+    order = sorted(range(len(disease) + len(clinic)),
+                   key=lambda i: ((disease + clinic)[i].time, rank[(disease + clinic)[i].source],
+                                  i))
+    merged = [(disease + clinic)[i] for i in order]
+    spread = [line.replace("Diagnosis name: ", "Named from the true state at the end: ")
+              for line in natural.spread]
+    return ClinicalStory(
+        title=f"The clinical story of virtual patient {result.patient.patient_index} "
+              f"({model.label})",
+        header=_header(result, model, years, care, screening_note),
+        timeline=merged,
+        hidden_events=hidden,
+        diagnosis=_diagnosis_section(result, model, clinical),
+        true_vs_found=_true_vs_found(result, model),
+        treatment=_treatment_section(result, protocol_source),
+        outcome=_outcome_section(result, model, clinical),
+        spread=spread,
+        accounting=natural.accounting,
+        site_rows=natural.site_rows,
+    )
+
+
+# ---------------------------------------------------------------- data: JSON and CSV
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def diagnosis_dict(result: ClinicalResult, model: ResolvedModel,
+                   clinical: ClinicalKnowledge) -> dict[str, Any] | None:
+    """The diagnosis as data, with the true state next to the observed one."""
+    dx = result.diagnosis
+    if dx is None:
+        return None
+    return {
+        "day": dx.day,
+        "age_years": dx.age_years,
+        "pathway": dx.pathway,
+        "trigger": dx.trigger,
+        "scan_day": scan_day(result),
+        "imaging": workup_modalities(result, clinical),
+        "findings": [
+            {"lesion": f.lesion, "site": f.site, "diameter_mm": f.diameter_mm,
+             "modality": f.modality, "day": f.day}
+            for f in dx.findings
+        ],
+        "biopsies": dx.biopsies,
+        "confirmed": dx.confirmed,
+        "name": dx.name,
+        "stage": {"t": dx.stage.t, "n": dx.stage.n, "m": dx.stage.m, "group": dx.stage.group,
+                  "summary": dx.stage.summary, "tnm": dx.stage.tnm},
+        "distant_sites_found": list(dx.distant_sites_found),
+        "true_vs_observed": {
+            "metastases_present": dx.metastases_present,
+            "metastases_found": dx.metastases_found,
+            "metastases_hidden": dx.metastases_hidden,
+            "present_by_site_and_state": present_at_diagnosis(result, model),
+        },
+    }
+
+
+def outcome_dict(result: ClinicalResult) -> dict[str, Any]:
+    """How the story ends: death (day, cause) or censoring at the horizon."""
+    return {
+        "died": result.died,
+        "death_day": _finite(result.death_day),
+        "cause_of_death": result.cause_of_death,
+        "censored": not result.died,
+        "horizon_days": result.horizon_days,
+        "survival_from_diagnosis_days": _finite(result.survival_from_diagnosis_days),
+        "lifetime_days": min(result.lifetime_days, result.horizon_days),
+        "age_at_end_years": result.onset_age_years
+        + (result.death_day if result.died else result.horizon_days) / DAYS_PER_YEAR,
+    }
+
+
+def treatment_dicts(result: ClinicalResult) -> list[dict[str, Any]]:
+    """Every treatment event; ``after_death`` marks those the patient did not live to get."""
+    return [
+        {"day": e.day, "modality": e.modality, "therapy": e.therapy, "step": e.step,
+         "description": e.description, "outcome": e.outcome, "lesions": list(e.lesions),
+         "other_lesions": e.other_lesions, "after_death": not _alive_after(result, e.day)}
+        for e in result.treatment
+    ]
+
+
+def course_dict(result: ClinicalResult, model: ResolvedModel,
+                clinical: ClinicalKnowledge) -> dict[str, Any]:
+    """Everything about one patient's course as JSON-ready data (true and observed state)."""
+    return {
+        "arm": result.arm,
+        "onset_age_years": result.onset_age_years,
+        "traits": {"mutations": sorted(result.traits.mutations),
+                   "responder": dict(sorted(result.traits.responder.items()))},
+        "clinical_events": [
+            {"day": e.day, "kind": e.kind, "label": e.label, "detail": e.detail}
+            for e in result.events
+        ],
+        "diagnosis": diagnosis_dict(result, model, clinical),
+        "protocol": result.protocol,
+        "treatment": treatment_dicts(result),
+        "outcome": outcome_dict(result),
+        "true_state": result.patient.to_dict(),
+    }
+
+
+CSV_COLUMNS = ("day", "years", "source", "step", "kind", "site", "label", "detail", "outcome")
+
+
+def event_rows(result: ClinicalResult, model: ResolvedModel,
+               clinical: ClinicalKnowledge) -> list[dict[str, Any]]:
+    """One row per event, disease and clinic merged in time order (the CSV of ``simulate``)."""
+    rows: list[dict[str, Any]] = []
+
+    def add(day: float, source: str, kind: str, *, step: int | str = "", site: str = "",
+            label: str = "", detail: str = "", outcome: str = "") -> None:
+        rows.append({"day": day, "years": day / DAYS_PER_YEAR, "source": source, "step": step,
+                     "kind": kind, "site": site, "label": label, "detail": detail,
+                     "outcome": outcome})
+
+    for e in disease_events(result.patient):
+        detail = f"lesion {e.lesion}" + (f", parent {e.parent}" if e.parent >= 0 else "")
+        detail += f", route {e.route}" if e.route else ""
+        add(e.time, "disease", e.kind, step=e.step, site=e.site, label=e.step_name,
+            detail=detail)
+    for e in result.events:
+        add(e.day, CLINIC, e.kind, label=e.label, detail=e.detail)
+    dx = result.diagnosis
+    if dx is not None:
+        day = scan_day(result) or dx.day
+        for modality in workup_modalities(result, clinical):
+            found = [f for f in dx.findings if f.modality == modality]
+            add(day, CLINIC, "scan", label=_modality_label(clinical, modality),
+                detail="; ".join(f"{f.site} {f.diameter_mm:.1f} mm" for f in found),
+                outcome=f"{len(found)} found")
+        for k in range(dx.biopsies):
+            diagnostic = dx.confirmed and k == dx.biopsies - 1
+            add(day + REPEAT_BIOPSY_DAYS * k, CLINIC, "biopsy", label=f"biopsy {k + 1}",
+                outcome="diagnostic" if diagnostic else "not diagnostic")
+        add(dx.day, CLINIC, "diagnosis", label=dx.name,
+            detail=f"{dx.stage.tnm}; stage {dx.stage.group}; {dx.stage.summary}; "
+                   f"pathway {dx.pathway} ({dx.trigger}); metastases present "
+                   f"{dx.metastases_present}, found {dx.metastases_found}, hidden "
+                   f"{dx.metastases_hidden}",
+            outcome=dx.stage.summary)
+    for e in result.treatment:
+        if _alive_after(result, e.day):
+            add(e.day, "treatment", e.modality, label=e.therapy, detail=e.description,
+                outcome=e.outcome)
+    if not result.died:
+        add(result.horizon_days, CLINIC, "censored", label="alive at the horizon")
+    order = sorted(range(len(rows)), key=lambda i: (rows[i]["day"], i))
+    return [rows[i] for i in order]
+
+
+def rows_as_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str] = CSV_COLUMNS) -> str:
+    """CSV text of the event rows (header first)."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
