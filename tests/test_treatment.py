@@ -23,7 +23,6 @@ from metastasis.clinical.treatment import (
     apply_protocol,
     default_protocol,
     draw_traits,
-    lesion_diameter_mm,
 )
 from metastasis.clinical.treatment_schema import (
     STAGE_GROUPS,
@@ -286,8 +285,10 @@ def test_targeted_therapy_does_nothing_without_its_mutation(
         day = 2400.0
         untreated = process("nsclc", i, day + 600.0)
         treated = process("nsclc", i, day + 600.0)
+        untreated.lesion_table(through=day)  # the clinic looks at both on the day
+        seen = treated.lesion_table(through=day)
         events = apply_protocol(
-            treated, plan, day, [0], without, treatments, clinical_generator(SEED, i)
+            treated, plan, day, [0], without, treatments, clinical_generator(SEED, i), seen
         )
         assert [e.outcome for e in events] == ["no effect: no EGFR (activating EGFR mutation)"]
         assert_tables_equal(treated.lesion_table(), untreated.lesion_table())
@@ -318,7 +319,7 @@ def test_targeted_non_responder_is_untouched(treatments: TreatmentKnowledge) -> 
     traits = PatientTraits(frozenset({"EGFR"}), {"osimertinib": False})
     untreated = process("nsclc", 2, 3000.0)
     treated = process("nsclc", 2, 3000.0)
-    events = apply_protocol(treated, plan, 2400.0, [0], traits, treatments, np.random.default_rng())
+    events = apply_protocol(treated, plan, 2400.0, [], traits, treatments, np.random.default_rng())
     assert [e.outcome for e in events] == ["no effect: non-responder"]
     assert_tables_equal(treated.lesion_table(), untreated.lesion_table())
 
@@ -360,9 +361,7 @@ def test_immunotherapy_acts_only_in_responders(treatments: TreatmentKnowledge) -
         traits = PatientTraits(frozenset(), {"nivolumab_ipilimumab": responds})
         untreated = process("melanoma", 4, day + 300.0)
         treated = process("melanoma", 4, day + 300.0)
-        events = apply_protocol(
-            treated, plan, day, [0], traits, treatments, np.random.default_rng()
-        )
+        events = apply_protocol(treated, plan, day, [], traits, treatments, np.random.default_rng())
         if responds:
             assert events[0].outcome == "responded"
             later = day + 4 * 21
@@ -427,6 +426,7 @@ def _patient_with(
 ) -> tuple[int, Any]:
     for i in range(tries):
         proc = process(cancer, i, horizon)
+        proc.lesion_table(through=day)  # read as the clinic and the treatment will
         table = proc.lesion_table()
         found = wanted(proc.model, table, day)
         if found is not None:
@@ -445,6 +445,7 @@ def test_surgery_removes_the_primary_and_its_future_seeding(
 
     index, _ = _patient_with("colorectal", day, seeds_after, horizon)
     untreated = process("colorectal", index, horizon)
+    untreated.lesion_table(through=day)
     table = untreated.lesion_table()
     assert np.any(table.first_segments() & (table.parent == 0) & (table.arrival > day))
 
@@ -524,9 +525,63 @@ def test_default_plans_run_in_time_order(treatments: TreatmentKnowledge, cancer:
         assert proc.interventions == sorted(proc.interventions)
 
 
-def test_lesion_diameter() -> None:
-    # 1e9 cells at 1e9 per cm3 is 1 cm3: a sphere of diameter (6 / pi)^(1/3) cm.
-    assert float(lesion_diameter_mm(1e9, 1e9)) == pytest.approx(10 * (6 / math.pi) ** (1 / 3))
+def test_found_lesions_are_named_in_the_table_they_were_found_in(
+    treatments: TreatmentKnowledge,
+) -> None:
+    """Tables read through different days number lesions differently; ``found_in`` fixes
+    the frame, and a lesion found in it is treated whatever its id in other tables."""
+    day = 5000.0
+    for index in range(100):
+        proc = process("colorectal", index, 8000.0)
+        late = proc.lesion_table(through=day + 400.0)
+        early = proc.lesion_table(through=day)
+        present = late.valid_at(day) & (late.arrival <= day) & (late.id > 0)
+        moved = [
+            int(i)
+            for i in late.id[present]
+            if i < len(early) and np.any(early.arrival[early.id == i] != late.arrival[late.id == i])
+        ]
+        if moved:
+            break
+    else:
+        pytest.fail("no patient with a lesion whose id differs between the two tables")
+    lesion = moved[0]
+    row = np.flatnonzero(late.id == lesion)[0]
+    arrival, site = float(late.arrival[row]), model_of("colorectal").site_names[late.site[row]]
+    plan = protocol(treatments, ["colorectal"], radiation_step("stereotactic_radiosurgery", [site]))
+    always = with_therapy(treatments, "stereotactic_radiosurgery", local_control=1.0)
+    events = apply_protocol(
+        proc, plan, day, [lesion], NOBODY, always, np.random.default_rng(), found_in=late
+    )
+    assert [e.outcome for e in events] == ["local control"]
+    assert events[0].lesions == (lesion,)
+    after = proc.lesion_table(through=day + 1.0)
+    assert after.size_at(day + 1.0)[after.arrival == arrival].sum() == 0.0
+
+
+def test_a_tumour_ablated_on_the_day_of_a_chemotherapy_cycle_keeps_no_clone(
+    treatments: TreatmentKnowledge,
+) -> None:
+    """Local treatment acts before drugs on the same day, and one intervention carries the
+    day's changes, so no resistant clone of an ablated tumour survives."""
+    day = 2200.0
+    model = model_of("colorectal")
+    size = float(gompertz_size(day, 1.0, model.primary_rate, model.primary_capacity))
+    chemo = with_therapy(treatments, "folfox", resistance_per_cell=50.0 / size)
+    chemo = with_therapy(chemo, "stereotactic_radiosurgery", local_control=1.0)
+    plan = protocol(
+        chemo,
+        ["colorectal"],
+        course_step("chemotherapy", "folfox", 0, 2, 14),
+        radiation_step("stereotactic_radiosurgery", ["colon"], 0),
+    )
+    proc = process("colorectal", 2, day + 100.0)
+    events = apply_protocol(proc, plan, day, [0], NOBODY, chemo, np.random.default_rng(2))
+    assert events[0].outcome == "local control"
+    assert proc.interventions.count(day) == 1  # one intervention carries the day's changes
+    table = proc.lesion_table()
+    assert table.size_at(day + 1.0)[table.parent == 0].sum() == 0.0
+    assert primary_size(proc, day + 1.0) == 0.0
 
 
 # ---------------------------------------------------------------------------- validation

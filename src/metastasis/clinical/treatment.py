@@ -3,8 +3,10 @@
 Treatment is the clinical layer's only way back into the hidden disease process
 (docs/clinical.md).  A protocol's steps are expanded into dated actions (each cycle of a
 course, each operation, each radiotherapy course, each end-of-course evaluation), merged in
-time order and applied one by one through :meth:`DiseaseProcess.intervene`, which cuts the
-sampled future, changes the lesions and resamples the future exactly.  Every action leaves
+time order, and the changes of all actions on one day go to the process in one call of
+:meth:`DiseaseProcess.intervene`, which cuts the sampled future, changes the lesions and
+samples the future again, exactly.  (One call per day, because a cut drops every row that
+begins on the day of the cut, which would lose a clone made earlier that day.)  Every action leaves
 a :class:`TreatmentEvent` saying what was done, to which lesions, and what came of it, so
 the story can tell why a drug did nothing ("no EGFR mutation") as well as when it worked.
 
@@ -14,10 +16,14 @@ generator, never from the disease's.  Biomarkers and responder status are drawn 
 patient (:func:`draw_traits`), with a fixed number of draws, so two arms with different
 protocols share the patient's traits: common random numbers.
 
-Lesion ids: ``found_lesions`` and the ids in every event are those of the lesion table the
-process gave when :func:`apply_protocol` was called (the frame in which lesions were
-found).  Lesions that arose later (resistant clones, new metastases) have no id in that
-frame and are counted in ``TreatmentEvent.other_lesions``.
+Lesion ids: a ``LesionTable`` numbers lesions in order of appearance among the rows it
+keeps, so the same lesion can have different ids in tables read through different days.
+``found_lesions`` and the ids in every event therefore refer to one named table, the
+*frame*: ``found_in`` if given (the table the clinic found the lesions in), else
+``process.lesion_table(through=start_day)``.  Lesions are matched between the frame and the
+process by their founding (arrival day, site, route).  Lesions that arose after the frame
+(resistant clones, new metastases) have no id in it and are counted in
+``TreatmentEvent.other_lesions``.
 
 Educational and research software: not medical advice.
 """
@@ -27,9 +33,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from itertools import groupby
 
 import numpy as np
 
+from metastasis.clinical.detection import diameter_mm
 from metastasis.clinical.treatment_schema import (
     STAGE_GROUPS,
     ChemotherapyTherapy,
@@ -55,14 +63,13 @@ __all__ = [
     "apply_protocol",
     "default_protocol",
     "draw_traits",
-    "lesion_diameter_mm",
     "load_treatments",
 ]
 
-MM_PER_CM = 10.0
-EVALUATION = 0
-"""Sort rank of an end-of-course evaluation: it is measured before any action that day."""
-ACTION = 1
+EVALUATION, LOCAL, SYSTEMIC = 0, 1, 2
+"""Order of actions on one day: a course is evaluated before anything is done that day;
+local treatment (surgery, radiotherapy) acts before drugs, so that a tumour removed that day
+does not also gain a resistant clone that day."""
 
 
 # ---------------------------------------------------------------------------- patient traits
@@ -142,25 +149,30 @@ class TreatmentEvent:
     other_lesions: int = 0
 
 
-def lesion_diameter_mm(cells: np.ndarray | float, cells_per_cm3: float) -> np.ndarray:
-    """Diameter of a spherical lesion, d = (6 V / pi)^(1/3), V = cells / cells_per_cm3."""
-    volume = np.asarray(cells, dtype=float) / cells_per_cm3
-    return MM_PER_CM * np.cbrt(6.0 * volume / math.pi)
-
-
 # ---------------------------------------------------------------------------- the process
+def _founding_keys(table: LesionTable) -> dict[int, tuple[float, int, int]]:
+    """Each lesion's founding (arrival day, site, route): the same in every table."""
+    first = np.flatnonzero(table.first_segments())
+    return {
+        int(table.id[r]): (float(table.arrival[r]), int(table.site[r]), int(table.route[r]))
+        for r in first
+    }
+
+
 class _Lesions:
     """The process's lesions on one day, with the ids the engine and the story need.
 
-    ``LesionTable`` renumbers lesions in order of appearance, while ``Change`` addresses the
-    engine's own lesion ids; the rows of ``process.lesion_table()`` are the process's rows
-    founded before the end, so the two line up row by row.
+    ``Change`` addresses the engine's own lesion ids (``pid``); the rows of
+    ``process.lesion_table(through=day)`` are the process's rows founded before
+    min(day, known end), in order, so the two line up row by row.  ``root``: the process id
+    of the tumour a row belongs to (a resistant clone belongs to the lesion it arose in).
     """
 
     def __init__(self, process: DiseaseProcess, day: float) -> None:
-        self.table: LesionTable = process.lesion_table()
+        self.table: LesionTable = process.lesion_table(through=day)
+        cutoff = min(day, process.known_end)
         rows = process.rows.view()
-        keep = rows.arrival < process.end
+        keep = rows.arrival < cutoff
         keep[PRIMARY] = True
         self.pid = np.asarray(rows.lesion[keep], dtype=np.int64)
         if self.pid.size != len(self.table):
@@ -172,12 +184,11 @@ class _Lesions:
         self.root = self._roots()
 
     def _roots(self) -> np.ndarray:
-        """Process id of the tumour each row belongs to: a clone belongs to its parent's."""
         table = self.table
         first = table.first_segments()
         route = dict(zip(table.id[first].tolist(), table.route[first].tolist(), strict=True))
         parent = dict(zip(table.id[first].tolist(), table.parent[first].tolist(), strict=True))
-        pid_of = dict(zip(table.id.tolist(), self.pid.tolist(), strict=False))
+        pid_of = dict(zip(table.id.tolist(), self.pid.tolist(), strict=True))
         roots = np.empty(len(table), dtype=np.int64)
         for row, lesion in enumerate(table.id.tolist()):
             while route[lesion] == MUTATION_ROUTE and parent[lesion] >= 0:
@@ -192,15 +203,31 @@ class _Lesions:
 
 @dataclass
 class _Frame:
-    """The lesion ids of the moment treatment began, in which lesions were found."""
+    """The ids of the frame table, matched to process lesions by their founding."""
 
     to_frame: dict[int, int]
+    from_frame: dict[int, list[int]]
+
+    @classmethod
+    def match(cls, frame: LesionTable, now: _Lesions) -> _Frame:
+        process_of: dict[tuple[float, int, int], list[int]] = {}
+        pid_of = dict(zip(now.table.id.tolist(), now.pid.tolist(), strict=True))
+        for lesion, key in _founding_keys(now.table).items():
+            process_of.setdefault(key, []).append(pid_of[lesion])
+        to_frame: dict[int, int] = {}
+        from_frame: dict[int, list[int]] = {}
+        for lesion, key in _founding_keys(frame).items():
+            pids = process_of.get(key, [])
+            from_frame[lesion] = pids
+            for pid in pids:
+                to_frame[pid] = lesion
+        return cls(to_frame, from_frame)
 
     def describe(self, pids: Iterable[int]) -> tuple[tuple[int, ...], int]:
-        known, other = [], 0
+        known, other = set(), 0
         for pid in dict.fromkeys(pids):
             if pid in self.to_frame:
-                known.append(self.to_frame[pid])
+                known.add(self.to_frame[pid])
             else:
                 other += 1
         return tuple(sorted(known)), other
@@ -208,31 +235,40 @@ class _Frame:
 
 @dataclass(frozen=True)
 class _Action:
+    """One dated action.  ``reads_lesions`` False: it only tells (a drug that cannot act),
+    so its day needs no look at the process, which is then left exactly as it was."""
+
     day: float
     rank: int
     step: int
     cycle: int
-    run: Callable[[], None] = field(compare=False)
+    run: Callable[[_Lesions | None, float], None] = field(compare=False)
+    reads_lesions: bool = True
 
 
 class _Course:
-    """Book-keeping of one course: its baseline burden and whether it acts at all."""
+    """Book-keeping of one course: its measurable tumours when it began."""
 
     def __init__(self) -> None:
         self.baseline: dict[int, float] | None = None
-        self.active = True
 
 
 class _Treatment:
-    """Applies one protocol to one process; each method is one kind of action."""
+    """Applies one protocol to one process; each method is one kind of action.
+
+    Actions of one day read the same snapshot of the lesions and queue their changes; the
+    queue goes to the process in one intervention at the end of the day.  ``removed`` and
+    ``scale`` carry what earlier actions that day did, so that later ones neither treat a
+    tumour already removed nor count cells already killed.
+    """
 
     def __init__(
         self,
         process: DiseaseProcess,
         protocol: Protocol,
         start_day: float,
-        found: set[int],
-        frame: _Frame,
+        found_lesions: set[int],
+        found_in: LesionTable | None,
         traits: PatientTraits,
         treatments: TreatmentKnowledge,
         rng: np.random.Generator,
@@ -240,15 +276,36 @@ class _Treatment:
         self.process = process
         self.protocol = protocol
         self.start = start_day
-        self.found = found
-        self.frame = frame
+        self.found_lesions = found_lesions
+        self.found_in = found_in
+        self.found: set[int] = set()
+        self.frame = _Frame({}, {})
+        self.framed = False
         self.traits = traits
         self.treatments = treatments
         self.rng = rng
         self.events: list[TreatmentEvent] = []
         self.model = process.model
+        self.queue: list[Change] = []
+        self.removed: set[int] = set()
+        self.scale: dict[int, float] = {}
 
     # -------------------------------------------------------------- helpers
+    def _set_frame(self, lesions: _Lesions) -> None:
+        """Match the frame's lesions to the process's, at the first look at the lesions.
+
+        Not earlier: reading the process samples its future, so a protocol that never acts
+        (a targeted drug without its mutation) must leave the process exactly as it was.
+        """
+        frame = self.found_in
+        if frame is None:
+            frame = self.process.lesion_table(through=self.start)  # sampled already
+        self.frame = _Frame.match(frame, lesions)
+        root_of = dict(zip(lesions.pid.tolist(), lesions.root.tolist(), strict=True))
+        for lesion in self.found_lesions:  # a clone is found with its tumour
+            self.found.update(root_of[pid] for pid in self.frame.from_frame.get(lesion, []))
+        self.framed = True
+
     def _event(
         self,
         day: float,
@@ -272,116 +329,125 @@ class _Treatment:
             )
         )
 
-    def _site_names(self, names: Iterable[str], field_name: str) -> set[int]:
-        sites = set()
-        for name in names:
-            if name not in self.model.site_names:
-                raise ModelError(field_name, name, ", ".join(self.model.site_names))
-            sites.add(self.model.site_index(name))
-        return sites
+    def _sites(self, names: Iterable[str]) -> list[int]:
+        return [self.model.site_index(name) for name in names]
 
-    def _intervene(self, day: float, changes: list[Change]) -> None:
-        if changes:
-            self.process.intervene(day, changes)
+    def _queue(self, change: Change) -> None:
+        self.queue.append(change)
+        if change.surviving_fraction <= 0.0:
+            self.removed.add(change.lesion)
+        else:
+            self.scale[change.lesion] = (
+                self.scale.get(change.lesion, 1.0) * change.surviving_fraction
+            )
+
+    def _alive(self, lesions: _Lesions) -> np.ndarray:
+        """Rows present today and not removed by an earlier action today."""
+        return lesions.present & ~np.isin(lesions.pid, list(self.removed))
+
+    def _size(self, lesions: _Lesions, row: int) -> float:
+        return float(lesions.size[row]) * self.scale.get(int(lesions.pid[row]), 1.0)
+
+    def _tumour_diameters(self, lesions: _Lesions) -> dict[int, float]:
+        """Diameter of every tumour present (a lesion with its resistant clones), in mm."""
+        cells: dict[int, float] = {}
+        for row in np.flatnonzero(self._alive(lesions)):
+            root = int(lesions.root[row])
+            cells[root] = cells.get(root, 0.0) + self._size(lesions, row)
+        roots = list(cells)
+        diameters = diameter_mm(np.array([cells[r] for r in roots]), self.model.cells_per_cm3)
+        return dict(zip(roots, diameters.tolist(), strict=True))
+
+    def _measurable(self, lesions: _Lesions) -> dict[int, float]:
+        """Tumours large enough to measure (RECIST target lesions) and their diameters."""
+        limit = self.treatments.response_criteria.measurable_diameter_mm.value
+        return {r: d for r, d in self._tumour_diameters(lesions).items() if d >= limit}
 
     # -------------------------------------------------------------- surgery
-    def surgery(self, index: int, step: SurgeryStep, day: float) -> None:
+    def surgery(self, index: int, step: SurgeryStep, lesions: _Lesions, day: float) -> None:
+        """Remove the primary (with its regional nodes) and found metastases if eligible.
+
+        Lymph-node dissection takes every lesion in the therapy's node sites, found or not
+        (the nodes go to pathology whole).  Metastases are removed only if every found
+        distant metastasis lies in an eligible site and there are few enough of them.
+        """
         therapy: SurgeryTherapy = self.treatments.therapies[step.therapy]
-        lesions = _Lesions(self.process, day)
         site = lesions.table.site
-        node_sites = self._site_names(
-            therapy.lymphadenectomy_sites, f"therapies.{step.therapy}.lymphadenectomy_sites"
-        )
-        eligible_sites = self._site_names(
-            therapy.metastasectomy_sites, f"therapies.{step.therapy}.metastasectomy_sites"
-        )
-        in_nodes = np.isin(site, list(node_sites))
+        alive = self._alive(lesions)
+        in_nodes = np.isin(site, self._sites(therapy.lymphadenectomy_sites))
         is_primary = lesions.root == PRIMARY
         found = np.isin(lesions.root, list(self.found))
-        metastases = lesions.rows(found & ~is_primary & ~in_nodes)
+        metastases = np.flatnonzero(alive & found & ~is_primary & ~in_nodes)
         met_roots = sorted(set(lesions.root[metastases].tolist()))
-        outside = sorted(
-            {self.model.site_names[s] for s in site[metastases] if s not in eligible_sites}
+        eligible = set(self._sites(therapy.metastasectomy_sites))
+        outside = sorted({self.model.site_names[s] for s in site[metastases] if s not in eligible})
+        limit = therapy.max_metastases.n
+        resectable = not outside and len(met_roots) <= limit
+        reason = (
+            f"metastases in {', '.join(outside)}"
+            if outside
+            else f"{len(met_roots)} metastases found (at most {limit})"
         )
-        resectable = (not outside) and len(met_roots) <= therapy.max_metastases.n
         if step.curative_only and not resectable:
-            reason = (
-                f"metastases in {', '.join(outside)}"
-                if outside
-                else f"{len(met_roots)} metastases found (at most {therapy.max_metastases.n})"
-            )
             self._event(
                 day, index, f"{therapy.label}: not done", f"not resectable: {reason}", met_roots
             )
             return
         removed: list[int] = []
         if step.primary:
-            primary_site = self.model.primary_site
-            rows = lesions.rows(is_primary)
+            rows = np.flatnonzero(alive & is_primary)
+            label = self.model.site_labels[self.model.primary_site]
+            description = f"{therapy.label} of the primary ({label})"
             if rows.size:
                 removed += lesions.pid[rows].tolist()
-                self._event(
-                    day,
-                    index,
-                    f"{therapy.label} of the primary ({self.model.site_labels[primary_site]})",
-                    "resected",
-                    [PRIMARY],
-                )
+                self._event(day, index, description, "resected", [PRIMARY])
             else:
-                self._event(day, index, f"{therapy.label} of the primary", "not done: no primary")
+                self._event(day, index, description, "not done: no primary left")
         if step.regional_nodes:
-            rows = lesions.rows(in_nodes)
+            rows = np.flatnonzero(alive & in_nodes)
+            roots = lesions.root[rows].tolist()
             removed += lesions.pid[rows].tolist()
             self._event(
                 day,
                 index,
-                f"lymph-node dissection: {len(set(lesions.root[rows].tolist()))} node lesions "
-                "removed, found or not",
+                f"lymph-node dissection: {len(set(roots))} node lesions removed, found or not",
                 "resected" if rows.size else "no cancer in the nodes",
-                lesions.root[rows].tolist(),
+                roots,
             )
         if step.metastasectomy:
             if not met_roots:
                 outcome = "not done: no metastasis found"
             elif not resectable:
-                reason = (
-                    f"metastases in {', '.join(outside)}"
-                    if outside
-                    else f"{len(met_roots)} metastases (at most {therapy.max_metastases.n})"
-                )
                 outcome = f"not resectable: {reason}"
             else:
-                removed += lesions.pid[lesions.rows(np.isin(lesions.root, met_roots))].tolist()
+                rows = np.flatnonzero(alive & np.isin(lesions.root, met_roots))
+                removed += lesions.pid[rows].tolist()
                 outcome = "resected"
-            self._event(
-                day,
-                index,
-                f"{therapy.label} of metastases ({len(met_roots)} found)",
-                outcome,
-                met_roots,
-            )
-        self._intervene(
-            day, [Change(pid, surviving_fraction=0.0) for pid in dict.fromkeys(removed)]
-        )
+            description = f"{therapy.label} of metastases ({len(met_roots)} found)"
+            self._event(day, index, description, outcome, met_roots)
+        for pid in dict.fromkeys(removed):
+            self._queue(Change(int(pid), surviving_fraction=0.0))
 
     # -------------------------------------------------------------- courses
-    def course_gate(self, index: int, step: CourseStep, course: _Course, day: float) -> bool:
-        """Decide once, before the first cycle, whether the course can act; say why not."""
+    def why_inactive(self, step: CourseStep) -> str | None:
+        """Why a course cannot act on this patient (None if it can): known before it starts,
+        from the patient's traits."""
         therapy = self.treatments.therapies[step.therapy]
         if isinstance(therapy, TargetedTherapy | ImmunotherapyTherapy):
             marker = therapy.biomarker
             if marker is not None and marker not in self.traits.mutations:
                 label = self.treatments.biomarkers[marker].label
-                course.active = False
-                self._event(day, index, f"{therapy.label}", f"no effect: no {marker} ({label})")
-                return False
+                return f"no effect: no {marker} ({label})"
             if not self.traits.responds(step.therapy):
-                course.active = False
-                self._event(day, index, f"{therapy.label}", "no effect: non-responder")
-                return False
-        return True
+                return "no effect: non-responder"
+        return None
 
-    def cycle(self, index: int, step: CourseStep, course: _Course, k: int, day: float) -> None:
+    def no_effect(self, index: int, step: CourseStep, why: str, _: None, day: float) -> None:
+        self._event(day, index, self.treatments.therapies[step.therapy].label, why)
+
+    def cycle(
+        self, index: int, step: CourseStep, course: _Course, k: int, lesions: _Lesions, day: float
+    ) -> None:
         """One cycle (or interval) of a drug course: kill every dividing lesion present.
 
         Dormant cells do not divide and are spared (the engine does the same); lesions that
@@ -390,21 +456,16 @@ class _Treatment:
         gains Poisson(mu N) resistant cells as a clone, and its sensitive cells are N minus
         those.
         """
-        if k == 0 and not self.course_gate(index, step, course, day):
-            return
-        if not course.active:
-            return
         therapy = self.treatments.therapies[step.therapy]
-        lesions = _Lesions(self.process, day)
         if k == 0:
             course.baseline = self._measurable(lesions)
         bit = self.treatments.resistance_bit(step.therapy)
         f = therapy.surviving_fraction.value
         mu = getattr(therapy, "resistance_per_cell", None)
         draws_resistance = mu is not None and (isinstance(therapy, TargetedTherapy) or k == 0)
-        changes, treated, spared, carriers = [], [], [], []
+        treated, spared, carriers = [], [], []
         dormant = 0
-        for row in lesions.rows():
+        for row in np.flatnonzero(self._alive(lesions)):
             root = int(lesions.root[row])
             if lesions.dormant[row]:
                 dormant += 1
@@ -413,13 +474,13 @@ class _Treatment:
                 spared.append(root)
                 continue
             treated.append(root)
-            size = float(lesions.size[row])
+            size = self._size(lesions, row)
             resistant = 0
             if draws_resistance:
                 resistant = min(int(self.rng.poisson(mu.value * size)), math.floor(size))
             if resistant:
                 carriers.append(root)
-            changes.append(
+            self._queue(
                 Change(
                     int(lesions.pid[row]),
                     surviving_fraction=f * (size - resistant) / size,
@@ -428,7 +489,6 @@ class _Treatment:
                     clone_resistance=bit if resistant else 0,
                 )
             )
-        self._intervene(day, changes)
         killed = f"{(1.0 - f) * 100:.4g} %"
         what = (
             "of cells killed by the immune response"
@@ -454,34 +514,18 @@ class _Treatment:
             outcome = "given"
         self._event(day, index, description, outcome, treated + spared)
 
-    def _tumour_diameters(self, lesions: _Lesions) -> dict[int, float]:
-        """Diameter of every tumour present (a lesion with its resistant clones), in mm."""
-        cells: dict[int, float] = {}
-        for row in lesions.rows():
-            root = int(lesions.root[row])
-            cells[root] = cells.get(root, 0.0) + float(lesions.size[row])
-        roots = list(cells)
-        diameters = lesion_diameter_mm(
-            np.array([cells[r] for r in roots]), self.model.cells_per_cm3
-        )
-        return dict(zip(roots, diameters.tolist(), strict=True))
-
-    def _measurable(self, lesions: _Lesions) -> dict[int, float]:
-        """Tumours large enough to measure (RECIST target lesions) and their diameters."""
-        limit = self.treatments.response_criteria.measurable_diameter_mm.value
-        return {r: d for r, d in self._tumour_diameters(lesions).items() if d >= limit}
-
-    def evaluate(self, index: int, step: CourseStep, course: _Course, day: float) -> None:
+    def evaluate(
+        self, index: int, step: CourseStep, course: _Course, lesions: _Lesions, day: float
+    ) -> None:
         """Name the course's effect on the true tumours with RECIST 1.1's thresholds.
 
         Target lesions are the tumours measurable when the course began; a tumour that has
         become measurable since is a new lesion, which is progression whatever the targets
         did.
         """
-        if not course.active or course.baseline is None:
+        if course.baseline is None:
             return
         criteria = self.treatments.response_criteria
-        lesions = _Lesions(self.process, day)
         now = self._tumour_diameters(lesions)
         targets = course.baseline
         new = sorted(set(self._measurable(lesions)) - set(targets))
@@ -510,25 +554,22 @@ class _Treatment:
         )
 
     # -------------------------------------------------------------- radiation
-    def radiation(self, index: int, step: RadiationStep, day: float) -> None:
+    def radiation(self, index: int, step: RadiationStep, lesions: _Lesions, day: float) -> None:
+        """Treat the largest found tumours in the step's sites; draw control and relief."""
         therapy: RadiationTherapy = self.treatments.therapies[step.therapy]
-        sites = self._site_names(step.sites, f"protocol.steps.{index}.sites")
-        lesions = _Lesions(self.process, day)
         found = np.isin(lesions.root, list(self.found))
-        in_sites = np.isin(lesions.table.site, list(sites))
-        rows = lesions.rows(found & in_sites)
-        where = " or ".join(step.sites)
+        in_sites = np.isin(lesions.table.site, self._sites(step.sites))
+        rows = np.flatnonzero(self._alive(lesions) & found & in_sites)
         course = f"{therapy.label}, {step.dose_gy.value:g} Gy in {step.fractions.n} fraction(s)"
         if rows.size == 0:
+            where = " or ".join(step.sites)
             self._event(day, index, course, f"not needed: no lesion found in {where}")
             return
-        tumour_size: dict[int, float] = {}
+        cells: dict[int, float] = {}
         for row in rows:
             root = int(lesions.root[row])
-            tumour_size[root] = tumour_size.get(root, 0.0) + float(lesions.size[row])
-        targets = sorted(tumour_size, key=lambda r: (-tumour_size[r], r))
-        targets = targets[: therapy.max_lesions.n]
-        changes = []
+            cells[root] = cells.get(root, 0.0) + self._size(lesions, row)
+        targets = sorted(cells, key=lambda r: (-cells[r], r))[: therapy.max_lesions.n]
         for root in targets:
             controlled = self.rng.random() < therapy.local_control.value
             fraction = (
@@ -536,76 +577,69 @@ class _Treatment:
                 if controlled
                 else therapy.uncontrolled_surviving_fraction.value
             )
-            for row in lesions.rows(lesions.root == root):
-                changes.append(Change(int(lesions.pid[row]), surviving_fraction=fraction))
-            site = self.model.site_labels[
-                int(lesions.table.site[lesions.rows(lesions.root == root)][0])
-            ]
-            self._event(
-                day,
-                index,
-                f"{course}: {site} lesion",
-                "local control" if controlled else "no local control",
-                [root],
-            )
+            tumour = rows[lesions.root[rows] == root]
+            for row in tumour:
+                self._queue(Change(int(lesions.pid[row]), surviving_fraction=fraction))
+            site = self.model.site_labels[int(lesions.table.site[tumour[0]])]
+            outcome = "local control" if controlled else "no local control"
+            self._event(day, index, f"{course}: {site} lesion", outcome, [root])
         if therapy.pain_relief is not None:
             relieved = self.rng.random() < therapy.pain_relief.value
-            self._event(
-                day, index, course, "pain relief" if relieved else "no pain relief", targets
-            )
-        self._intervene(day, changes)
+            outcome = "pain relief" if relieved else "no pain relief"
+            self._event(day, index, course, outcome, targets)
 
     # -------------------------------------------------------------- schedule
     def actions(self) -> list[_Action]:
         actions: list[_Action] = []
         for index, step in enumerate(self.protocol.steps):
             first = self.start + step.start_day.value
-            if isinstance(step, SurgeryStep):
-                actions.append(
-                    _Action(first, ACTION, index, 0, _bind(self.surgery, index, step, first))
-                )
-            elif isinstance(step, RadiationStep):
-                actions.append(
-                    _Action(first, ACTION, index, 0, _bind(self.radiation, index, step, first))
-                )
-            else:
-                course = _Course()
-                for k, day in enumerate(step.cycle_days(self.start)):
-                    actions.append(
-                        _Action(
-                            day, ACTION, index, k, _bind(self.cycle, index, step, course, k, day)
-                        )
-                    )
-                end = self.start + step.end_offset()
-                actions.append(
-                    _Action(
-                        end,
-                        EVALUATION,
-                        index,
-                        step.cycles.n,
-                        _bind(self.evaluate, index, step, course, end),
-                    )
-                )
+            if isinstance(step, SurgeryStep | RadiationStep):
+                method = self.surgery if isinstance(step, SurgeryStep) else self.radiation
+                actions.append(_Action(first, LOCAL, index, 0, _bind(method, index, step)))
+                continue
+            why = self.why_inactive(step)
+            if why is not None:
+                run = _bind(self.no_effect, index, step, why)
+                actions.append(_Action(first, SYSTEMIC, index, 0, run, reads_lesions=False))
+                continue
+            course = _Course()
+            for k, day in enumerate(step.cycle_days(self.start)):
+                run = _bind(self.cycle, index, step, course, k)
+                actions.append(_Action(day, SYSTEMIC, index, k, run))
+            end = self.start + step.end_offset()
+            run = _bind(self.evaluate, index, step, course)
+            actions.append(_Action(end, EVALUATION, index, step.cycles.n, run))
         return sorted(actions, key=lambda a: (a.day, a.rank, a.step, a.cycle))
 
     def run(self) -> list[TreatmentEvent]:
-        for action in self.actions():
-            if action.day >= self.process.end:
-                if action.rank == ACTION:
-                    self._event(
-                        self.process.end,
-                        action.step,
-                        f"treatment stopped: the natural history ended on day "
-                        f"{self.process.end:.0f} ({self.process.end_reason})",
-                        "not given",
-                    )
+        for day, group in groupby(self.actions(), key=lambda a: a.day):
+            todo = list(group)
+            reads = any(action.reads_lesions for action in todo)
+            # reading the lesions samples the future through this day
+            lesions = _Lesions(self.process, day) if reads else None
+            if lesions is not None and not self.framed:
+                self._set_frame(lesions)
+            if day >= self.process.known_end:
+                first = next((a for a in todo if a.rank != EVALUATION), todo[0])
+                end = self.process.end
+                self._event(
+                    end,
+                    first.step,
+                    f"treatment stopped: the natural history ended on day {end:.0f} "
+                    f"({self.process.end_reason})",
+                    "not given",
+                )
                 break
-            action.run()
+            self.queue, self.removed, self.scale = [], set(), {}
+            for action in todo:
+                action.run(lesions, day)  # None only for actions that do not read it
+            if self.queue:
+                self.process.intervene(day, self.queue)
         return self.events
 
 
-def _bind(method: Callable[..., None], *args: object) -> Callable[[], None]:
-    return lambda: method(*args)
+def _bind(method: Callable[..., None], *args: object) -> Callable[[_Lesions | None, float], None]:
+    return lambda lesions, day: method(*args, lesions, day)
 
 
 def _check_sites(
@@ -635,12 +669,17 @@ def apply_protocol(
     traits: PatientTraits,
     treatments: TreatmentKnowledge,
     rng: np.random.Generator,
+    found_in: LesionTable | None = None,
 ) -> list[TreatmentEvent]:
     """Apply ``protocol`` from ``start_day`` to ``process``; return what happened, in order.
 
-    ``found_lesions``: ids, in ``process.lesion_table()`` as it is now, of the lesions the
-    clinic has found (surgery removes found metastases, radiotherapy treats found lesions;
-    drugs reach every lesion).  Steps stop once the natural history has ended.
+    ``found_lesions``: ids of the lesions the clinic has found, in ``found_in`` (the table
+    they were found in) or else in ``process.lesion_table(through=start_day)``.  Reading a
+    process samples its future, which changes the realisation drawn; pass ``found_in`` and
+    this function reads the process only on days when treatment acts.  Surgery
+    removes found metastases, radiotherapy treats found lesions; drugs reach every lesion.
+    Steps stop once the natural history has ended; bad input is refused before anything is
+    done to the process.
     """
     check_protocol(treatments, protocol, cancer=process.model.cancer)
     if not (isinstance(start_day, int | float) and math.isfinite(start_day) and start_day >= 0):
@@ -652,16 +691,13 @@ def apply_protocol(
             f"a day on or after the last intervention ({process.interventions[-1]:g})",
         )
     _check_sites(protocol, treatments, process.model.site_names)
-    table_now = _Lesions(process, float(start_day))
-    to_frame = dict(zip(table_now.pid.tolist(), table_now.table.id.tolist(), strict=True))
-    from_frame = dict(zip(table_now.table.id.tolist(), table_now.pid.tolist(), strict=True))
-    root_of = dict(zip(table_now.pid.tolist(), table_now.root.tolist(), strict=True))
-    found = set()
+    if found_in is None and found_lesions:
+        found_in = process.lesion_table(through=float(start_day))  # the clinic's look
+    known = set(found_in.id.tolist()) if found_in is not None else set()
     for lesion in found_lesions:
-        if lesion not in from_frame:
-            raise ModelError("found_lesions", lesion, f"lesion ids 0 to {len(from_frame) - 1}")
-        found.add(root_of[from_frame[lesion]])  # a clone is found with its tumour
+        if lesion not in known:
+            raise ModelError("found_lesions", lesion, "ids of lesions in the frame table")
     treatment = _Treatment(
-        process, protocol, float(start_day), found, _Frame(to_frame), traits, treatments, rng
+        process, protocol, float(start_day), set(found_lesions), found_in, traits, treatments, rng
     )
     return treatment.run()
