@@ -10,11 +10,14 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import tomllib
 from typing import Any
 
 import numpy as np
 import pytest
 import tomli_w
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import stats
 
 from metastasis.api import load_model
@@ -774,3 +777,48 @@ def test_user_protocol_file_with_a_bad_value(treatments: TreatmentKnowledge, tmp
     (tmp_path / "broken.toml").write_text("protocols = [", encoding="utf-8")
     with pytest.raises(ModelError, match="valid TOML"):
         load_protocols(tmp_path / "broken.toml", treatments)
+
+
+_DRUGS = {
+    "chemotherapy": ["folfox", "platinum_doublet"],
+    "targeted": ["osimertinib"],
+    "immunotherapy": ["pembrolizumab"],
+}
+
+
+@st.composite
+def _protocols(draw: st.DrawFn) -> dict[str, Any]:
+    """Valid NSCLC protocols: courses of each kind one after another, local steps between."""
+    steps: list[dict[str, Any]] = []
+    day = 0.0
+    course_end: dict[str, float] = {}
+    for _ in range(draw(st.integers(1, 5))):
+        kind = draw(st.sampled_from(["surgery", "radiation", *_DRUGS]))
+        day = max(day, course_end.get(kind, 0.0)) + draw(st.integers(0, 60))
+        if kind == "surgery":
+            if any(s["modality"] == "surgery" for s in steps):
+                continue
+            steps.append(surgery_step(day, primary=True, regional_nodes=draw(st.booleans())))
+        elif kind == "radiation":
+            sites = draw(
+                st.lists(
+                    st.sampled_from(["bone", "brain", "liver"]), min_size=1, max_size=3, unique=True
+                )
+            )
+            steps.append(radiation_step("palliative_bone_radiotherapy", sites, day))
+        else:
+            cycles, interval = draw(st.integers(1, 12)), draw(st.integers(1, 28))
+            therapy = draw(st.sampled_from(_DRUGS[kind]))
+            steps.append(course_step(kind, therapy, day, cycles, interval))
+            course_end[kind] = day + cycles * interval
+    if not steps:
+        steps.append(surgery_step(0.0, primary=True))
+    return {"protocols": {"drawn": {"label": "drawn", "cancers": ["nsclc"], "steps": steps}}}
+
+
+@given(_protocols())
+def test_any_valid_protocol_round_trips_through_toml(raw: dict[str, Any]) -> None:
+    treatments = load_treatments()
+    protocols = protocols_from_dict(raw, treatments)
+    text = tomli_w.dumps(protocols_to_dict(protocols))
+    assert protocols_from_dict(tomllib.loads(text), treatments) == protocols

@@ -47,8 +47,9 @@ class Modality(StrEnum):
     RADIATION = "radiation"
 
 
-COURSE_MODALITIES = frozenset({Modality.CHEMOTHERAPY, Modality.TARGETED, Modality.IMMUNOTHERAPY})
-"""Modalities given as a course of cycles; two courses of one of them must not overlap."""
+SELECTING_MODALITIES = (Modality.CHEMOTHERAPY, Modality.TARGETED)
+"""Modalities whose therapies select resistant clones, each with its own resistance bit
+(immunotherapy is taken as durable, surgery and radiotherapy act locally)."""
 
 
 class Count(Sourced):
@@ -300,11 +301,7 @@ class TreatmentKnowledge(BaseModel):
         Bits follow the order of the therapies in the file, so they are stable for a given
         knowledge base; a clone resistant to one drug is not resistant to another.
         """
-        selecting = [
-            name
-            for name, t in self.therapies.items()
-            if t.modality in (Modality.CHEMOTHERAPY, Modality.TARGETED)
-        ]
+        selecting = [n for n, t in self.therapies.items() if t.modality in SELECTING_MODALITIES]
         return 1 << selecting.index(therapy) if therapy in selecting else 0
 
 
@@ -421,11 +418,7 @@ def _check_indication(
 
 def check_treatments(treatments: TreatmentKnowledge) -> None:
     """Whole-knowledge checks: biomarkers named by drugs exist, protocols and plans agree."""
-    selecting = [
-        n
-        for n, t in treatments.therapies.items()
-        if t.modality in (Modality.CHEMOTHERAPY, Modality.TARGETED)
-    ]
+    selecting = [n for n, t in treatments.therapies.items() if t.modality in SELECTING_MODALITIES]
     if len(selecting) > MAX_RESISTANCE_BITS:
         raise ModelError(
             "therapies",
