@@ -21,7 +21,11 @@ from metastasis.clinical.observe import first_crossing
 from metastasis.clinical.schema import ClinicalKnowledge, ScreeningProgramme
 from metastasis.clinical.screening import draw_onset_age, programmes_for, screening_days
 from metastasis.clinical.staging import Stage, diagnosis_name, stage
-from metastasis.clinical.symptoms import draw_symptom_thresholds, symptom_onsets
+from metastasis.clinical.symptoms import (
+    SymptomThreshold,
+    draw_symptom_thresholds,
+    symptom_onsets,
+)
 from metastasis.clinical.treatment import (
     PatientTraits,
     TreatmentEvent,
@@ -231,12 +235,17 @@ def simulate_course(
     # exact (pieces of a Poisson process are independent), and it spares simulating decades
     # of untreated growth that treatment would discard
     candidate: tuple[float, str, str] | None = None
-    sampled, next_round = 0.0, 0
+    sampled, searched, next_round = 0.0, 0.0, 0
+    onsets: list[tuple[float, SymptomThreshold]] = []
     while True:
         sampled = min(sampled + SAMPLING_STEP_DAYS, horizon)
         natural = process.lesion_table(through=sampled)
         window = min(sampled, process.known_end)
-        onsets = symptom_onsets(natural, thresholds, 0.0, window)
+        # only the symptoms not yet present can start in the new piece of history
+        onset_names = {s.name for _, s in onsets}
+        waiting = [t for t in thresholds if t.name not in onset_names]
+        onsets = sorted(onsets + symptom_onsets(natural, waiting, searched, window),
+                        key=lambda pair: pair[0])
         first_workup = next(((day, s) for day, s in onsets if s.workup), None)
         if first_workup is not None and candidate is None:
             candidate = (first_workup[0] + workup_delay, "symptoms", first_workup[1].label)
@@ -251,7 +260,8 @@ def simulate_course(
                                         "cancer found" if hit else "nothing found"))
             if hit:
                 candidate = (day, "screening", programme.label)
-        untreated_death = _death(clinical, model, process, 0.0, window)
+        untreated_death = _death(clinical, model, process, searched, window)
+        searched = window
         if untreated_death is not None and (
             candidate is None or untreated_death[0] <= candidate[0]
         ):
