@@ -51,9 +51,14 @@ SOURCE = "test: a value chosen for this test"
 
 
 # ---------------------------------------------------------------------------- helpers
+@functools.cache
+def _default_treatments() -> TreatmentKnowledge:
+    return load_treatments()
+
+
 @pytest.fixture(scope="module")
 def treatments() -> TreatmentKnowledge:
-    return load_treatments()
+    return _default_treatments()
 
 
 def sourced(value: float) -> dict[str, Any]:
@@ -818,7 +823,7 @@ def _protocols(draw: st.DrawFn) -> dict[str, Any]:
 
 @given(_protocols())
 def test_any_valid_protocol_round_trips_through_toml(raw: dict[str, Any]) -> None:
-    treatments = load_treatments()
+    treatments = _default_treatments()
     protocols = protocols_from_dict(raw, treatments)
     text = tomli_w.dumps(protocols_to_dict(protocols))
     assert protocols_from_dict(tomllib.loads(text), treatments) == protocols
