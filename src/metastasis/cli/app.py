@@ -643,6 +643,14 @@ def _progress(err: Console) -> Progress:
     )
 
 
+DISEASE_NOTE = (
+    "(The fast engine's untreated histories of the same seed and indices: each primary "
+    "tumour grows, moves and invades as in the clinical course below, but the cells it sheds "
+    "and the metastases they found are drawn afresh, so compare the two sections as "
+    "distributions, not patient by patient.)"
+)
+
+
 def _check_figure(figure: Path | None) -> None:
     if figure is None:
         return
@@ -765,6 +773,7 @@ def cohort(
             if course is not None:
                 console.print(Text("Disease: the natural history, untreated", style="bold "
                                    "underline"))
+                console.print(DISEASE_NOTE, markup=False, soft_wrap=True, style="dim")
             _print_cohort(console, summary, labels, resolved.label, note)
             if clinical_summary is not None:
                 console.print()

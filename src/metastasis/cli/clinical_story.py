@@ -629,6 +629,20 @@ def _outcome_section(result: ClinicalResult, model: ResolvedModel,
     return lines
 
 
+def _primary_gone(result: ClinicalResult, model: ResolvedModel) -> str | None:
+    """'The primary was removed' when treatment left none of it (the untreated story would
+    say it holds 0 cells)."""
+    table = result.patient.lesions
+    end = result.patient.end_time
+    if float(table.size_at(end)[table.id == 0].sum()) > 0:
+        return None
+    last = float(table.valid_to[table.id == 0].max())
+    if not math.isfinite(last):
+        return None
+    return (f"The primary ({_site(model, _primary_site(model))}) is gone: removed or destroyed "
+            f"by treatment on {_when(last)}.")
+
+
 def tell(
     result: ClinicalResult,
     model: ResolvedModel,
@@ -658,6 +672,9 @@ def tell(
     merged = [(disease + clinic)[i] for i in order]
     spread = [line.replace("Diagnosis name: ", "Named from the true state at the end: ")
               for line in natural.spread]
+    gone = _primary_gone(result, model)
+    if gone is not None and spread and spread[0].startswith("The primary"):
+        spread[0] = gone
     return ClinicalStory(
         title=f"The clinical story of virtual patient {result.patient.patient_index} "
               f"({model.label})",
