@@ -209,7 +209,7 @@ ScreeningOption = Annotated[
 ]
 ProtocolOption = Annotated[
     Path | None,
-    typer.Option("--protocol", help="A protocol file (TOML or JSON, [protocols.<name>] tables) "
+    typer.Option("--protocol", help="A protocol file (TOML or JSON, \\[protocols.<name>] tables) "
                  "followed by every patient diagnosed, instead of the default plan by stage."),
 ]
 ProtocolNameOption = Annotated[
