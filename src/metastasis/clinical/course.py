@@ -284,8 +284,9 @@ def simulate_course(
     if neurological:
         modalities += list(clinical.workup.neurological_imaging)
     findings: list[Finding] = []
+    scanned = natural  # found lesions are named by their ids in this table
     for modality in modalities:
-        findings += scan(clinical, model, natural, dx_day, modality, rng)
+        findings += scan(clinical, model, scanned, dx_day, modality, rng)
     found_ids = {f.lesion for f in findings}
     if pathway == "screening":
         found_ids.add(PRIMARY)
@@ -334,7 +335,7 @@ def simulate_course(
     )
     protocol = arm.protocol or default_protocol(treatments, model.cancer, final_stage.group)
     treatment = apply_protocol(
-        process, protocol, dx_day, sorted(found_ids), traits, treatments, rng
+        process, protocol, dx_day, sorted(found_ids), traits, treatments, rng, found_in=scanned
     )
     death = _death(clinical, model, process, dx_day)
     # symptoms before diagnosis come from the natural history; later ones from the treated

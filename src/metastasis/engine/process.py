@@ -16,6 +16,7 @@ stay as they were.  Rows carry a stable ``lesion`` id; ``parent`` refers to lesi
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 from collections.abc import Iterable
@@ -33,6 +34,9 @@ from metastasis.model.growth import (
 )
 from metastasis.model.resolve import FATES, OUTGROWTH, ResolvedModel
 from metastasis.results.patient import Accounting, LesionTable, PatientResult
+
+_TABLE_COLUMNS = tuple(f.name for f in dataclasses.fields(LesionTable) if f.name != "id")
+"""Columns a lesion row shares with the result table (the rest are engine bookkeeping)."""
 
 PRIMARY = 0
 MUTATION_ROUTE = -2
@@ -384,7 +388,9 @@ class DiseaseProcess:
         if self._end is not None and day >= self._end:
             return
         rows = self.rows
-        keep = rows.arrival[: rows.size] < day
+        # rows founded on the day itself are this day's own changes (a clone added by an
+        # earlier call); sampled founders arrive on a given day with probability zero
+        keep = rows.arrival[: rows.size] <= day
         keep[0] = True
         rows.keep(keep)
         for change in changes:
@@ -485,8 +491,10 @@ class DiseaseProcess:
         )
 
     def _size_of_row(self, i: int, day: float) -> float:
-        table = LesionTable.from_columns(self.rows.view(), math.inf)
-        return float(table.size_at(day)[i])
+        rows = self.rows
+        one = {name: getattr(rows, name)[i : i + 1] for name in _TABLE_COLUMNS}
+        table = LesionTable(id=rows.lesion[i : i + 1], **one)
+        return float(table.size_at(day)[0])
 
     # ------------------------------------------------------------------ results
     def lesion_table(self, through: float | None = None) -> LesionTable:
