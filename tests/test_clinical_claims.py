@@ -1,0 +1,119 @@
+"""The guide's clinical claims, as properties of the default models (seeded, alpha = 0.001).
+
+Each cohort is a seeded set of whole clinical stories (`simulate_course`); comparisons of
+two arms use the same patients (common random numbers), so a paired test is the right one.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from metastasis.api import load_model
+from metastasis.clinical.cohort import ClinicalCohort, compare, run_clinical_cohort
+from metastasis.clinical.course import Arm, simulate_course
+from metastasis.clinical.loader import load_clinical
+from metastasis.clinical.treatment_schema import load_treatments
+
+ALPHA = 0.001
+SEED = 2026
+YEARS = 20.0
+PATIENTS = 400
+
+
+@cache
+def _knowledge():
+    return load_clinical(), load_treatments()
+
+
+@cache
+def _cohort(cancer: str, screening: bool) -> ClinicalCohort:
+    clinical, treatments = _knowledge()
+    arm = Arm(name="screening" if screening else "no screening", screening=screening)
+    return run_clinical_cohort(load_model(cancer), clinical, treatments, PATIENTS, SEED,
+                               YEARS, arm)
+
+
+def test_screening_lowers_the_share_with_metastases_at_diagnosis() -> None:
+    """Colonoscopy screening finds colorectal cancers earlier, so fewer patients already
+    carry distant deposits when diagnosed: paired per-patient difference (screening minus
+    none) below zero, one-sided Wilcoxon signed-rank test."""
+    none, screened = _cohort("colorectal", False), _cohort("colorectal", True)
+    a = (none.patients["metastases_present"] > 0).to_numpy(dtype=float)
+    b = (screened.patients["metastases_present"] > 0).to_numpy(dtype=float)
+    assert a.sum() >= 20, "too few patients with metastases at diagnosis to test"
+    assert b.mean() < a.mean()
+    assert stats.wilcoxon(b - a, alternative="less", zero_method="wilcox").pvalue < ALPHA
+    assert (screened.patients["pathway"] == "screening").sum() > 0
+
+
+def test_screening_does_not_shorten_lives_and_compare_reports_it() -> None:
+    """The comparison's restricted mean lifetime from onset (free of lead-time bias) is not
+    lower with screening: its 95 % interval's upper end is above zero."""
+    differences = {d.measure: d for d in compare(_cohort("colorectal", False),
+                                                 _cohort("colorectal", True))}
+    lifetime = differences["restricted mean lifetime from onset (years)"]
+    assert lifetime.high >= 0.0
+    metastases = differences["metastases present at diagnosis"]
+    assert metastases.difference < 0.0
+
+
+def test_regional_disease_survives_worse_than_localized() -> None:
+    """Survival from diagnosis: regional (node-positive) below localized, one-sided log-rank
+    test (lifelines) at alpha = 0.001."""
+    from lifelines.statistics import logrank_test
+
+    frame = _cohort("colorectal", False).patients
+    frame = frame[frame["diagnosed"]]
+    local = frame[frame["summary_stage"] == "localized"]
+    regional = frame[frame["summary_stage"] == "regional"]
+    assert len(local) >= 50 and len(regional) >= 50
+    result = logrank_test(regional["survival_days"], local["survival_days"],
+                          event_observed_A=regional["died"], event_observed_B=local["died"])
+    assert regional["died"].mean() > local["died"].mean()
+    assert result.p_value / 2 < ALPHA
+
+
+def test_node_involvement_goes_with_a_higher_stage() -> None:
+    """Every node-positive patient without distant spread is stage III, above every
+    node-negative one (stages I-II)."""
+    frame = _cohort("colorectal", False).patients
+    frame = frame[frame["diagnosed"] & (frame["m"] == "M0")]
+    positive = frame[frame["n"] != "N0"]
+    negative = frame[frame["n"] == "N0"]
+    assert len(positive) > 0 and len(negative) > 0
+    assert set(positive["stage_group"]) == {"III"}
+    assert set(negative["stage_group"]) <= {"I", "II"}
+
+
+@pytest.mark.parametrize("cancer", ["colorectal", "breast", "nsclc"])
+def test_a_diagnosis_is_named_after_the_primary(cancer: str) -> None:
+    """Biopsy confirms the primary's type, wherever the tissue came from: every diagnosis
+    name carries the cancer type's name, and every lesion has the primary's type."""
+    clinical, treatments = _knowledge()
+    model = load_model(cancer)
+    named = 0
+    for index in range(40):
+        result = simulate_course(model, clinical, treatments, SEED, index, YEARS)
+        if result.diagnosis is None:
+            continue
+        named += 1
+        assert model.naming in result.diagnosis.name
+        assert result.diagnosis.confirmed
+        assert result.patient.cancer == cancer
+    assert named > 0
+
+
+def test_arms_with_identical_care_do_not_differ() -> None:
+    """Common random numbers: the same care on the same patients gives zero differences."""
+    clinical, treatments = _knowledge()
+    model = load_model("colorectal")
+    a = run_clinical_cohort(model, clinical, treatments, 30, SEED, YEARS, Arm(name="A"))
+    b = run_clinical_cohort(model, clinical, treatments, 30, SEED, YEARS, Arm(name="B"))
+    for difference in compare(a, b):
+        assert difference.difference == 0.0
+    assert np.array_equal(a.patients["death_day"].to_numpy(), b.patients["death_day"].to_numpy(),
+                          equal_nan=True)
