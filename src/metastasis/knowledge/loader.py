@@ -49,13 +49,32 @@ def merge_defaults(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-def _first_error(exc: ValidationError) -> ModelError:
+def _lookup(raw: dict[str, Any] | None, field: str) -> object:
+    """The value a dotted field path names in ``raw`` (for messages), if it can be found."""
+    node: object = raw
+    for part in field.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    if isinstance(node, dict) and "value" in node:
+        return node["value"]
+    return None if isinstance(node, dict) else node
+
+
+def first_error(exc: ValidationError, raw: dict[str, Any] | None = None) -> ModelError:
+    """The first validation error as a ModelError naming the field, the value, the rule."""
+    return _first_error(exc, raw)
+
+
+def _first_error(exc: ValidationError, raw: dict[str, Any] | None = None) -> ModelError:
     err = exc.errors()[0]
     field = ".".join(str(part) for part in err["loc"]) or "model"
     message = str(err["msg"]).removeprefix("Value error, ")
     named = re.match(r"^([A-Za-z_][\w.*]*): (.*)$", message, re.S)
-    if named:  # a whole-model check names its own field
-        return ModelError(named.group(1), "see message", named.group(2))
+    if named:  # a whole-model check names its own field; find its value where we can
+        value = _lookup(raw, named.group(1))
+        return ModelError(named.group(1), "see message" if value is None else value,
+                          named.group(2))
     value = err.get("input")
     if isinstance(value, dict) and "value" in value:
         value = value["value"]
@@ -68,10 +87,11 @@ def from_dict(raw: dict[str, Any]) -> KnowledgeBase:
     """Validate a knowledge base given as plain data (as read from TOML or JSON)."""
     if not isinstance(raw, dict):
         raise ModelError("model", type(raw).__name__, "a table (mapping) at the top level")
+    merged = merge_defaults(raw)
     try:
-        return KnowledgeBase.model_validate(merge_defaults(raw))
+        return KnowledgeBase.model_validate(merged)
     except ValidationError as exc:
-        raise _first_error(exc) from None
+        raise _first_error(exc, merged) from None
 
 
 def read_raw(path: str | Path) -> dict[str, Any]:

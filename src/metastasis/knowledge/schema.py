@@ -262,8 +262,8 @@ class KnowledgeBase(BaseModel):
                 allowed_extra = {THORACIC_DUCT} if field == "lymph_drainage" else set()
                 if target is not None and target not in names | allowed_extra:
                     raise ValueError(
-                        f"sites.{key}.{field}: unknown site {target!r}; allowed: "
-                        f"{', '.join(sorted(names))}"
+                        f"sites.{key}.{field}: a site of this anatomy "
+                        f"({', '.join(sorted(names | allowed_extra))})"
                     )
         for required in ("liver", "lungs"):
             if required not in names:
@@ -282,14 +282,14 @@ class KnowledgeBase(BaseModel):
         for key, cancer in self.cancers.items():
             if cancer.primary_site not in names:
                 raise ValueError(
-                    f"cancers.{key}.primary_site: unknown site {cancer.primary_site!r}; allowed: "
-                    f"{', '.join(sorted(names))}"
+                    f"cancers.{key}.primary_site: a site of this anatomy "
+                    f"({', '.join(sorted(names))})"
                 )
             for site in cancer.affinity:
                 if site not in names:
                     raise ValueError(
-                        f"cancers.{key}.affinity: unknown site {site!r}; allowed: "
-                        f"{', '.join(sorted(names))}"
+                        f"cancers.{key}.affinity.{site}: a site of this anatomy "
+                        f"({', '.join(sorted(names))})"
                     )
         return self
 
