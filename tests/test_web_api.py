@@ -31,7 +31,7 @@ import metastasis.guide as guide
 from metastasis.api import load_model, run_patient
 from metastasis.cohort import run_cohort
 from metastasis.knowledge.loader import load as load_knowledge
-from metastasis.web import Limits, bodymap, charts, create_app
+from metastasis.web import Limits, bodymap, charts, clinical_view, create_app
 from metastasis.web.limits import MAX_INDEX, MAX_SEED
 from metastasis.web.runner import Busy, Deadline, Runner, TooSlow
 
@@ -456,7 +456,9 @@ def test_guide_toc_and_search_pages(client: TestClient) -> None:
 
 def test_patient_page_draws_the_map_and_links_the_steps(client: TestClient) -> None:
     index = patient_with_metastases()
-    query = {"cancer": "colorectal", "seed": SEED, "index": index, "years": 15}
+    # the untreated natural history (the page's default is the treated clinical course)
+    query = {"cancer": "colorectal", "seed": SEED, "index": index, "years": 15,
+             "clinical": "false"}
     page = client.get("/patient", params=query)
     assert page.status_code == 200
     text = page.text
@@ -589,22 +591,185 @@ def test_map_frame_routes_appear_with_their_lesions() -> None:
     assert sum(r.count for r in end.routes) <= len(result.lesions) - 1
 
 
-def test_clinical_charts_appear_only_with_clinical_columns() -> None:
-    """The seam for the clinical layer: stage and survival charts are drawn from a cohort
-    table that has the clinical columns, and not otherwise."""
+def test_clinical_charts_appear_only_with_clinical_data() -> None:
+    """Stage and survival figures are drawn from a cohort's clinical block, and not
+    without one; survival lines are coloured by stage (Okabe-Ito)."""
     plain = pd.DataFrame({"first_distant_day": [1.0, np.nan]})
     assert charts.clinical_data(plain) is None
-    clinical = pd.DataFrame({
-        "stage_group": ["I", "IV", "IV", None],
+    assert charts.clinical_figures([{"label": "x", "clinical": None}]) == []
+    frame = pd.DataFrame({
+        "diagnosed": [True, True, True, False],
+        "summary_stage": ["localized", "distant", "distant", None],
         "survival_days": [100.0, 50.0, 200.0, np.nan],
         "died": [False, True, True, False],
     })
-    data = charts.clinical_data(clinical)
-    assert data is not None
-    assert data["stage_shares"] == {"I": 1 / 3, "IV": 2 / 3}
-    # product-limit: deaths at 50 (3 at risk) and 200 (1 at risk); censored at 100
-    assert data["survival"] == {"days": [0.0, 50.0, 200.0],
-                                "survival": [1.0, pytest.approx(2 / 3), 0.0]}
-    cohort = {"label": "x", "clinical": data}
-    assert [f["id"] for f in charts.clinical_figures([cohort])] == ["stage", "survival"]
-    assert charts.clinical_figures([{"label": "x", "clinical": None}]) == []
+    # product-limit on the distant pair: deaths at 50 and 200 days, no censoring
+    curve = clinical_view.survival_curve(frame[frame["summary_stage"] == "distant"])
+    assert curve["survival"] == [1.0, 0.5, 0.0]
+    assert curve["years"] == pytest.approx([0.0, 50 / 365.25, 200 / 365.25])
+    cohort = {"label": "x", "clinical": {"stage_shares": {"I": 0.25, "IV": 0.75},
+                                         "survival_by_stage": {"distant": curve}}}
+    figures = charts.clinical_figures([cohort])
+    assert [f["id"] for f in figures] == ["stage", "survival"]
+    assert figures[0]["data"][0]["y"] == [25.0, 75.0]
+    line = figures[1]["data"][0]
+    assert line["line"]["color"] == charts.STAGE_COLOURS["distant"]
+    assert line["y"] == [100.0, 50.0, 0.0]
+
+
+# ---------------------------------------------------------------- the clinical course
+
+CLINICAL_INDEX = 3
+"""Colorectal patient of seed 11 diagnosed within 10 years and treated (surgery, then
+FOLFOX): checked in the test itself, so a change of model shows up as a clear failure."""
+
+
+@pytest.fixture(scope="module")
+def course():
+    from metastasis.clinical.course import simulate_course
+    from metastasis.clinical.loader import load_clinical
+    from metastasis.clinical.treatment_schema import load_treatments
+
+    return simulate_course(load_model("colorectal"), load_clinical(), load_treatments(), SEED,
+                           CLINICAL_INDEX, YEARS)
+
+
+def test_patient_clinical_course_is_the_clinical_layers(client: TestClient, course) -> None:
+    """``clinical=true`` returns the course the clinical layer simulates, number for number,
+    and the true state it returns is the treated one."""
+    assert course.diagnosis is not None and course.treatment
+    params = {"cancer": "colorectal", "seed": SEED, "index": CLINICAL_INDEX, "years": YEARS}
+    body = client.get("/api/patient", params={**params, "clinical": "true"}).json()
+    natural = client.get("/api/patient", params=params).json()
+    assert natural["clinical"] is None
+    clinical = body["clinical"]
+    dx = clinical["diagnosis"]
+    assert dx["name"] == course.diagnosis.name
+    assert dx["day"] == pytest.approx(course.diagnosis.day)
+    assert dx["stage"] == {"t": course.diagnosis.stage.t, "n": course.diagnosis.stage.n,
+                           "m": course.diagnosis.stage.m, "tnm": course.diagnosis.stage.tnm,
+                           "group": course.diagnosis.stage.group,
+                           "summary": course.diagnosis.stage.summary}
+    assert dx["pathway"] == course.diagnosis.pathway
+    assert (dx["metastases_present"], dx["metastases_found"], dx["metastases_hidden"]) == (
+        course.diagnosis.metastases_present, course.diagnosis.metastases_found,
+        course.diagnosis.metastases_hidden)
+    assert clinical["protocol"] == course.protocol
+    assert [(t["day"], t["outcome"]) for t in clinical["treatment"]] == [
+        (pytest.approx(t.day), t.outcome) for t in course.treatment]
+    assert [(e["kind"], e["label"]) for e in clinical["events"]] == [
+        (e.kind, e.label) for e in course.events]
+    outcome = clinical["outcome"]
+    assert outcome["died"] == course.died and outcome["censored"] == (not course.died)
+    assert outcome["cause_of_death"] == course.cause_of_death
+    assert body["headline"] == clinical["summary"] and course.diagnosis.name in body["headline"]
+    # the true state under treatment: after the resection the primary is gone
+    after = course.treatment[-1].day
+    sizes = {
+        mode: client.get("/api/patient/sizes", params={**params, "clinical": mode,
+                                                       "day": after}).json()
+        for mode in ("true", "false")
+    }
+    assert 0 not in {row["id"] for row in sizes["true"]["lesions"]}
+    assert 0 in {row["id"] for row in sizes["false"]["lesions"]}
+
+
+def test_patient_screening_changes_the_arm(client: TestClient) -> None:
+    params = {"cancer": "colorectal", "seed": SEED, "index": CLINICAL_INDEX, "years": YEARS,
+              "clinical": "true"}
+    plain = client.get("/api/patient", params=params).json()["clinical"]
+    screened = client.get("/api/patient", params={**params, "screening": "true"}).json()
+    assert plain["screening"] is False and plain["arm"] == "standard care"
+    assert screened["clinical"]["screening"] is True
+    assert screened["clinical"]["arm"] == "screening"
+
+
+@pytest.mark.parametrize("path", ["/api/patient", "/api/patient/sizes", "/api/cohort"])
+@pytest.mark.parametrize("field", ["clinical", "screening"])
+def test_yes_no_fields_refuse_other_words(client: TestClient, path: str, field: str) -> None:
+    params = {"cancer": "colorectal", "seed": SEED, "day": 0, "patients": 1, field: "maybe"}
+    detail = problem(client.get(path, params=params), 422, field)
+    assert "'maybe'" in detail and "true or false" in detail
+
+
+def test_patient_page_refuses_other_words(client: TestClient) -> None:
+    response = client.get("/patient", params={"cancer": "colorectal", "seed": SEED,
+                                              "clinical": "maybe"})
+    assert response.status_code == 422
+    assert "clinical: got" in response.text and "true or false" in response.text
+
+
+def test_patient_page_tells_the_clinical_course_by_default(client: TestClient, course
+                                                           ) -> None:
+    params = {"cancer": "colorectal", "seed": SEED, "index": CLINICAL_INDEX, "years": YEARS}
+    page = client.get("/patient", params=params).text
+    assert 'id="diagnosis-name">' + course.diagnosis.name.replace("'", "&#39;") in page
+    assert "clinical=true" in page  # the map and JSON links keep the choice
+    plain = client.get("/patient", params={**params, "clinical": "false"}).text
+    assert 'id="clinical"' not in plain and "clinical=false" in plain
+
+
+def test_clinical_cohort_is_the_clinical_layers(client: TestClient) -> None:
+    from metastasis.clinical.cohort import run_clinical_cohort
+    from metastasis.clinical.loader import load_clinical
+    from metastasis.clinical.treatment_schema import load_treatments
+
+    n = 12
+    expected = run_clinical_cohort(load_model("colorectal"), load_clinical(),
+                                   load_treatments(), n, SEED, YEARS).summary()
+    body = client.get("/api/cohort", params={"cancer": "colorectal", "patients": n,
+                                             "seed": SEED, "years": YEARS,
+                                             "clinical": "true"}).json()
+    clinical = body["clinical"]
+    assert clinical["patients"] == n and clinical["diagnosed"] == expected["diagnosed"]
+    assert clinical["stage_group"] == expected["stage_group"]
+    assert clinical["summary_stage"] == expected["summary_stage"]
+    assert clinical["causes_of_death"] == expected["causes_of_death"]
+    assert clinical["metastases_at_diagnosis"] == expected["metastases_at_diagnosis"]
+    assert set(clinical["survival_by_stage"]) == set(expected["survival_by_stage"])
+    for stage, curve in clinical["survival_by_stage"].items():
+        summary = expected["survival_by_stage"][stage]
+        assert curve["patients"] == summary["patients"]
+        assert curve["five_year_survival"] == pytest.approx(summary["five_year_survival"])
+        assert len(curve["years"]) == len(curve["survival"]) == len(curve["ci_low"])
+    plain = client.get("/api/cohort", params={"cancer": "colorectal", "patients": n,
+                                              "seed": SEED, "years": YEARS}).json()
+    assert plain["clinical"] is None
+    assert plain["summary"] == body["summary"], "the same patients, untreated"
+
+
+def test_clinical_cohort_limit_is_stated_and_enforced() -> None:
+    limits = Limits(max_patients=50, max_clinical_patients=3)
+    with TestClient(create_app(limits), raise_server_exceptions=False) as small:
+        assert small.get("/api/limits").json()["limits"]["max_clinical_patients"] == 3
+        params = {"cancer": "colorectal", "patients": 4, "seed": SEED}
+        assert small.get("/api/cohort", params=params).status_code == 200
+        detail = problem(small.get("/api/cohort", params={**params, "clinical": "true"}),
+                         422, "patients")
+        assert "at most 3 patients per clinical cohort" in detail
+        page = small.get("/cohort", params={**params, "cancer": "colorectal",
+                                             "clinical": "true"})
+        assert page.status_code == 422 and "at most 3 patients" in page.text
+
+
+def test_clinical_cohort_page_shows_stage_survival_and_causes(client: TestClient) -> None:
+    page = client.get("/cohort", params={"cancer": "colorectal", "patients": 10,
+                                         "seed": SEED, "clinical": "true"}).text
+    for element in ("chart-stage", "chart-survival", "stage-table", "survival-table",
+                    "causes-table"):
+        assert f'id="{element}"' in page
+    assert 'id="clinical-note"' not in page
+    plain = client.get("/cohort", params={"cancer": "colorectal", "patients": 10,
+                                          "seed": SEED}).text
+    assert 'id="chart-survival"' not in plain and 'id="clinical-note"' in plain
+
+
+def test_openapi_states_the_clinical_options(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    for path in ("/api/patient", "/api/cohort"):
+        names = {p["name"]: p for p in schema["paths"][path]["get"]["parameters"]}
+        assert names["clinical"]["schema"]["type"] == "boolean"
+        assert names["screening"]["schema"]["type"] == "boolean"
+    assert "ClinicalCourse" in schema["components"]["schemas"]
+    assert "DiagnosisOut" in schema["components"]["schemas"]
+    assert "CohortClinical" in schema["components"]["schemas"]

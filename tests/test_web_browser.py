@@ -187,9 +187,12 @@ def test_virtual_patient_and_time_slider(session: Session) -> None:
     page.fill("#seed", str(SEED))
     page.fill("#index", str(index))
     page.fill("#years", str(YEARS))
+    # the untreated natural history: every metastasis stays on the map to the end
+    page.select_option("#clinical-choice", "false")
     page.click("#run-patient")
     page.wait_for_selector("#bodymap")
     assert f"seed {SEED}, patient {index}" in page.inner_text("#summary-title")
+    assert page.locator("#clinical").count() == 0, "no clinical course was asked for"
     frames = int(page.get_attribute("#day-slider", "max") or 0)
     session.wait_for_map(frames)
     at_end = session.circles()
@@ -227,6 +230,41 @@ def test_virtual_patient_and_time_slider(session: Session) -> None:
     )
     assert session.circles() != at_end or day == pytest.approx(float(
         page.get_attribute("#patient", "data-end-time") or "nan"))
+    session.check_clean()
+
+
+def test_clinical_course_on_the_patient_page(session: Session) -> None:
+    """The page tells the clinical course by default: the diagnosis named as the clinical
+    layer names it, and a treatment day shown on the body map (the treated true state)."""
+    from metastasis.clinical.course import simulate_course
+    from metastasis.clinical.loader import load_clinical
+    from metastasis.clinical.treatment_schema import load_treatments
+
+    course = simulate_course(load_model("colorectal"), load_clinical(), load_treatments(),
+                             SEED, 3, 10.0)
+    assert course.diagnosis is not None and course.treatment
+    page = session.page
+    page.goto(f"/patient?cancer=colorectal&seed={SEED}&index=3&years=10")
+    page.wait_for_selector("#bodymap")
+    assert page.is_visible("#diagnosis-name")
+    assert page.inner_text("#diagnosis-name").strip() == course.diagnosis.name
+    assert course.diagnosis.stage.tnm in page.inner_text("#diagnosis")
+    assert page.inner_text("#protocol").strip() == course.protocol
+    # the last treatment's day, by keyboard: the primary, resected before it, is off the map
+    assert course.treatment[0].outcome == "resected"
+    assert course.treatment[-1].day > course.treatment[0].day
+    button = page.locator("#treatment button[data-day]").last
+    day = float(button.get_attribute("data-day") or "nan")
+    button.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "d => { const m = document.getElementById('bodymap');"
+        " return m && Math.abs(parseFloat(m.dataset.day) - d) < 1e-6 * Math.max(1, d); }",
+        arg=day,
+    )
+    assert 0 not in session.circles(), "the resected primary is no longer drawn"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "patient-clinical.png"), full_page=True)
     session.check_clean()
 
 

@@ -50,6 +50,16 @@ def build(state: AppState) -> APIRouter:
         description=f"Untreated follow-up in years: {rules['years']}.",
     )]
 
+    Clinical = Annotated[bool, Query(
+        description="true: the whole clinical course (symptoms, screening, diagnosis, stage, "
+                    "treatment, outcome), whose true state includes treatment; false: the "
+                    "untreated natural history.",
+    )]
+    Screening = Annotated[bool, Query(
+        description="With clinical=true: screen with the cancer type's programmes "
+                    "(colonoscopy, mammography, low-dose CT).",
+    )]
+
     @router.get("/cancers", response_model=models.CancersResponse, tags=["model"],
                 summary="Cancer types of the model")
     def cancers() -> dict[str, Any]:
@@ -72,15 +82,18 @@ def build(state: AppState) -> APIRouter:
     @router.get(
         "/patient", response_model=models.PatientResponse, tags=["simulation"],
         summary="Simulate one virtual patient",
-        description=f"The untreated natural history of patient `index` of the cohort with "
-        f"root `seed`. Limits: years in (0, {limits.max_years:g}], "
+        description=f"Patient `index` of the cohort with root `seed`: the untreated natural "
+        f"history, or with `clinical=true` the clinical course (about 50-100 ms more) and the "
+        f"true state under treatment. Limits: years in (0, {limits.max_years:g}], "
         f"{limits.request_seconds:g} s per request.",
     )
     async def patient(cancer: Cancer, seed: Seed = None, index: Index = 0,
-                      years: Years = 10.0) -> dict[str, Any]:
+                      years: Years = 10.0, clinical: Clinical = False,
+                      screening: Screening = False) -> dict[str, Any]:
         root = check_seed(seed)
-        result = await state.patient(cancer, root, index, years)
-        return state.patient_payload(result, years, seed_drawn=seed is None)
+        result, course = await state.subject(cancer, root, index, years, clinical, screening)
+        return state.patient_payload(result, years, seed_drawn=seed is None, course=course,
+                                     screening=screening)
 
     @router.get(
         "/patient/sizes", response_model=models.SizesResponse, tags=["simulation"],
@@ -92,9 +105,10 @@ def build(state: AppState) -> APIRouter:
         cancer: Cancer, seed: RequiredSeed,
         day: Annotated[float, Query(ge=0, allow_inf_nan=False,
                                     description="Days since the first cancer cell.")],
-        index: Index = 0, years: Years = 10.0,
+        index: Index = 0, years: Years = 10.0, clinical: Clinical = False,
+        screening: Screening = False,
     ) -> dict[str, Any]:
-        result = await state.patient(cancer, seed, index, years)
+        result, _ = await state.subject(cancer, seed, index, years, clinical, screening)
         return state.sizes_payload(result, years, state.check_day(result, day))
 
     @router.get(
@@ -103,7 +117,9 @@ def build(state: AppState) -> APIRouter:
         description=f"Patients 0 to `patients` - 1 of the cohort with root `seed`. "
         f"Limits: at most {limits.max_patients} patients, years in "
         f"(0, {limits.max_years:g}], {limits.request_seconds:g} s per request (a longer run "
-        "is stopped and answered with 503).",
+        "is stopped and answered with 503). With `clinical=true` every patient's clinical "
+        "course is run too (stage at diagnosis, Kaplan-Meier survival by stage, causes of "
+        f"death), and at most {state.max_clinical_patients} patients are allowed.",
     )
     async def cohort(
         cancer: Cancer,
@@ -111,8 +127,11 @@ def build(state: AppState) -> APIRouter:
                                        description=f"Patients: {rules['patients']}.")] = 200,
         seed: Seed = None,
         years: Years = 10.0,
+        clinical: Clinical = False,
+        screening: Screening = False,
     ) -> dict[str, Any]:
-        results, elapsed = await state.cohorts([cancer], patients, seed, years)
+        results, elapsed = await state.cohorts([cancer], patients, seed, years, clinical,
+                                               screening)
         return {**results[0], "elapsed_seconds": elapsed,
                 "disclaimer": metastasis.DISCLAIMER}
 

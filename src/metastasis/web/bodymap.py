@@ -255,6 +255,10 @@ def _curve(a: Point, b: Point, bend: float) -> str:
     return f"M{x1:.1f},{y1:.1f} Q{cx:.1f},{cy:.1f} {x2:.1f},{y2:.1f}"
 
 
+HIDDEN_STATES = frozenset({"none", "gone"})
+"""States of :meth:`LesionTable.state_at` with nothing to draw: not founded yet, or a row
+closed by treatment (its lesion removed, killed, or carried on by a later row)."""
+
 STATE_WORDS = {
     "dormant": "dormant cell",
     "colony": "young colony",
@@ -289,46 +293,60 @@ def frame(
     # within the natural history (and the primary), numbered in founding order: a lesion
     # keeps its place on every day, so moving the slider never makes circles jump.  Cells
     # that stay dormant or colonies that never get that far are counted, not drawn: there
-    # can be hundreds, and they are invisible on any scan.
-    keeps = lesions.micrometastasis <= end
-    keeps[0] = True
+    # can be hundreds, and they are invisible on any scan.  Under treatment a lesion has a
+    # row (segment) per stretch of its history; every segment of a lesion shares the place
+    # of its first, and a row that is closed ("gone": superseded, or the lesion removed or
+    # killed) is not drawn, which is how resected and shrunken lesions leave the map.
+    ids = lesions.id
+    first = lesions.first_segments()
+    reaches = {int(ids[i]) for i in np.flatnonzero(lesions.micrometastasis <= end)}
+    reaches.add(0)
     rank: dict[str, int] = {}
+    place: dict[int, int] = {}
+    for i in np.flatnonzero(first):
+        lesion = int(ids[i])
+        if lesion in reaches:
+            place[lesion] = rank.get(sites[i], 0)
+            rank[sites[i]] = place[lesion] + 1
     circles = []
     for i in range(len(lesions)):
         site = sites[i]
-        k = -1
-        if keeps[i]:
-            k = rank.get(site, 0)
-            rank[site] = k + 1
-        if states[i] == "none":
+        lesion = int(ids[i])
+        k = place.get(lesion, -1)
+        if states[i] in HIDDEN_STATES:
             continue
         row = rows[site]
         cells = float(sizes[i])
         row.cells += cells
-        state = "primary" if i == 0 else str(states[i])
-        if i:
+        is_primary = lesion == 0
+        state = "primary" if is_primary else str(states[i])
+        if not is_primary:
             attribute = {"growing": "growing", "micrometastasis": "micrometastases",
                          "colony": "colonies", "dormant": "dormant"}[state]
             setattr(row, attribute, getattr(row, attribute) + 1)
-        if i and not 0 <= k < max_per_site:
+        if not is_primary and not 0 <= k < max_per_site:
             row.not_drawn += 1
             continue
-        x, y = _place(by_site[site].anchors, k)
-        what = "primary tumour" if i == 0 else STATE_WORDS.get(state, state)
+        x, y = _place(by_site[site].anchors, max(k, 0))
+        what = "primary tumour" if is_primary else STATE_WORDS.get(state, state)
         circles.append(
             Circle(
-                lesion=i, site=site, x=x, y=y, r=radius(cells), state=state, cells=cells,
-                primary=i == 0,
-                title=f"{what} in the {row.label}: {format_cells(cells)} cells (lesion {i})",
+                lesion=lesion, site=site, x=x, y=y, r=radius(cells), state=state, cells=cells,
+                primary=is_primary,
+                title=f"{what} in the {row.label}: {format_cells(cells)} cells "
+                      f"(lesion {lesion})",
             )
         )
     circles.sort(key=lambda c: -c.r)  # big first, so small ones stay visible on top
 
+    site_of = {int(ids[i]): sites[i] for i in np.flatnonzero(first)}
     counts: dict[tuple[str, str, str], int] = {}
-    for i in range(1, len(lesions)):
-        if lesions.arrival[i] > day or lesions.parent[i] < 0:
+    for i in np.flatnonzero(first):
+        if ids[i] == 0 or lesions.arrival[i] > day or lesions.parent[i] < 0:
             continue
-        source = sites[int(lesions.parent[i])]
+        source = site_of.get(int(lesions.parent[i]))
+        if source is None:
+            continue
         code = int(lesions.route[i])
         route = ROUTE_NAMES[code] if 0 <= code < len(ROUTE_NAMES) else "unknown"
         counts[(source, sites[i], route)] = counts.get((source, sites[i], route), 0) + 1
@@ -365,8 +383,11 @@ def frame(
 
 def describe(day: float, shown: list[SiteAtDay], primary: SiteAtDay) -> str:
     """One sentence for screen readers: what the map shows on this day."""
-    parts = [f"Day {day:,.0f} ({day / DAYS_PER_YEAR:.1f} years): primary tumour in the "
-             f"{primary.label}, {format_cells(primary.cells)} cells"]
+    if primary.cells > 0:
+        where = f"primary tumour in the {primary.label}, {format_cells(primary.cells)} cells"
+    else:  # removed by surgery (or killed by treatment)
+        where = f"no primary tumour in the {primary.label} any more"
+    parts = [f"Day {day:,.0f} ({day / DAYS_PER_YEAR:.1f} years): {where}"]
     growing = [r for r in shown if r.growing]
     if growing:
         parts.append("growing metastases in " + ", ".join(
@@ -387,17 +408,21 @@ def frame_day(end_time: float, index: int, frames: int) -> float:
 
 
 def lesion_rows(patient: PatientResult, day: float) -> list[dict[str, object]]:
-    """Every lesion founded by ``day`` with its size and state, for the JSON API."""
+    """Every lesion present on ``day`` with its size and state, for the JSON API.
+
+    Under treatment a lesion may have several rows; only the row valid on ``day`` is
+    listed, and a lesion removed or killed by then is not listed at all.
+    """
     lesions = patient.lesions
     sizes = lesions.size_at(day)
     states = lesions.state_at(day)
-    founded = np.flatnonzero(states != "none")
+    present = np.flatnonzero(~np.isin(states, list(HIDDEN_STATES)))
     return [
         {
-            "id": int(i),
+            "id": int(lesions.id[i]),
             "site": patient.site_names[int(lesions.site[i])],
             "cells": float(sizes[i]),
-            "state": "primary" if i == 0 else str(states[i]),
+            "state": "primary" if lesions.id[i] == 0 else str(states[i]),
         }
-        for i in founded
+        for i in present
     ]

@@ -215,31 +215,65 @@ def histogram_figure(cohorts: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+STAGE_ORDER = ("localized", "regional", "distant")
+STAGE_COLOURS = {"localized": "#0072B2", "regional": "#E69F00", "distant": "#D55E00"}
+"""Okabe-Ito blue, orange and vermillion for the summary stages; cancer types are told
+apart by the line's dash, so colour alone never carries a distinction."""
+
+DASHES = ("solid", "dash", "dot", "dashdot")
+
+
+def stage_groups(cohorts: list[dict[str, Any]]) -> list[str]:
+    """Stage groups (I to IV) found in any of the cohorts, in order."""
+    found: set[str] = set()
+    for c in cohorts:
+        block = c.get("clinical") or {}
+        found |= set(block.get("stage_group") or {}) | set(block.get("stage_shares") or {})
+    return sorted(found)
+
+
 def clinical_figures(cohorts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Stage at diagnosis and survival, once cohorts carry clinical data (else none)."""
+    """Stage at diagnosis and Kaplan-Meier survival by summary stage (clinical cohorts only).
+
+    The survival curves are lifelines' survival functions as :mod:`clinical_view` returns
+    them (``survival_by_stage``), drawn as step lines; their numbers are in the page's
+    table beside the figure.
+    """
     figures = []
     with_stage = [c for c in cohorts if (c.get("clinical") or {}).get("stage_shares")]
     if with_stage:
-        stages = sorted({s for c in with_stage for s in c["clinical"]["stage_shares"]})
+        stages = stage_groups(with_stage)
         figures.append({
             "id": "stage",
             "data": [{
-                "type": "bar", "name": c["label"], "x": stages,
+                "type": "bar", "name": c["label"], "x": [f"stage {s}" for s in stages],
                 "y": [100 * c["clinical"]["stage_shares"].get(s, 0.0) for s in stages],
-                "marker": {"color": OKABE_ITO[i % len(OKABE_ITO)]},
+                "marker": {"color": OKABE_ITO[i % len(OKABE_ITO)],
+                           "line": {"color": "#1a1a1a", "width": 0.5}},
+                "hovertemplate": "%{x}: %{y:.1f} %<extra>" + c["label"] + "</extra>",
             } for i, c in enumerate(with_stage)],
-            "layout": _layout("Stage at diagnosis", "stage", "patients (%)", barmode="group"),
+            "layout": _layout("Stage at diagnosis", "stage group",
+                              "diagnosed patients (%)", barmode="group"),
         })
-    with_survival = [c for c in cohorts if (c.get("clinical") or {}).get("survival")]
-    if with_survival:
-        figures.append({
-            "id": "survival",
-            "data": [{
-                "type": "scatter", "mode": "lines", "name": c["label"],
-                "x": [d / DAYS_PER_YEAR for d in c["clinical"]["survival"]["days"]],
-                "y": [100 * s for s in c["clinical"]["survival"]["survival"]],
-                "line": {"shape": "hv", "color": OKABE_ITO[i % len(OKABE_ITO)]},
-            } for i, c in enumerate(with_survival)],
-            "layout": _layout("Survival after diagnosis", "years", "alive (%)"),
-        })
+    data = []
+    for i, c in enumerate(cohorts):
+        curves = (c.get("clinical") or {}).get("survival_by_stage") or {}
+        for stage in STAGE_ORDER:
+            curve = curves.get(stage)
+            if not curve:
+                continue
+            name = f"{c['label']}, {stage} (n={curve['patients']})"
+            data.append({
+                "type": "scatter", "mode": "lines", "name": name,
+                "x": curve["years"], "y": [100 * s for s in curve["survival"]],
+                "line": {"shape": "hv", "width": 2.5, "color": STAGE_COLOURS[stage],
+                         "dash": DASHES[i % len(DASHES)]},
+                "hovertemplate": "%{x:.1f} years: %{y:.1f} % alive<extra>" + name
+                + "</extra>",
+            })
+    if data:
+        layout = _layout("Survival after diagnosis by stage (Kaplan-Meier)",
+                         "years from diagnosis", "alive (%)")
+        layout["yaxis"]["range"] = [0, 102]
+        figures.append({"id": "survival", "data": data, "layout": layout})
     return figures

@@ -27,6 +27,11 @@ class Limits:
     """Patients per cohort request (summed over cancer types on the cohort page).  2000
     colorectal patients over 10 years take about 2 s; the time limit catches longer runs."""
 
+    max_clinical_patients: int = 200
+    """Patients per clinical cohort request (summed over cancer types).  A whole clinical
+    course (symptoms, scans, treatment, outcome) costs about 50-100 ms per patient, some
+    twenty times an untreated history, so 200 keep a request well inside the time limit."""
+
     max_years: float = 60.0
     """Longest horizon in years.  The Python API accepts 150; past 60 years almost every
     untreated virtual patient has reached the lethal burden, and long horizons make each
@@ -51,7 +56,8 @@ class Limits:
     map's table.  Forty already fill an organ's corner of the drawing."""
 
     def __post_init__(self) -> None:
-        if self.max_patients < 1 or self.max_running < 1 or self.max_waiting < 0:
+        if (self.max_patients < 1 or self.max_clinical_patients < 1 or self.max_running < 1
+                or self.max_waiting < 0):
             raise ValueError("limits: patients and workers must be positive")
         if not (0.0 < self.max_years <= 150.0) or not self.request_seconds > 0.0:
             raise ValueError("limits: years must be in (0, 150] and the time limit positive")
@@ -60,6 +66,7 @@ class Limits:
         """The limits as plain data, for ``GET /api/limits`` and the pages."""
         return {
             "max_patients": self.max_patients,
+            "max_clinical_patients": self.max_clinical_patients,
             "max_years": self.max_years,
             "request_seconds": self.request_seconds,
             "max_running": self.max_running,

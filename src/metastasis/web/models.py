@@ -99,8 +99,90 @@ class Accounting(BaseModel):
     by_site: dict[str, dict[str, int]]
 
 
+class ClinicalEventOut(BaseModel):
+    day: float = Field(description="Days since the first cancer cell.")
+    years: float | None
+    kind: str = Field(description="symptom, screening, fracture or death.")
+    label: str
+    detail: str = Field(description="For a screening round: what it found.")
+
+
+class StageOut(BaseModel):
+    t: str
+    n: str
+    m: str
+    tnm: str = Field(description="The categories in the usual order, e.g. 'T2 N1 M0'.")
+    group: str = Field(description="Stage group I to IV.")
+    summary: str = Field(description="localized, regional or distant.")
+
+
+class FindingOut(BaseModel):
+    lesion: int = Field(description="Id of the lesion found (0: the primary).")
+    site: str
+    site_label: str
+    diameter_mm: float
+    modality: str
+    day: float
+
+
+class DiagnosisOut(BaseModel):
+    """What the clinic knew on the day of diagnosis, next to the true state."""
+
+    day: float
+    years: float | None
+    age_years: float
+    pathway: str = Field(description="symptoms or screening.")
+    pathway_words: str
+    trigger: str = Field(description="The symptom or screening test that led to it.")
+    name: str = Field(description="The diagnosis, named after the primary.")
+    stage: StageOut
+    biopsies: int
+    confirmed: bool = Field(description="Whether a biopsy confirmed the cancer type.")
+    distant_sites_found: list[str]
+    metastases_present: int = Field(description="Distant deposits really there (true state).")
+    metastases_found: int = Field(description="Distant deposits the scans found.")
+    metastases_hidden: int = Field(description="present - found: undetected, e.g. "
+                                               "micrometastases.")
+    findings: list[FindingOut]
+
+
+class TreatmentOut(BaseModel):
+    day: float
+    years: float | None
+    modality: str
+    therapy: str
+    description: str
+    outcome: str
+    given: bool = Field(description="False for a step planned after the patient died.")
+
+
+class OutcomeOut(BaseModel):
+    died: bool
+    death_day: float | None
+    cause_of_death: str | None
+    censored: bool = Field(description="Alive at the horizon.")
+    horizon_days: float
+    survival_from_diagnosis_days: float | None
+    text: str
+
+
+class ClinicalCourse(BaseModel):
+    """A patient's clinical course (``clinical=true``): symptoms to outcome."""
+
+    arm: str
+    screening: bool
+    onset_age_years: float
+    summary: str = Field(description="The course in one sentence.")
+    events: list[ClinicalEventOut]
+    diagnosis: DiagnosisOut | None = Field(description="null: never diagnosed.")
+    protocol: str | None = Field(description="The treatment plan followed, if diagnosed.")
+    treatment: list[TreatmentOut]
+    outcome: OutcomeOut
+
+
 class PatientResponse(WithDisclaimer):
-    """One virtual patient's untreated natural history (``PatientResult.to_dict()``)."""
+    """One virtual patient: the untreated natural history (``PatientResult.to_dict()``), or
+    with ``clinical=true`` the true state under treatment plus the clinical course."""
 
     patient_index: int
     root_seed: int
@@ -118,9 +200,9 @@ class PatientResponse(WithDisclaimer):
     events: list[Event]
     site_labels: dict[str, str]
     guide_urls: dict[int, str] = Field(description="Guide page of each step of the cascade.")
-    clinical: dict[str, Any] | None = Field(
-        default=None, description="Symptoms, diagnosis, stage and treatment, once the "
-                                  "clinical layer exists; null for the natural history.")
+    clinical: ClinicalCourse | None = Field(
+        default=None, description="Symptoms, screening, diagnosis, stage, treatment and "
+                                  "outcome with clinical=true; null for the natural history.")
 
 
 class LesionAtDay(BaseModel):
@@ -153,6 +235,35 @@ class SizesResponse(WithDisclaimer):
     sites: list[SiteAtDay]
 
 
+class SurvivalCurve(BaseModel):
+    patients: int
+    deaths: int
+    median_years: float | None
+    five_year_survival: float | None
+    years: list[float] = Field(description="Kaplan-Meier step times, years from diagnosis.")
+    survival: list[float]
+    ci_low: list[float] = Field(description="Lower 95 % band.")
+    ci_high: list[float]
+
+
+class CohortClinical(BaseModel):
+    """A cohort's clinical courses (``clinical=true``): the same patients, diagnosed and
+    treated."""
+
+    arm: str
+    screening: bool
+    patients: int
+    diagnosed: int
+    stage_group: dict[str, int] = Field(description="Diagnosed patients by stage group.")
+    summary_stage: dict[str, int] = Field(description="localized, regional, distant.")
+    stage_shares: dict[str, float] = Field(description="Share of the diagnosed by group.")
+    metastases_at_diagnosis: dict[str, int]
+    survival_by_stage: dict[str, SurvivalCurve] = Field(
+        description="Kaplan-Meier (lifelines) from diagnosis, by summary stage.")
+    deaths: int
+    causes_of_death: dict[str, int]
+
+
 class CohortResponse(WithDisclaimer):
     """A cohort's summary (``CohortResult.summary()``) and the data behind its charts."""
 
@@ -166,7 +277,8 @@ class CohortResponse(WithDisclaimer):
     cumulative_incidence: dict[str, list[float]] = Field(
         description="Step curve: share of all patients with a distant metastasis by each day."
     )
-    clinical: dict[str, Any] | None = None
+    clinical: CohortClinical | None = Field(
+        default=None, description="Stage, survival and causes of death with clinical=true.")
     elapsed_seconds: float
 
 

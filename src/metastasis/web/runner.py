@@ -8,8 +8,10 @@ public :func:`metastasis.cohort.run_cohort` (a cohort is identical however it is
 chunking costs nothing in reproducibility) and every chunk first checks the deadline.  A
 single patient is not interruptible, but the years limit bounds it to about a second.
 
-Patients are cached by (cancer, seed, index, years): they are deterministic, and the patient
-page asks for the same patient once per slider move.
+Patients are cached by (cancer, seed, index, years) and, for a clinical course, by whether
+the arm screens: they are deterministic, and the patient page asks for the same patient once
+per slider move.  A clinical cohort checks the deadline after every patient (a whole course
+costs tens of milliseconds, so that is fine-grained enough without chunking).
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from metastasis.api import check_seed, load_model, run_patient
+from metastasis.clinical.cohort import ClinicalCohort, run_clinical_cohort
+from metastasis.clinical.course import Arm, ClinicalResult, simulate_course
+from metastasis.clinical.loader import load_clinical
+from metastasis.clinical.schema import ClinicalKnowledge
+from metastasis.clinical.treatment_schema import TreatmentKnowledge, load_treatments
 from metastasis.cohort import CohortResult, run_cohort
 from metastasis.model.resolve import ResolvedModel
 from metastasis.results.patient import PatientResult
@@ -80,7 +87,11 @@ class Runner:
         self._lock = threading.Lock()
         self._active = 0
         self._patients: OrderedDict[tuple[str, int, int, float], PatientResult] = OrderedDict()
+        self._courses: OrderedDict[tuple[str, int, int, float, bool], ClinicalResult] = (
+            OrderedDict()
+        )
         self.model = lru_cache(maxsize=64)(self._load)
+        self._clinical: tuple[ClinicalKnowledge, TreatmentKnowledge] | None = None
 
     # ------------------------------------------------------------------ models and patients
 
@@ -101,6 +112,51 @@ class Runner:
             while len(self._patients) > PATIENT_CACHE_SIZE:
                 self._patients.popitem(last=False)
         return result
+
+    def clinical_knowledge(self) -> tuple[ClinicalKnowledge, TreatmentKnowledge]:
+        """The packaged clinical and treatment knowledge, read on first use.
+
+        Read lazily so that an explorer that never shows a clinical course does not pay for
+        parsing (and validating) two more knowledge files at start-up.
+        """
+        with self._lock:
+            if self._clinical is None:
+                self._clinical = (load_clinical(), load_treatments())
+            return self._clinical
+
+    @staticmethod
+    def arm(screening: bool) -> Arm:
+        """Standard care, with or without the cancer type's screening programmes."""
+        return Arm("screening" if screening else "standard care", screening=screening)
+
+    def course(self, cancer: str, seed: int, index: int, years: float, screening: bool
+               ) -> ClinicalResult:
+        """One patient's whole clinical course, cached (call from a worker thread)."""
+        key = (cancer, seed, index, float(years), bool(screening))
+        with self._lock:
+            if key in self._courses:
+                self._courses.move_to_end(key)
+                return self._courses[key]
+        clinical, treatments = self.clinical_knowledge()
+        result = simulate_course(self.model(cancer), clinical, treatments, seed, index, years,
+                                 self.arm(screening))
+        with self._lock:
+            self._courses[key] = result
+            while len(self._courses) > PATIENT_CACHE_SIZE:
+                self._courses.popitem(last=False)
+        return result
+
+    def clinical_cohort(
+        self, cancer: str, patients: int, seed: int, years: float, screening: bool,
+        deadline: Deadline,
+    ) -> ClinicalCohort:
+        """A clinical cohort that checks ``deadline`` after every patient."""
+        clinical, treatments = self.clinical_knowledge()
+        deadline.check()
+        return run_clinical_cohort(
+            self.model(cancer), clinical, treatments, patients, seed, years,
+            self.arm(screening), progress=lambda _done: deadline.check(),
+        )
 
     def cohort(
         self, cancer: str, patients: int, seed: int | None, years: float, deadline: Deadline

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from metastasis.api import check_seed
+from metastasis.clinical.course import ClinicalResult
 from metastasis.errors import ModelError
 from metastasis.knowledge.loader import load as load_knowledge
 from metastasis.knowledge.schema import KnowledgeBase
 from metastasis.results.patient import PatientResult
-from metastasis.web import bodymap, charts, guide_html, story
+from metastasis.web import bodymap, charts, clinical_view, guide_html, story
 from metastasis.web.limits import MAX_INDEX, MAX_SEED, Limits
 from metastasis.web.runner import Deadline, Runner
 
@@ -68,6 +69,9 @@ class AppState:
             "index": f"an integer from 0 to {MAX_INDEX}",
             "years": f"a number of years in (0, {self.limits.max_years:g}]",
             "patients": f"an integer from 1 to {self.limits.max_patients}",
+            "clinical": "true or false (run the clinical course: diagnosis, treatment, "
+                        "outcome)",
+            "screening": "true or false (screen with the cancer type's programmes)",
             "day": "a day from 0 to the end of this patient's natural history",
             "q": "one to 12 words to search for",
             "limit": "an integer from 1 to 50",
@@ -86,6 +90,11 @@ class AppState:
                 and 0.0 < years <= self.limits.max_years):
             raise ModelError("years", years, self.rules()["years"])
         return float(years)
+
+    @property
+    def max_clinical_patients(self) -> int:
+        """Patients per clinical cohort request: never more than an untreated one allows."""
+        return min(self.limits.max_clinical_patients, self.limits.max_patients)
 
     def check_patients(self, patients: int) -> int:
         if not 1 <= patients <= self.limits.max_patients:
@@ -108,7 +117,36 @@ class AppState:
 
         return await runner.call(work)
 
-    def patient_payload(self, result: PatientResult, years: float, seed_drawn: bool
+    async def course(
+        self, cancer: str, seed: int, index: int, years: float, screening: bool
+    ) -> ClinicalResult:
+        """One patient's clinical course, within the request limits (cached)."""
+        self.check_cancer(cancer)
+        years = self.check_years(years)
+        runner = self.runner
+
+        def work(deadline: Deadline) -> ClinicalResult:
+            deadline.check()
+            return runner.course(cancer, seed, index, years, screening)
+
+        return await runner.call(work)
+
+    async def subject(
+        self, cancer: str, seed: int, index: int, years: float, clinical: bool,
+        screening: bool,
+    ) -> tuple[PatientResult, ClinicalResult | None]:
+        """The true state to draw and, with ``clinical``, the course it belongs to.
+
+        The body map, the slider and the cell accounting read the true state either way;
+        in a clinical course that state includes treatment (resected or shrunken lesions).
+        """
+        if not clinical:
+            return await self.patient(cancer, seed, index, years), None
+        course = await self.course(cancer, seed, index, years, screening)
+        return course.patient, course
+
+    def patient_payload(self, result: PatientResult, years: float, seed_drawn: bool,
+                        course: ClinicalResult | None = None, screening: bool = False
                         ) -> dict[str, Any]:
         labels = self.site_labels
         urls = guide_html.step_urls()
@@ -122,8 +160,12 @@ class AppState:
             headline=story.headline(result, labels),
             site_labels={s: labels.get(s, s) for s in result.site_names},
             guide_urls=urls,
-            clinical=data.get("clinical") or story.clinical(result),
+            clinical=(clinical_view.course_payload(course, labels, screening=screening)
+                      if course is not None
+                      else data.get("clinical") or story.clinical(result)),
         )
+        if course is not None:
+            data["headline"] = clinical_view.summary_text(course)
         return data
 
     def check_day(self, result: PatientResult, day: float) -> float:
@@ -156,9 +198,15 @@ class AppState:
     # ------------------------------------------------------------------ cohorts
 
     async def cohorts(
-        self, cancers: list[str], patients: int, seed: int | None, years: float
+        self, cancers: list[str], patients: int, seed: int | None, years: float,
+        clinical: bool = False, screening: bool = False,
     ) -> tuple[list[dict[str, Any]], float]:
-        """Cohorts of ``patients`` per cancer type, one seed, within one time limit."""
+        """Cohorts of ``patients`` per cancer type, one seed, within one time limit.
+
+        With ``clinical`` each cohort also runs every patient's clinical course (same seed,
+        same indices, so the same people) and carries its stage, survival and causes of
+        death under ``clinical``; such a request is held to the smaller clinical limit.
+        """
         if not cancers:
             raise ModelError("cancer", "nothing", "at least one of: "
                              + ", ".join(self.cancer_names))
@@ -172,19 +220,31 @@ class AppState:
                 f"at most {self.limits.max_patients} patients per request in all "
                 f"({patients} for each of {len(cancers)} cancer types asked)",
             )
+        if clinical and total > self.max_clinical_patients:
+            raise ModelError(
+                "patients", total,
+                f"at most {self.max_clinical_patients} patients per clinical cohort request in "
+                f"all ({patients} for each of {len(cancers)} cancer types asked); a clinical "
+                "course costs about twenty untreated histories",
+            )
         years = self.check_years(years)
         seed_drawn = seed is None
         root = check_seed(seed)
         runner = self.runner
 
+        def one(cancer: str, deadline: Deadline) -> dict[str, Any]:
+            data = charts.cohort_data(
+                runner.cohort(cancer, patients, root, years, deadline),
+                self.cancer_label(cancer), seed_drawn=seed_drawn,
+            )
+            if clinical:
+                course = runner.clinical_cohort(cancer, patients, root, years, screening,
+                                                deadline)
+                data["clinical"] = clinical_view.cohort_clinical(course, screening=screening)
+            return data
+
         def work(deadline: Deadline) -> list[dict[str, Any]]:
-            return [
-                charts.cohort_data(
-                    runner.cohort(cancer, patients, root, years, deadline),
-                    self.cancer_label(cancer), seed_drawn=seed_drawn,
-                )
-                for cancer in cancers
-            ]
+            return [one(cancer, deadline) for cancer in cancers]
 
         began = time.monotonic()
         result = await runner.call(work)

@@ -24,7 +24,7 @@ import metastasis
 import metastasis.guide as guide
 from metastasis.api import check_seed
 from metastasis.errors import ModelError
-from metastasis.web import bodymap, charts, guide_html, story
+from metastasis.web import bodymap, charts, clinical_view, guide_html, story
 from metastasis.web.errors import NotFound, Problem, from_model_error
 from metastasis.web.limits import MAX_INDEX, MAX_SEED
 from metastasis.web.service import AppState
@@ -67,6 +67,24 @@ def parse_float(field: str, text: str | None, allowed: str, default: float) -> f
     if not math.isfinite(value):
         raise ModelError(field, text, allowed)
     return value
+
+
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+"""The words a form or link may use for a yes/no field: the API's (FastAPI's) own set, so a
+page and its JSON twin accept the same links."""
+
+
+def parse_bool(field: str, text: str | None, allowed: str, default: bool) -> bool:
+    """A yes/no form field, or :class:`ModelError` naming it (``maybe`` is not an answer)."""
+    if text is None or not text.strip():
+        return default
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ModelError(field, text, allowed)
 
 
 def build(state: AppState, templates: Jinja2Templates) -> APIRouter:
@@ -126,9 +144,14 @@ def build(state: AppState, templates: Jinja2Templates) -> APIRouter:
     # ------------------------------------------------------------------ virtual patient
 
     def patient_form(cancer: str | None, seed: str | None, index: str | None,
-                     years: str | None) -> dict[str, Any]:
+                     years: str | None, clinical: str | None = None,
+                     screening: str | None = None) -> dict[str, Any]:
         names = state.cancer_names
         return {
+            # the page tells the clinical course unless asked not to; bad words are kept
+            # as typed so the form shows them beside the error
+            "clinical": (clinical or "true").strip().lower(),
+            "screening": (screening or "false").strip().lower(),
             "cancer": cancer if cancer in names else
             ("colorectal" if "colorectal" in names else names[0]),
             "seed": (seed or "").strip(),
@@ -148,9 +171,10 @@ def build(state: AppState, templates: Jinja2Templates) -> APIRouter:
     async def patient(
         request: Request, cancer: OptionalText = None, seed: OptionalText = None,
         index: OptionalText = None, years: OptionalText = None,
-        frame: OptionalText = None,
+        frame: OptionalText = None, clinical: OptionalText = None,
+        screening: OptionalText = None,
     ) -> Response:
-        form = patient_form(cancer, seed, index, years)
+        form = patient_form(cancer, seed, index, years, clinical, screening)
         context: dict[str, Any] = {"section": "patient", "form": form,
                                    "cancers": state.cancers(), "result": None}
         if cancer is None:
@@ -158,27 +182,33 @@ def build(state: AppState, templates: Jinja2Templates) -> APIRouter:
         if not form["seed"]:
             # a run without a seed draws one, and the URL records it so it can be re-run
             query = {"cancer": cancer, "seed": check_seed(None), "index": form["index"],
-                     "years": form["years"]}
+                     "years": form["years"], "clinical": form["clinical"],
+                     "screening": form["screening"]}
             return RedirectResponse(f"/patient?{urlencode(query)}", status_code=303)
         try:
             name, root, row, span = parse_patient(cancer, seed, index, years)
             shown = parse_int("frame", frame, 0, FRAMES, f"an integer from 0 to {FRAMES}",
                               default=FRAMES)
+            told = parse_bool("clinical", clinical, rules["clinical"], True)
+            screened = parse_bool("screening", screening, rules["screening"], False)
         except ModelError as error:
             return page(request, "patient.html", status=422,
                         error=from_model_error(error).message, **context)
-        result = await state.patient(name, root, row, span)
+        result, course = await state.subject(name, root, row, span, told, screened)
         data = result.to_dict()
         labels = state.site_labels
         urls = guide_html.step_urls()
         events = story.timeline(data["events"], labels, urls)
-        query = urlencode({"cancer": name, "seed": root, "index": row, "years": f"{span:g}"})
+        query = urlencode({"cancer": name, "seed": root, "index": row, "years": f"{span:g}",
+                           "clinical": str(told).lower(), "screening": str(screened).lower()})
         by_site = data["accounting"]["by_site"]
         context.update(
             result=result,
-            params={"cancer": name, "seed": root, "index": row, "years": span},
+            params={"cancer": name, "seed": root, "index": row, "years": span,
+                    "clinical": told, "screening": screened},
             cancer_label=state.cancer_label(name),
-            headline=story.headline(result, labels),
+            headline=(clinical_view.summary_text(course) if course is not None
+                      else story.headline(result, labels)),
             map=bodymap.frame(result, bodymap.frame_day(result.end_time, shown, FRAMES),
                               labels, frames=FRAMES,
                               max_per_site=limits.max_lesions_drawn_per_site),
@@ -187,7 +217,8 @@ def build(state: AppState, templates: Jinja2Templates) -> APIRouter:
             accounting=story.accounting(data["accounting"]["totals"], urls),
             by_site=sorted(by_site.items(), key=lambda kv: -kv[1]["arrested"]),
             site_labels=labels,
-            clinical=story.clinical(result),
+            clinical=(clinical_view.course_payload(course, labels, screening=screened)
+                      if course is not None else story.clinical(result)),
             map_url=f"/patient/map?{query}",
             json_url=f"/api/patient?{query}",
             query=query,
@@ -199,11 +230,15 @@ def build(state: AppState, templates: Jinja2Templates) -> APIRouter:
     async def patient_map(
         request: Request, cancer: OptionalText = None, seed: OptionalText = None,
         index: OptionalText = None, years: OptionalText = None, day: OptionalText = None,
+        clinical: OptionalText = None, screening: OptionalText = None,
     ) -> HTMLResponse:
         try:
             name, root, row, span = parse_patient(cancer or "", seed, index, years)
             when = parse_float("day", day, rules["day"], math.inf)
-            result = await state.patient(name, root, row, span)
+            # a map link without ``clinical`` is the natural history, as in the JSON API
+            told = parse_bool("clinical", clinical, rules["clinical"], False)
+            screened = parse_bool("screening", screening, rules["screening"], False)
+            result, _ = await state.subject(name, root, row, span, told, screened)
             if not math.isinf(when):
                 when = state.check_day(result, when)
         except ModelError as error:
@@ -221,7 +256,8 @@ def build(state: AppState, templates: Jinja2Templates) -> APIRouter:
         request: Request,
         cancer: Annotated[list[str] | None, Query(max_length=50)] = None,
         patients: OptionalText = None, seed: OptionalText = None,
-        years: OptionalText = None,
+        years: OptionalText = None, clinical: OptionalText = None,
+        screening: OptionalText = None,
     ) -> Response:
         names = state.cancer_names
         chosen = [c for c in (cancer or []) if c]
@@ -231,6 +267,9 @@ def build(state: AppState, templates: Jinja2Templates) -> APIRouter:
             "seed": (seed or str(DEFAULT_COHORT_SEED)).strip() if cancer is None
             else (seed or "").strip(),
             "years": (years or f"{DEFAULT_YEARS:g}").strip(),
+            # off unless asked: a clinical cohort is held to a far smaller patient limit
+            "clinical": (clinical or "false").strip().lower(),
+            "screening": (screening or "false").strip().lower(),
         }
         context: dict[str, Any] = {"section": "cohort", "form": form,
                                    "cancers": state.cancers(), "cohorts": None}
@@ -239,14 +278,17 @@ def build(state: AppState, templates: Jinja2Templates) -> APIRouter:
         if not form["seed"]:
             query = [("cancer", c) for c in chosen] + [
                 ("patients", form["patients"]), ("seed", check_seed(None)),
-                ("years", form["years"])]
+                ("years", form["years"]), ("clinical", form["clinical"]),
+                ("screening", form["screening"])]
             return RedirectResponse(f"/cohort?{urlencode(query)}", status_code=303)
         try:
             n = parse_int("patients", patients, 1, limits.max_patients, rules["patients"],
                           default=200)
             root = parse_int("seed", seed, 0, MAX_SEED, rules["seed"])
             span = parse_float("years", years, rules["years"], DEFAULT_YEARS)
-            results, elapsed = await state.cohorts(chosen, n, root, span)
+            told = parse_bool("clinical", clinical, rules["clinical"], False)
+            screened = parse_bool("screening", screening, rules["screening"], False)
+            results, elapsed = await state.cohorts(chosen, n, root, span, told, screened)
         except ModelError as error:
             return page(request, "cohort.html", status=422,
                         error=from_model_error(error).message, **context)
@@ -260,7 +302,9 @@ def build(state: AppState, templates: Jinja2Templates) -> APIRouter:
         context.update(cohorts=results, figures=figures, elapsed=elapsed, site_labels=labels,
                        site_order=[s["site"] for s in results[0]["summary"]["sites"]
                                    if any(_share(c, s["site"]) > 0 for c in results)],
-                       share=_share)
+                       share=_share, clinical=told, screening=screened,
+                       stage_order=charts.STAGE_ORDER,
+                       stage_groups=charts.stage_groups(results))
         return page(request, "cohort.html", **context)
 
     return router

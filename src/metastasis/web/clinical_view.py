@@ -1,0 +1,194 @@
+"""A clinical course and a clinical cohort as the explorer shows them: plain data and words.
+
+The clinical layer (:mod:`metastasis.clinical`) has decided everything; this module only
+turns a :class:`~metastasis.clinical.course.ClinicalResult` into JSON-ready data that the
+patient page and ``/api/patient`` share, and a
+:class:`~metastasis.clinical.cohort.ClinicalCohort` into stage counts, Kaplan-Meier curves
+and causes of death for the cohort page and ``/api/cohort``.  The CLI has its own, richer
+story (:mod:`metastasis.cli.clinical_story`); the web does not import CLI code, so the few
+sentences it needs are written here, in the same words.
+
+The page keeps the true state and the observed state side by side (metastases present at
+diagnosis against those the scans found), because that gap is what early detection is about.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from metastasis.clinical.cohort import STAGE_ORDER, ClinicalCohort
+from metastasis.clinical.course import ClinicalResult
+from metastasis.web.bodymap import DAYS_PER_YEAR
+from metastasis.web.charts import jsonable
+
+STAGE_COLOURS = {"localized": "#0072B2", "regional": "#E69F00", "distant": "#D55E00"}
+"""Okabe-Ito blue, orange and vermillion: the summary stages, as the CLI's PNG draws them."""
+
+PATHWAY_WORDS = {
+    "symptoms": "after symptoms (a work-up followed)",
+    "screening": "by screening",
+}
+
+EVENT_KINDS = ("symptom", "screening", "fracture", "death")
+"""Kinds of :class:`~metastasis.clinical.course.ClinicalEvent` the course writes; an unknown
+kind from a newer clinical layer is shown by its code, never dropped."""
+
+
+def _years(day: float | None) -> float | None:
+    return None if day is None or not math.isfinite(day) else day / DAYS_PER_YEAR
+
+
+def _duration(days: float) -> str:
+    """A span for people: days when short, years when long (as the CLI says it)."""
+    if days < 2 * DAYS_PER_YEAR:
+        return f"{days:,.0f} days"
+    return f"{days / DAYS_PER_YEAR:.1f} years"
+
+
+def _alive_on(result: ClinicalResult, day: float) -> bool:
+    """Treatment planned after death is kept in the data but marked: it was never given."""
+    return result.death_day is None or day <= result.death_day
+
+
+def outcome_text(result: ClinicalResult) -> str:
+    """How the story ends, in one sentence."""
+    if result.death_day is not None:
+        text = (f"Died on day {result.death_day:,.0f} ({result.death_day / DAYS_PER_YEAR:.1f} "
+                f"years) of {result.cause_of_death}")
+        survival = result.survival_from_diagnosis_days
+        if survival is not None:
+            text += f", {_duration(survival)} after diagnosis"
+        return text + "."
+    text = (f"Alive at the end of the simulated {result.horizon_days / DAYS_PER_YEAR:g} years "
+            "(censored")
+    survival = result.survival_from_diagnosis_days
+    if survival is not None:
+        text += f": survival after diagnosis is only known to exceed {_duration(survival)}"
+    return text + ")."
+
+
+def summary_text(result: ClinicalResult) -> str:
+    """One sentence for the whole course: diagnosis (or none) and outcome."""
+    dx = result.diagnosis
+    if dx is None:
+        start = "The cancer was never diagnosed"
+        return f"{start}. {outcome_text(result)}"
+    return (f"Diagnosed on day {dx.day:,.0f} at age {dx.age_years:.0f} "
+            f"{PATHWAY_WORDS.get(dx.pathway, dx.pathway)}: {dx.name}. {outcome_text(result)}")
+
+
+def course_payload(result: ClinicalResult, site_labels: dict[str, str], *, screening: bool
+                   ) -> dict[str, Any]:
+    """The clinical course as data: what ``/api/patient`` returns and the page shows."""
+    dx = result.diagnosis
+    diagnosis = None
+    if dx is not None:
+        diagnosis = {
+            "day": dx.day,
+            "years": _years(dx.day),
+            "age_years": dx.age_years,
+            "pathway": dx.pathway,
+            "pathway_words": PATHWAY_WORDS.get(dx.pathway, dx.pathway),
+            "trigger": dx.trigger,
+            "name": dx.name,
+            "stage": {"t": dx.stage.t, "n": dx.stage.n, "m": dx.stage.m, "tnm": dx.stage.tnm,
+                      "group": str(dx.stage.group), "summary": str(dx.stage.summary)},
+            "biopsies": dx.biopsies,
+            "confirmed": dx.confirmed,
+            "distant_sites_found": [site_labels.get(s, s) for s in dx.distant_sites_found],
+            "metastases_present": dx.metastases_present,
+            "metastases_found": dx.metastases_found,
+            "metastases_hidden": dx.metastases_hidden,
+            "findings": [
+                {"lesion": f.lesion, "site": f.site, "site_label": site_labels.get(f.site, f.site),
+                 "diameter_mm": f.diameter_mm, "modality": f.modality, "day": f.day}
+                for f in dx.findings
+            ],
+        }
+    survival = result.survival_from_diagnosis_days
+    return jsonable({
+        "arm": result.arm,
+        "screening": screening,
+        "onset_age_years": result.onset_age_years,
+        "summary": summary_text(result),
+        "events": [
+            {"day": e.day, "years": _years(e.day), "kind": e.kind, "label": e.label,
+             "detail": e.detail}
+            for e in result.events
+        ],
+        "diagnosis": diagnosis,
+        "protocol": result.protocol,
+        "treatment": [
+            {"day": e.day, "years": _years(e.day), "modality": e.modality,
+             "therapy": e.therapy, "description": e.description, "outcome": e.outcome,
+             "given": _alive_on(result, e.day)}
+            for e in result.treatment
+        ],
+        "outcome": {
+            "died": result.died,
+            "death_day": result.death_day,
+            "cause_of_death": result.cause_of_death,
+            "censored": not result.died,
+            "horizon_days": result.horizon_days,
+            "survival_from_diagnosis_days": survival,
+            "text": outcome_text(result),
+        },
+    })
+
+
+# ---------------------------------------------------------------- cohorts
+
+
+def survival_curve(part: pd.DataFrame) -> dict[str, Any]:
+    """Kaplan-Meier survival from diagnosis (lifelines) with its 95 % band, in years.
+
+    The same estimator as :func:`metastasis.clinical.cohort.kaplan_meier` (whose summary
+    numbers are returned next to the curve), read off lifelines' survival function so that
+    the page draws exactly what the CLI's figure draws.
+    """
+    from lifelines import KaplanMeierFitter
+
+    fitter = KaplanMeierFitter()
+    fitter.fit(part["survival_days"] / DAYS_PER_YEAR, event_observed=part["died"])
+    function = fitter.survival_function_.iloc[:, 0]
+    band = fitter.confidence_interval_survival_function_
+    median = float(fitter.median_survival_time_)
+    return {
+        "patients": len(part),
+        "deaths": int(part["died"].sum()),
+        "median_years": None if math.isinf(median) else median,
+        "five_year_survival": float(fitter.survival_function_at_times(5.0).iloc[0]),
+        "years": [float(t) for t in function.index],
+        "survival": [float(s) for s in function.to_numpy()],
+        "ci_low": [float(s) for s in band.iloc[:, 0].to_numpy()],
+        "ci_high": [float(s) for s in band.iloc[:, 1].to_numpy()],
+    }
+
+
+def cohort_clinical(cohort: ClinicalCohort, *, screening: bool) -> dict[str, Any]:
+    """Stage at diagnosis, metastases at diagnosis, survival by stage, causes of death."""
+    frame = cohort.patients
+    summary = cohort.summary()
+    diagnosed = frame[frame["diagnosed"]]
+    curves = {}
+    for name in STAGE_ORDER:
+        part = diagnosed[diagnosed["summary_stage"] == name]
+        if len(part):
+            curves[name] = survival_curve(part)
+    n_diagnosed = max(len(diagnosed), 1)
+    return jsonable({
+        "arm": cohort.arm,
+        "screening": screening,
+        "patients": len(frame),
+        "diagnosed": len(diagnosed),
+        "stage_group": summary["stage_group"],
+        "summary_stage": summary["summary_stage"],
+        "stage_shares": {k: v / n_diagnosed for k, v in summary["stage_group"].items()},
+        "metastases_at_diagnosis": summary["metastases_at_diagnosis"],
+        "survival_by_stage": curves,
+        "deaths": int(frame["died"].sum()),
+        "causes_of_death": summary["causes_of_death"],
+    })
