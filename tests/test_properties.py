@@ -180,14 +180,16 @@ def test_every_shed_cell_is_accounted_for_once(patient: tuple[str, int, int, flo
 def test_cells_shed_by_a_peritoneal_metastasis_are_accounted_for() -> None:
     """Claim: every cell a lesion sheds lands in some count, wherever the lesion sits.
 
-    Colorectal, root seed 0, patient 0, 12 years grows a peritoneal metastasis that sheds
-    about 1.4e5 cells; the non-outgrowth counts must be Poisson with mean
+    The first colorectal patient (root seed 0, 12 years) whose peritoneal metastasis sheds
+    over 1e5 cells: the non-outgrowth counts must be Poisson with mean
     sum over *all* sites of S_o (1 - q_o), |count - mean| < 6 sqrt(mean) + 1."""
     model = _model("colorectal")
-    result = run_patient(model, 0, 0, 12.0)
-    expected_shed = result.accounting.expected_shed_by_site
     peritoneum = model.site_index("peritoneum")
-    assert expected_shed[peritoneum] > 1e5  # the situation the claim is about
+    result = next(
+        r for r in (run_patient(model, 0, i, 12.0) for i in range(400))
+        if r.accounting.expected_shed_by_site[peritoneum] > 1e5
+    )
+    expected_shed = result.accounting.expected_shed_by_site
     totals = result.accounting.totals()
     mean = float(np.dot(expected_shed, 1.0 - model.founder_probability.sum(axis=1)))
     others = totals["shed"] - totals["outgrowth"]

@@ -34,7 +34,7 @@ from metastasis.clinical.treatment import (
     draw_traits,
 )
 from metastasis.clinical.treatment_schema import Protocol, TreatmentKnowledge
-from metastasis.engine.process import PRIMARY, DiseaseProcess
+from metastasis.engine.process import PRIMARY, SAMPLING_STEP_DAYS, DiseaseProcess
 from metastasis.engine.seeds import clinical_generator, patient_generator
 from metastasis.model.resolve import ResolvedModel
 from metastasis.results.patient import NODE_SITES, LesionTable, PatientResult
@@ -54,10 +54,7 @@ this size."""
 
 CANCER_DEATH = "tumour burden"
 
-SAMPLING_STEP_DAYS = 365.25
-"""How far ahead the natural history is sampled at a time while waiting for a diagnosis: a
-cost setting only (pieces of the future are sampled exactly), a year being short beside the
-years a cancer takes to be found."""
+
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,11 @@ from metastasis.results.patient import Accounting, LesionTable, PatientResult
 _TABLE_COLUMNS = tuple(f.name for f in dataclasses.fields(LesionTable) if f.name != "id")
 """Columns a lesion row shares with the result table (the rest are engine bookkeeping)."""
 
+SAMPLING_STEP_DAYS = 365.25
+"""Length of the pieces the future is sampled in (a cost setting: pieces are exact). A year
+is short beside the years a cancer takes to be found, and long enough that a piece's fixed
+cost is small."""
+
 PRIMARY = 0
 MUTATION_ROUTE = -2
 """Route code of a clone that arose by mutation inside its parent lesion (no journey)."""
@@ -238,20 +243,23 @@ class DiseaseProcess:
         return self._end if self._end is not None else self.horizon
 
     def _sample_through(self, day: float) -> None:
-        """Sample the future up to ``day`` (not beyond), unless it is sampled already.
+        """Sample the future at least up to ``day``, a year-long piece at a time.
 
         Sampling a future in pieces is exact for the same reason cutting it is: the founders
-        of a Poisson process on disjoint intervals are independent.
+        of a Poisson process on disjoint intervals are independent.  The pieces end on fixed
+        days (multiples of :data:`SAMPLING_STEP_DAYS`) whoever asks, so a patient's untreated
+        history is drawn identically whether it is simulated alone, read a year at a time
+        by the clinic, or cut by a treatment that comes later.
         """
-        if self._end is not None or day <= self._sampled_to:
-            return
-        until = min(day, self.horizon)
-        end, reason = self._sample_future(self._sampled_to, until)
-        if reason == "lethal_burden" or until >= self.horizon:
-            self._end, self._end_reason = end, reason
-            self._sampled_to = end
-        else:
-            self._sampled_to = until
+        while self._end is None and self._sampled_to < min(day, self.horizon):
+            boundary = (math.floor(self._sampled_to / SAMPLING_STEP_DAYS) + 1) * SAMPLING_STEP_DAYS
+            until = min(boundary, self.horizon)
+            end, reason = self._sample_future(self._sampled_to, until)
+            if reason == "lethal_burden" or until >= self.horizon:
+                self._end, self._end_reason = end, reason
+                self._sampled_to = end
+            else:
+                self._sampled_to = until
 
     # ------------------------------------------------------------------ sampling
     def _cumulative(self, i: int, t: float) -> float:

@@ -32,7 +32,7 @@ def build_events(patient: PatientResult) -> list[Event]:
                     step,
                     kind,
                     names[int(lesions.site[row])],
-                    int(row),
+                    int(lesions.id[row]),
                     int(lesions.parent[row]),
                     **extra,
                 )
@@ -43,7 +43,10 @@ def build_events(patient: PatientResult) -> list[Event]:
     add(patient.breach_time, 3, "shedding_began", 0)
     clinical = lesions.time_to_size(patient.clinical_size_cells)
     add(float(clinical[0]), 1, "primary_clinical_size", 0)
-    for row in range(1, len(lesions)):
+    founding_rows = np.flatnonzero(lesions.first_segments() & (lesions.route >= 0))
+    for row in founding_rows:
+        if lesions.id[row] == 0:
+            continue
         route = ROUTE_NAMES[int(lesions.route[row])]
         add(lesions.arrival[row], 5, "extravasated", row, route=route)
         if lesions.awakening[row] > lesions.arrival[row]:
