@@ -17,8 +17,9 @@ from numpy.typing import NDArray
 
 from metastasis.model.growth import gompertz_size
 
-GRID_INTERVALS = 512
-"""Resolution of the bound only; the end itself is found exactly by bisection."""
+GRID_INTERVALS = 64
+"""Points of the grid over one piece of the future (a year): the resolution of the bound
+only, since the end itself is found exactly by bisection."""
 
 BISECTION_STEPS = 60
 """Halvings of a grid interval: 60 reach below 1e-15 of it, the limit of double precision."""
@@ -41,9 +42,9 @@ def total_burden(t: float, start, x0, rate, capacity, valid_from=None, valid_to=
     return float(sizes.sum())
 
 
-@lru_cache(maxsize=16)
-def _grid(horizon: float) -> NDArray[np.float64]:
-    grid = np.linspace(0.0, horizon, GRID_INTERVALS + 1)
+@lru_cache(maxsize=64)
+def _grid(start: float, horizon: float) -> NDArray[np.float64]:
+    grid = np.linspace(start, horizon, GRID_INTERVALS + 1)
     grid.flags.writeable = False
     return grid
 
@@ -51,10 +52,10 @@ def _grid(horizon: float) -> NDArray[np.float64]:
 class BurdenTracker:
     """Grid-resolved total burden, kept as lesions start to grow."""
 
-    def __init__(self, horizon_days: float, lethal_cells: float) -> None:
+    def __init__(self, horizon_days: float, lethal_cells: float, start: float = 0.0) -> None:
         self.horizon = float(horizon_days)
         self.lethal = float(lethal_cells)
-        self.grid = _grid(self.horizon)
+        self.grid = _grid(float(start), self.horizon)
         self.total = np.zeros_like(self.grid)
         self.stop = self.horizon
 
@@ -69,6 +70,28 @@ class BurdenTracker:
         later = self.total[first:]
         later += gompertz_size(self.grid[first:] - start, x0, rate, capacity)
         if later[-1] >= self.lethal:  # the total only grows with time: check the end first
+            crossed = first + int(np.argmax(later >= self.lethal))
+            self.stop = min(self.stop, float(self.grid[crossed]))
+
+    def add_many(
+        self,
+        start: NDArray[np.float64],
+        x0: NDArray[np.float64],
+        rate: NDArray[np.float64],
+        capacity: NDArray[np.float64],
+        active_from: float,
+    ) -> None:
+        """Count several lesions already growing on ``active_from`` (all at once: a new piece
+        of the future starts with every lesion that grows through it)."""
+        if start.size == 0:
+            return
+        first = int(np.searchsorted(self.grid, active_from, side="right"))
+        later = self.total[first:]
+        if later.size == 0:
+            return
+        ages = self.grid[first:][None, :] - start[:, None]
+        later += gompertz_size(ages, x0[:, None], rate[:, None], capacity[:, None]).sum(axis=0)
+        if later[-1] >= self.lethal:
             crossed = first + int(np.argmax(later >= self.lethal))
             self.stop = min(self.stop, float(self.grid[crossed]))
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metastasis.engine.burden import BurdenTracker
+from metastasis.engine.burden import BurdenTracker, total_burden
 from metastasis.model.growth import (
     cumulative_emission_scalar,
     gompertz_age_at_scalar,
@@ -276,24 +276,35 @@ class DiseaseProcess:
     def _sample_future(self, cut: float, until: float) -> tuple[float, str]:
         """Sample every founder after ``cut`` up to ``until`` or the lethal burden."""
         model, rng, rows = self.model, self.rng, self.rows
-        burden = BurdenTracker(until, model.lethal_burden_cells)
-        counted = np.zeros(rows.size, dtype=bool)
-        heap: list[tuple[float, int]] = []
-        for i in range(rows.size):
-            if rows.valid_to[i] <= cut:
-                continue
-            if rows.growth_start[i] <= cut:
-                burden.add(
-                    float(rows.growth_start[i]),
-                    float(rows.x0[i]),
-                    float(rows.rate[i]),
-                    float(rows.capacity[i]),
-                    active_from=cut,
-                )
-                counted[i] = True
-            start = max(float(rows.emit_from[i]), cut)
-            if start < until:
-                heapq.heappush(heap, (start, i))
+        n = rows.size
+        valid = rows.valid_to[:n] > cut
+        growing = np.flatnonzero(valid & (rows.growth_start[:n] <= cut))
+        starts = np.maximum(rows.emit_from[:n], cut)
+        sources = np.flatnonzero(valid & (starts < until))
+        if sources.size == 0:
+            # nothing sheds in this piece: only the lethal burden could end it, and the
+            # burden only grows within a piece, so its value on the last day decides
+            at_end = total_burden(
+                until,
+                rows.growth_start[growing],
+                rows.x0[growing],
+                rows.rate[growing],
+                rows.capacity[growing],
+            )
+            if at_end < model.lethal_burden_cells:
+                return until, "horizon"
+        burden = BurdenTracker(until, model.lethal_burden_cells, start=cut)
+        burden.add_many(
+            rows.growth_start[growing],
+            rows.x0[growing],
+            rows.rate[growing],
+            rows.capacity[growing],
+            active_from=cut,
+        )
+        counted = np.zeros(n, dtype=bool)
+        counted[growing] = True
+        heap = list(zip(starts[sources].tolist(), sources.tolist(), strict=True))
+        heapq.heapify(heap)
         target_cdf = model.founder_target_cdf
         founder_total = model.founder_total
         founder_route = model.founder_route
@@ -372,6 +383,8 @@ class DiseaseProcess:
             for k in np.flatnonzero(outgrowth < stop):
                 heapq.heappush(heap, (float(outgrowth[k]), first + int(k)))
 
+        if burden.total[-1] < burden.lethal:  # the burden only grows within a piece
+            return until, "horizon"
         view = rows.view()
         return burden.resolve_end(
             view.growth_start,

@@ -33,7 +33,5 @@ def clinical_generator(root_seed: int, patient_index: int) -> np.random.Generato
     stream means two arms of a comparison share the natural history and the patient's
     traits: common random numbers.
     """
-    sequence = np.random.SeedSequence(
-        entropy=root_seed, spawn_key=(patient_index, CLINICAL_STREAM)
-    )
+    sequence = np.random.SeedSequence(entropy=root_seed, spawn_key=(patient_index, CLINICAL_STREAM))
     return np.random.Generator(np.random.PCG64(sequence))
