@@ -156,3 +156,31 @@ def test_a_micrometastasis_larger_than_a_site_can_hold_is_refused() -> None:
     raw["cancer_defaults"]["colonisation"]["micrometastasis_cells"]["value"] = 5e10
     with pytest.raises(ModelError, match="micrometastasis_cells"):
         resolve(from_dict(raw), "colorectal")
+
+
+def test_the_untreated_history_is_the_clinics_history_before_diagnosis(model) -> None:
+    """The future is sampled in pieces on fixed days whoever asks, so the lesions founded
+    before diagnosis in a patient's clinical course are exactly those of the same patient's
+    untreated natural history (same days, same sites, same parents)."""
+    from metastasis.clinical.course import simulate_course
+    from metastasis.clinical.loader import load_clinical
+    from metastasis.clinical.treatment_schema import load_treatments
+    from metastasis.engine.patient import simulate_patient
+
+    clinical, treatments = load_clinical(), load_treatments()
+    compared = 0
+    for index in range(15):
+        course = simulate_course(model, clinical, treatments, 5, index, 20.0)
+        if course.diagnosis is None:
+            continue
+        untreated = simulate_patient(model, patient_generator(5, index), 20 * 365.25)
+        day = course.diagnosis.day
+        a, b = untreated.lesions, course.patient.lesions
+        before_a = a.arrival < day
+        before_b = (b.arrival < day) & b.first_segments()
+        order_a, order_b = np.argsort(a.arrival[before_a]), np.argsort(b.arrival[before_b])
+        assert np.array_equal(a.arrival[before_a][order_a], b.arrival[before_b][order_b])
+        assert np.array_equal(a.site[before_a][order_a], b.site[before_b][order_b])
+        assert untreated.breach_time == course.patient.breach_time
+        compared += 1
+    assert compared > 0
