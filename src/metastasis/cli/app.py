@@ -290,6 +290,21 @@ def _patient_machine(
         output.write_text(out, text)
 
 
+def _print_accounting(console: Console, story: Any) -> None:
+    """The cell-accounting part shared by the untreated and the clinical story."""
+    console.print()
+    console.print(Text("Cell accounting", style="bold underline"))
+    for line in story.accounting:
+        console.print(line, markup=False, soft_wrap=True)
+    if story.site_rows:
+        table = Table(title="Cells that arrested, by organ (eventual fates)", title_style="bold")
+        for i, header in enumerate(narrative.SITE_HEADERS):
+            table.add_column(header, justify="left" if i == 0 else "right")
+        for row in story.site_rows:
+            table.add_row(*row.cells())
+        console.print(table)
+
+
 def _print_story(console: Console, story: narrative.Story, seed_note: str | None) -> None:
     _disclaimer(console)
     console.print(Text(story.title, style="bold"))
@@ -311,17 +326,7 @@ def _print_story(console: Console, story: narrative.Story, seed_note: str | None
     console.print(Text("Where it spread", style="bold underline"))
     for line in story.spread:
         console.print(line, markup=False, soft_wrap=True)
-    console.print()
-    console.print(Text("Cell accounting", style="bold underline"))
-    for line in story.accounting:
-        console.print(line, markup=False, soft_wrap=True)
-    if story.site_rows:
-        table = Table(title="Cells that arrested, by organ (eventual fates)", title_style="bold")
-        for i, header in enumerate(narrative.SITE_HEADERS):
-            table.add_column(header, justify="left" if i == 0 else "right")
-        for row in story.site_rows:
-            table.add_row(*row.cells())
-        console.print(table)
+    _print_accounting(console, story)
     console.print()
     console.print(Text("End", style="bold underline"))
     for line in story.ending:
@@ -368,17 +373,7 @@ def _print_clinical_story(console: Console, story: clinical_story.ClinicalStory,
         console.print(Text(heading, style="bold underline"))
         for line in body:
             console.print(line, markup=False, soft_wrap=True)
-    console.print()
-    console.print(Text("Cell accounting", style="bold underline"))
-    for line in story.accounting:
-        console.print(line, markup=False, soft_wrap=True)
-    if story.site_rows:
-        table = Table(title="Cells that arrested, by organ (eventual fates)", title_style="bold")
-        for i, header in enumerate(narrative.SITE_HEADERS):
-            table.add_column(header, justify="left" if i == 0 else "right")
-        for row in story.site_rows:
-            table.add_row(*row.cells())
-        console.print(table)
+    _print_accounting(console, story)
 
 
 @app.command()

@@ -89,9 +89,8 @@ def _newton_start(y: NDArray[np.float64]) -> NDArray[np.float64]:
 _TABLE_LOG_Y = np.linspace(np.log(1e-14), np.log(60.0), 4001)
 
 
-def _build_table() -> NDArray[np.float64]:
-    y = np.exp(_TABLE_LOG_Y)
-    w = _newton_start(y)
+def _newton(w: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Newton's method on w = ln z for E1(z) = y, from ``w`` to double precision."""
     for _ in range(_NEWTON_MAX_STEPS):
         z = np.exp(w)
         step = (exp1(z) - y) * np.exp(z)
@@ -99,6 +98,11 @@ def _build_table() -> NDArray[np.float64]:
         if float(np.max(np.abs(step) / np.maximum(1.0, np.abs(w)))) <= _NEWTON_TOLERANCE:
             break
     return w
+
+
+def _build_table() -> NDArray[np.float64]:
+    y = np.exp(_TABLE_LOG_Y)
+    return _newton(_newton_start(y), y)
 
 
 _TABLE_W = _build_table()
@@ -118,13 +122,7 @@ def _inverse_exp1(y: NDArray[np.float64]) -> NDArray[np.float64]:
     w = np.interp(log_y, _TABLE_LOG_Y, _TABLE_W)
     if not inside.all():
         w = np.where(inside, w, _newton_start(y))
-    for _ in range(_NEWTON_MAX_STEPS):
-        z = np.exp(w)
-        step = (exp1(z) - y) * np.exp(z)
-        w = w + step
-        if float(np.max(np.abs(step) / np.maximum(1.0, np.abs(w)))) <= _NEWTON_TOLERANCE:
-            break
-    return np.exp(w)
+    return np.exp(_newton(w, y))
 
 
 def _inverse_exp1_scalar(y: float) -> float:
