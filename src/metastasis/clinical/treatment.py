@@ -150,6 +150,11 @@ class TreatmentEvent:
 
 
 # ---------------------------------------------------------------------------- the process
+def _count(n: int, noun: str) -> str:
+    """``1 node lesion``, ``3 node lesions``: counts in the story read as English."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _founding_keys(table: LesionTable) -> dict[int, tuple[float, int, int]]:
     """Each lesion's founding (arrival day, site, route): the same in every table."""
     first = np.flatnonzero(table.first_segments())
@@ -410,7 +415,8 @@ class _Treatment:
             self._event(
                 day,
                 index,
-                f"lymph-node dissection: {len(set(roots))} node lesions removed, found or not",
+                f"lymph-node dissection: {_count(len(set(roots)), 'node lesion')} removed, "
+                "found or not",
                 "resected" if rows.size else "no cancer in the nodes",
                 roots,
             )
@@ -499,7 +505,7 @@ class _Treatment:
         if spared:
             notes.append(f"{len(spared)} resistant clones spared")
         if dormant:
-            notes.append(f"{dormant} dormant cells spared (they do not divide)")
+            notes.append(f"{_count(dormant, 'dormant cell')} spared (they do not divide)")
         description = (
             f"{therapy.label}, cycle {k + 1} of {step.cycles.n}: {killed} {what} in "
             f"{len(treated)} lesions" + "".join(f"; {note}" for note in notes)
@@ -560,7 +566,9 @@ class _Treatment:
         found = np.isin(lesions.root, list(self.found))
         in_sites = np.isin(lesions.table.site, self._sites(step.sites))
         rows = np.flatnonzero(self._alive(lesions) & found & in_sites)
-        course = f"{therapy.label}, {step.dose_gy.value:g} Gy in {step.fractions.n} fraction(s)"
+        course = (
+            f"{therapy.label}, {step.dose_gy.value:g} Gy in {_count(step.fractions.n, 'fraction')}"
+        )
         if rows.size == 0:
             where = " or ".join(step.sites)
             self._event(day, index, course, f"not needed: no lesion found in {where}")
