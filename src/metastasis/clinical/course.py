@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from metastasis.api import DAYS_PER_YEAR
 from metastasis.clinical.detection import Finding, biopsy, diameter_mm, scan
 from metastasis.clinical.observe import first_crossing
 from metastasis.clinical.schema import ClinicalKnowledge, ScreeningProgramme
@@ -38,8 +39,6 @@ from metastasis.engine.process import PRIMARY, SAMPLING_STEP_DAYS, DiseaseProces
 from metastasis.engine.seeds import clinical_generator, patient_generator
 from metastasis.model.resolve import ResolvedModel
 from metastasis.results.patient import NODE_SITES, LesionTable, PatientResult
-
-DAYS_PER_YEAR = 365.25
 
 REPEAT_BIOPSY_DAYS = 7.0
 """assumption: a non-diagnostic biopsy is repeated about a week later."""
