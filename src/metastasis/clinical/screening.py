@@ -11,10 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from metastasis.api import DAYS_PER_YEAR
 from metastasis.clinical.schema import ClinicalKnowledge, ScreeningProgramme
-
-DAYS_PER_YEAR = 365.25
-"""Julian year: the convention the engine and the clinic share for ages in days."""
 
 
 def draw_onset_age(clinical: ClinicalKnowledge, cancer: str, rng: np.random.Generator) -> float:

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from metastasis.api import DAYS_PER_YEAR
 from metastasis.model.routing import ROUTE_NAMES
 from metastasis.results.patient import PatientResult
 
-DAYS_PER_YEAR = 365.25
 WIDTH, HEIGHT = 640, 720
 GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))
 SPIRAL_STEP = 5.5
