@@ -420,9 +420,11 @@ def test_the_key_model_facts_are_on_the_right_pages(
         "first_bed:colorectal:lungs",
         "sim_first_organ:colorectal:liver",
     } <= keys["common-sites"]
-    assert {"sim_nodes_first:colorectal", "sim_nodes_before_organ:colorectal"} <= keys[
-        "lymph-nodes"
-    ]
+    assert {
+        "sim_nodes_first:colorectal",
+        "sim_nodes_before_organ:colorectal",
+        "sim_nodes_seeded_before_organ:colorectal",
+    } <= keys["lymph-nodes"]
     assert "speedup:colorectal" in keys["step-6-new-growth"]
 
 
@@ -453,6 +455,10 @@ def _independent_cohort(cancer: str, n: int, seed: int, years: float) -> list[di
         onset = {k: float(r.lesions.outgrowth[k]) for k in growing}
         organs = [k for k in growing if "lymph_nodes" not in site[k]]
         nodes = [k for k in growing if site[k] == "regional_lymph_nodes"]
+        settled = [
+            float(r.lesions.arrival[k]) for k in range(1, len(r.lesions))
+            if r.site_names[int(r.lesions.site[k])] == "regional_lymph_nodes"
+        ]
         first_organ = min(organs, key=onset.get) if organs else None
         out.append(
             {
@@ -462,6 +468,9 @@ def _independent_cohort(cancer: str, n: int, seed: int, years: float) -> list[di
                     first_organ is not None
                     and nodes
                     and min(onset[k] for k in nodes) < onset[first_organ]
+                ),
+                "nodes_seeded": bool(
+                    first_organ is not None and settled and min(settled) < onset[first_organ]
                 ),
                 "distant": any(site[k] != "regional_lymph_nodes" for k in growing),
                 "sites": set(site.values()),
@@ -482,6 +491,9 @@ def expected_simulated(key: str, n: int, seed: int, years: float) -> tuple[int, 
     if name == "sim_nodes_before_organ":
         among = [r for r in rows if r["first_organ"]]
         return sum(r["nodes_before"] for r in among), len(among)
+    if name == "sim_nodes_seeded_before_organ":
+        among = [r for r in rows if r["first_organ"]]
+        return sum(r["nodes_seeded"] for r in among), len(among)
     if name == "sim_distant_share":
         return sum(r["distant"] for r in rows), n
     if name == "sim_site_share":

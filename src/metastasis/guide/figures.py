@@ -322,6 +322,7 @@ class PatientDigest:
     first_organ: str | None
     has_distant: bool
     nodes_before_organ: bool
+    nodes_seeded_before_organ: bool
     shedding_before_clinical: bool
 
 
@@ -355,10 +356,13 @@ def digest(result, m: ResolvedModel) -> PatientDigest:
     if rows.size:
         first_site = str(names[np.argmin(lesions.outgrowth[rows])])
     first_organ = result.first_organ_metastasis()
-    nodes_before = False
+    nodes_before = nodes_seeded = False
     if first_organ is not None:
         regional = rows[names == REGIONAL_NODES]
         nodes_before = bool(regional.size and lesions.outgrowth[regional].min() < first_organ[0])
+        # a settled deposit (the founder of a node metastasis) already makes a node positive
+        settled = lesions.arrival[np.array(result.site_names)[lesions.site] == REGIONAL_NODES]
+        nodes_seeded = bool(settled.size and settled.min() < first_organ[0])
     clinical_day = float(lesions.time_to_size(m.clinical_size_cells)[0])
     return PatientDigest(
         sites=frozenset(result.sites_with_metastases()),
@@ -366,6 +370,7 @@ def digest(result, m: ResolvedModel) -> PatientDigest:
         first_organ=None if first_organ is None else first_organ[1],
         has_distant=result.first_distant_metastasis() is not None,
         nodes_before_organ=nodes_before,
+        nodes_seeded_before_organ=nodes_seeded,
         shedding_before_clinical=bool(result.breach_time < min(clinical_day, result.end_time)),
     )
 
@@ -489,6 +494,22 @@ def _sim_nodes_before_organ(cancer: str) -> tuple[float, str, str]:
         "patients with an organ metastasis",
         "among simulated patients with a metastasis outside the lymph nodes, the share whose "
         "regional lymph nodes held a growing metastasis before the first organ did",
+    )
+
+
+@_simulated("sim_nodes_seeded_before_organ")
+def _sim_nodes_seeded_before_organ(cancer: str) -> tuple[float, str, str]:
+    c = cohort(cancer)
+    among = [r for r in c.rows if r.first_organ is not None]
+    hits = sum(r.nodes_seeded_before_organ for r in among)
+    return _simulated_share(
+        c,
+        hits,
+        len(among),
+        "patients with an organ metastasis",
+        "among simulated patients with a metastasis outside the lymph nodes, the share whose "
+        "regional lymph nodes already held tumour deposits (settled cells that go on to form a "
+        "node metastasis) when the first organ metastasis began to grow",
     )
 
 
