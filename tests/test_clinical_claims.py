@@ -17,6 +17,7 @@ from metastasis.clinical.cohort import ClinicalCohort, compare, run_clinical_coh
 from metastasis.clinical.course import Arm, simulate_course
 from metastasis.clinical.loader import load_clinical
 from metastasis.clinical.treatment_schema import load_treatments
+from metastasis.errors import ModelError
 
 ALPHA = 0.001
 SEED = 2026
@@ -117,3 +118,18 @@ def test_arms_with_identical_care_do_not_differ() -> None:
         assert difference.difference == 0.0
     assert np.array_equal(a.patients["death_day"].to_numpy(), b.patients["death_day"].to_numpy(),
                           equal_nan=True)
+
+
+def test_a_clinical_cohort_run_in_chunks_is_the_cohort_run_at_once() -> None:
+    """Patient i depends only on (seed, i): chunks joined in any order equal one run."""
+    clinical, treatments = _knowledge()
+    model = load_model("colorectal")
+    whole = run_clinical_cohort(model, clinical, treatments, 12, SEED, YEARS)
+    parts = [
+        run_clinical_cohort(model, clinical, treatments, 5, SEED, YEARS, start=7),
+        run_clinical_cohort(model, clinical, treatments, 7, SEED, YEARS, start=0),
+    ]
+    joined = ClinicalCohort.concat(parts)
+    assert joined.patients.equals(whole.patients)
+    with pytest.raises(ModelError):
+        ClinicalCohort.concat([parts[0], parts[0]])

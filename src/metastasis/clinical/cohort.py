@@ -67,6 +67,25 @@ class ClinicalCohort:
     seed: int
     years: float
 
+    @classmethod
+    def concat(cls, parts: list[ClinicalCohort]) -> ClinicalCohort:
+        """Join chunks of one cohort (same cancer, arm, seed, years) into the whole cohort.
+
+        Patient ``i`` depends only on (seed, i), so chunks run anywhere, in any order, join
+        into exactly the cohort that one run over the whole range gives."""
+        if not parts:
+            raise ModelError("parts", 0, "at least one chunk")
+        first = parts[0]
+        for part in parts[1:]:
+            same = (part.cancer, part.arm, part.seed, part.years)
+            if same != (first.cancer, first.arm, first.seed, first.years):
+                raise ModelError("parts", same, "chunks of one cohort (cancer, arm, seed, years)")
+        frame = pd.concat([p.patients for p in parts], ignore_index=True)
+        frame = frame.sort_values("patient_index", kind="stable").reset_index(drop=True)
+        if frame["patient_index"].duplicated().any():
+            raise ModelError("parts", "overlapping chunks", "chunks with disjoint patients")
+        return cls(frame, first.cancer, first.arm, first.seed, first.years)
+
     def summary(self) -> dict[str, Any]:
         """Stage at diagnosis, metastases at diagnosis, survival by stage, causes of death."""
         frame = self.patients
@@ -157,16 +176,20 @@ def run_clinical_cohort(
     years: float,
     arm: Arm | None = None,
     *,
+    start: int = 0,
     progress: Callable[[int], object] | None = None,
 ) -> ClinicalCohort:
-    """Simulate ``n_patients`` whole clinical stories under one arm."""
+    """Simulate patients ``start`` to ``start + n_patients - 1``: whole clinical stories
+    under one arm (run ranges apart and :meth:`ClinicalCohort.concat` them to parallelise)."""
     if isinstance(n_patients, bool) or not isinstance(n_patients, int) or n_patients < 1:
         raise ModelError("patients", n_patients, "an integer >= 1")
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise ModelError("start", start, "an integer >= 0")
     years = check_years(years)
     seed = check_seed(seed)
     arm = arm or Arm()
     rows = []
-    for i in range(n_patients):
+    for i in range(start, start + n_patients):
         rows.append(_row(simulate_course(model, clinical, treatments, seed, i, years, arm)))
         if progress is not None:
             progress(1)
