@@ -55,27 +55,9 @@ class LesionRows:
     arrays grown by doubling and filled by slice assignment, not per-lesion appends.
     """
 
-    COLUMNS = (
-        "lesion",
-        "site",
-        "parent",
-        "route",
-        "arrival",
-        "awakening",
-        "colony_scale",
-        "micrometastasis",
-        "outgrowth",
-        "growth_start",
-        "x0",
-        "rate",
-        "capacity",
-        "curve_start",
-        "curve_x0",
-        "emit_from",
-        "valid_from",
-        "valid_to",
-        "resistance",
-    )
+    COLUMNS = ("lesion", *_TABLE_COLUMNS, "curve_start", "curve_x0", "emit_from")
+    """The result table's columns (derived, so the two cannot drift apart) and the engine's
+    own bookkeeping: the curve a lesion sheds from, and the day it starts shedding."""
     INTEGER_COLUMNS = frozenset({"lesion", "site", "parent", "route", "resistance"})
     INITIAL_CAPACITY = 32
 
