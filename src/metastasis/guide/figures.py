@@ -482,34 +482,36 @@ def _sim_nodes_first(cancer: str) -> tuple[float, str, str]:
     )
 
 
-@_simulated("sim_nodes_before_organ")
-def _sim_nodes_before_organ(cancer: str) -> tuple[float, str, str]:
+def _share_among_organ_patients(cancer: str, flag: str, whose: str) -> tuple[float, str, str]:
+    """Share of simulated patients with an organ metastasis for whom ``flag`` holds."""
     c = cohort(cancer)
     among = [r for r in c.rows if r.first_organ is not None]
-    hits = sum(r.nodes_before_organ for r in among)
     return _simulated_share(
         c,
-        hits,
+        sum(getattr(r, flag) for r in among),
         len(among),
         "patients with an organ metastasis",
         "among simulated patients with a metastasis outside the lymph nodes, the share whose "
+        + whose,
+    )
+
+
+@_simulated("sim_nodes_before_organ")
+def _sim_nodes_before_organ(cancer: str) -> tuple[float, str, str]:
+    return _share_among_organ_patients(
+        cancer,
+        "nodes_before_organ",
         "regional lymph nodes held a growing metastasis before the first organ did",
     )
 
 
 @_simulated("sim_nodes_seeded_before_organ")
 def _sim_nodes_seeded_before_organ(cancer: str) -> tuple[float, str, str]:
-    c = cohort(cancer)
-    among = [r for r in c.rows if r.first_organ is not None]
-    hits = sum(r.nodes_seeded_before_organ for r in among)
-    return _simulated_share(
-        c,
-        hits,
-        len(among),
-        "patients with an organ metastasis",
-        "among simulated patients with a metastasis outside the lymph nodes, the share whose "
-        "regional lymph nodes already held tumour deposits (settled cells that go on to form a "
-        "node metastasis) when the first organ metastasis began to grow",
+    return _share_among_organ_patients(
+        cancer,
+        "nodes_seeded_before_organ",
+        "regional lymph nodes already held tumour deposits (settled cells that go on to form "
+        "a node metastasis) when the first organ metastasis began to grow",
     )
 
 
