@@ -230,6 +230,11 @@ TreatmentsOption = Annotated[
 UntreatedOption = Annotated[
     bool, typer.Option("--untreated", help="Only the untreated natural history (no clinic).")
 ]
+WorkersOption = Annotated[
+    str, typer.Option("--workers", metavar="N",
+                      help="Run the clinical course of the patients on N processes (the "
+                           "same results as one).")
+]
 
 CLINICAL_YEARS = "20"
 """Default horizon of the clinical course: diagnosis typically comes years after the first
@@ -697,6 +702,7 @@ def cohort(
     protocol_name: ProtocolNameOption = None,
     clinical: ClinicalOption = None,
     treatments: TreatmentsOption = None,
+    workers: WorkersOption = "1",
 ) -> None:
     """Simulate a cohort: where and when cancer spread (the disease), and the clinical course:
     stage at diagnosis, metastases found and hidden, survival by stage, causes of death."""
@@ -714,6 +720,10 @@ def cohort(
                               else UNTREATED_PATIENTS if untreated else CLINICAL_PATIENTS, 1)
         chosen = _choice(SummaryFormat, "--format", fmt)
         given_seed = _integer("seed", seed, 0)
+        processes = _integer("workers", workers, 1)
+        if untreated and processes != 1:
+            raise ModelError("--workers", processes, "1 with --untreated (the natural history "
+                             "runs in one process; --workers shares out the clinical course)")
         _check_suffix(out, COHORT_FORMATS)
         if out is not None:
             output.check_writable(out)
@@ -738,7 +748,7 @@ def cohort(
                 task = bar.add_task("clinical course", total=n_patients)
                 course = run_clinical_cohort(
                     resolved, setup.clinical, setup.treatments, n_patients, root_seed, horizon,
-                    arm, progress=lambda k: bar.advance(task, k))
+                    arm, progress=lambda k: bar.advance(task, k), workers=processes)
         summary = result.summary()
         clinical_summary = None if course is None else clinical_report.clinical_summary(course)
         if figure is not None and course is not None:
@@ -815,6 +825,7 @@ def compare(
         str, typer.Option("--format", "-f", metavar="[text|json]",
                           help="text: a table; json: the differences as data.")
     ] = "text",
+    workers: WorkersOption = "1",
 ) -> None:
     """Run two arms on the same virtual patients (common random numbers) and report each
     difference with a 95 % confidence interval."""
@@ -826,6 +837,7 @@ def compare(
         n_patients = _integer("patients", patients, 1)
         chosen = _choice(SummaryFormat, "--format", fmt)
         given_seed = _integer("seed", seed, 0)
+        processes = _integer("workers", workers, 1)
         resolved = api.load_model(cancer, model)
         setup = clinical_report.load_setup(resolved, model, clinical, treatments, protocol)
         arms = (clinical_report.parse_arm("--arm-a", arm_a, setup),
@@ -839,7 +851,7 @@ def compare(
                 task = bar.add_task(f"arm {letter}", total=n_patients)
                 cohorts.append(run_clinical_cohort(
                     resolved, setup.clinical, setup.treatments, n_patients, root_seed, horizon,
-                    arm, progress=lambda k, task=task: bar.advance(task, k)))
+                    arm, progress=lambda k, task=task: bar.advance(task, k), workers=processes))
         differences = compare_arms(cohorts[0], cohorts[1])
         names = (arm_a.strip(), arm_b.strip())
         words = tuple(clinical_report.describe_arm(a, setup.clinical, resolved) for a in arms)

@@ -178,16 +178,30 @@ def run_clinical_cohort(
     *,
     start: int = 0,
     progress: Callable[[int], object] | None = None,
+    workers: int = 1,
 ) -> ClinicalCohort:
     """Simulate patients ``start`` to ``start + n_patients - 1``: whole clinical stories
-    under one arm (run ranges apart and :meth:`ClinicalCohort.concat` them to parallelise)."""
+    under one arm (run ranges apart and :meth:`ClinicalCohort.concat` them to parallelise).
+
+    ``workers`` > 1 runs chunks of the range on that many processes
+    (:mod:`metastasis.clinical.parallel`) and gives the same table as one process; the root
+    seed is resolved here first, so even a drawn seed is one seed for every chunk."""
     if isinstance(n_patients, bool) or not isinstance(n_patients, int) or n_patients < 1:
         raise ModelError("patients", n_patients, "an integer >= 1")
     if isinstance(start, bool) or not isinstance(start, int) or start < 0:
         raise ModelError("start", start, "an integer >= 0")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ModelError("workers", workers, "an integer >= 1")
     years = check_years(years)
     seed = check_seed(seed)
     arm = arm or Arm()
+    if workers > 1:
+        # imported here: the parallel module builds on this one
+        from metastasis.clinical.parallel import run_clinical_cohort_parallel
+
+        return run_clinical_cohort_parallel(
+            model, clinical, treatments, n_patients, seed, years, arm,
+            workers=workers, start=start, progress=progress)
     rows = []
     for i in range(start, start + n_patients):
         rows.append(_row(simulate_course(model, clinical, treatments, seed, i, years, arm)))
