@@ -1,26 +1,29 @@
 """Staging rules, case by case at every boundary, and the names of diagnoses.
 
-The rule under test (metastasis.clinical.staging): Tis if not invaded; invaded T1 <= 20 mm,
-T2 <= 50 mm, T3 <= 100 mm, T4 above; N0 / N1 (1-3 nodes) / N2 (4+); M1 if any distant site
-was found; groups I (Tis-T2 N0 M0), II (T3-4 N0 M0), III (N+ M0), IV (M1); summary
-localized / regional / distant.
+The rule under test (metastasis.clinical.staging): Tis if not invaded; invaded T1, T2, T3 up
+to the cancer type's cut-offs ([staging] in clinical.toml; default T1 <= 20 mm, T2 <= 50 mm,
+T3 <= 100 mm; colorectal T1 <= 10 mm, T2 <= 25 mm, T3 <= 60 mm), T4 above; N0 / N1 (1-3
+nodes) / N2 (4+); M1 if any distant site was found; groups I (Tis-T2 N0 M0), II (T3-4 N0 M0),
+III (N+ M0), IV (M1); summary localized / regional / distant.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+from typing import Any
 
 import pytest
 
-from metastasis.clinical.staging import (
-    N2_MIN_NODES,
-    T1_MAX_MM,
-    T2_MAX_MM,
-    Stage,
-    diagnosis_name,
-    stage,
-)
+from metastasis.clinical.loader import check_against, clinical_from_dict, load_clinical
+from metastasis.clinical.schema import DEFAULT_STAGING, TCutoffs
+from metastasis.clinical.staging import N2_MIN_NODES, Stage, diagnosis_name, stage
 from metastasis.errors import ModelError
+from metastasis.knowledge.loader import load
+
+CLINICAL = load_clinical()
+DEFAULT = CLINICAL.staging[DEFAULT_STAGING]
+COLORECTAL = CLINICAL.t_cutoffs("colorectal")
 
 JUST_ABOVE_20 = math.nextafter(20.0, math.inf)
 JUST_ABOVE_50 = math.nextafter(50.0, math.inf)
@@ -65,36 +68,149 @@ def test_staging_rules(
     group: str,
     summary: str,
 ) -> None:
-    assert stage(diameter, invaded, nodes, distant) == Stage(t, n, m, group, summary)
+    got = stage(diameter, invaded, nodes, distant, cutoffs=DEFAULT)
+    assert got == Stage(t, n, m, group, summary)
 
 
 def test_rule_constants_are_the_documented_ones() -> None:
-    """The boundaries the cases above test are the sourced constants of the module."""
-    assert (T1_MAX_MM.value, T2_MAX_MM.value, N2_MIN_NODES.value) == (20.0, 50.0, 4.0)
-    for constant in (T1_MAX_MM, T2_MAX_MM, N2_MIN_NODES):
+    """The boundaries the cases above test are the sourced default cut-offs of the data."""
+    assert (DEFAULT.t1_max_mm.value, DEFAULT.t2_max_mm.value, DEFAULT.t3_max_mm.value) == (
+        20.0,
+        50.0,
+        100.0,
+    )
+    assert N2_MIN_NODES.value == 4.0
+    for constant in (DEFAULT.t1_max_mm, DEFAULT.t2_max_mm, N2_MIN_NODES):
         assert "AJCC" in constant.source
+    assert DEFAULT.t3_max_mm.source.startswith("assumption:")
+
+
+# ---------------------------------------------------------------- per-cancer T cut-offs
+
+
+COLORECTAL_CASES = [
+    # diameter -> colorectal T, group (invaded, N0 M0)
+    (10.0, "T1", "I"),
+    (math.nextafter(10.0, math.inf), "T2", "I"),
+    (25.0, "T2", "I"),
+    (math.nextafter(25.0, math.inf), "T3", "II"),
+    (30.0, "T3", "II"),
+    (40.0, "T3", "II"),
+    (60.0, "T3", "II"),
+    (math.nextafter(60.0, math.inf), "T4", "II"),
+]
+
+
+@pytest.mark.parametrize(("diameter", "t", "group"), COLORECTAL_CASES)
+def test_colorectal_cut_offs(diameter: float, t: str, group: str) -> None:
+    assert stage(diameter, True, 0, [], cutoffs=COLORECTAL) == Stage(
+        t, "N0", "M0", group, "localized"
+    )
+
+
+def test_a_symptomatic_sized_cancer_is_t3_in_the_colon_and_t2_in_the_breast() -> None:
+    """30 mm, invaded, N0 M0: stage II colorectal (most are T3 at diagnosis), stage I breast."""
+    colon = stage(30.0, True, 0, [], cutoffs=CLINICAL.t_cutoffs("colorectal"))
+    breast = stage(30.0, True, 0, [], cutoffs=CLINICAL.t_cutoffs("breast"))
+    assert (colon.tnm, colon.group) == ("T3 N0 M0", "II")
+    assert (breast.tnm, breast.group) == ("T2 N0 M0", "I")
+
+
+def test_colorectal_cut_offs_are_sourced_assumptions() -> None:
+    """Colorectal T is depth of invasion in real TNM; the size stand-in says so."""
+    values = (COLORECTAL.t1_max_mm, COLORECTAL.t2_max_mm, COLORECTAL.t3_max_mm)
+    assert tuple(c.value for c in values) == (10.0, 25.0, 60.0)
+    assert all(c.source.startswith("assumption:") for c in values)
+    assert "depth of invasion" in COLORECTAL.t1_max_mm.source
+
+
+def test_a_cancer_without_its_own_cut_offs_takes_the_default() -> None:
+    assert "breast" not in CLINICAL.staging
+    assert CLINICAL.t_cutoffs("breast") == DEFAULT
+    assert CLINICAL.t_cutoffs("colorectal") != DEFAULT
+
+
+def _raw() -> dict[str, Any]:
+    return copy.deepcopy(CLINICAL.model_dump(mode="json"))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("t2_max_mm", 10.0, "t2_max_mm"),  # equal to t1: T2 would be empty
+        ("t2_max_mm", 5.0, "t2_max_mm"),
+        ("t3_max_mm", 25.0, "t3_max_mm"),
+        ("t1_max_mm", 30.0, "t2_max_mm"),  # t1 above t2: t2 is the one out of order
+    ],
+)
+def test_cut_offs_out_of_order_are_model_errors(field: str, value: float, named: str) -> None:
+    raw = _raw()
+    raw["staging"]["colorectal"][field]["value"] = value
+    with pytest.raises(ModelError) as caught:
+        clinical_from_dict(raw)
+    assert caught.value.field == f"staging.colorectal.{named}"
+    assert "increase strictly" in caught.value.allowed
+
+
+def test_cut_offs_must_be_positive_and_complete() -> None:
+    raw = _raw()
+    raw["staging"]["colorectal"]["t1_max_mm"]["value"] = 0.0
+    with pytest.raises(ModelError) as caught:
+        clinical_from_dict(raw)
+    assert caught.value.field.startswith("staging.colorectal.t1_max_mm")
+    raw = _raw()
+    del raw["staging"]["colorectal"]["t3_max_mm"]  # entries are complete, never merged
+    with pytest.raises(ModelError) as caught:
+        clinical_from_dict(raw)
+    assert caught.value.field.startswith("staging.colorectal.t3_max_mm")
+
+
+def test_the_default_cut_offs_are_required() -> None:
+    raw = _raw()
+    del raw["staging"][DEFAULT_STAGING]
+    with pytest.raises(ModelError) as caught:
+        clinical_from_dict(raw)
+    assert caught.value.field == "staging"
+    assert "[staging.default]" in caught.value.allowed
+    raw = _raw()
+    del raw["staging"]
+    with pytest.raises(ModelError, match="staging"):
+        clinical_from_dict(raw)
+
+
+def test_unknown_cancer_under_staging_is_rejected() -> None:
+    raw = _raw()
+    raw["staging"]["colon"] = raw["staging"]["colorectal"]
+    clinical = clinical_from_dict(raw)  # valid on its own: names are checked against a model
+    with pytest.raises(ModelError) as caught:
+        check_against(clinical, load())
+    assert (caught.value.field, caught.value.value) == ("staging", "colon")
+    assert "colorectal" in caught.value.allowed
 
 
 GROUP_ORDER = {"I": 1, "II": 2, "III": 3, "IV": 4}
 
 
+@pytest.mark.parametrize("cutoffs", [DEFAULT, COLORECTAL], ids=["default", "colorectal"])
 @pytest.mark.parametrize("invaded", [False, True])
 @pytest.mark.parametrize("diameter", [5.0, 20.0, 35.0, 50.0, 80.0])
-def test_more_spread_never_lowers_the_stage(diameter: float, invaded: bool) -> None:
+def test_more_spread_never_lowers_the_stage(
+    diameter: float, invaded: bool, cutoffs: TCutoffs
+) -> None:
     """Node involvement raises the stage; a distant metastasis raises it to IV."""
-    local = stage(diameter, invaded, 0, [])
+    local = stage(diameter, invaded, 0, [], cutoffs=cutoffs)
     for nodes in (1, 3, 4, 10):
-        nodal = stage(diameter, invaded, nodes, [])
+        nodal = stage(diameter, invaded, nodes, [], cutoffs=cutoffs)
         assert GROUP_ORDER[nodal.group] > GROUP_ORDER[local.group]
-        assert stage(diameter, invaded, nodes, ["bone"]).group == "IV"
+        assert stage(diameter, invaded, nodes, ["bone"], cutoffs=cutoffs).group == "IV"
     assert (
-        GROUP_ORDER[stage(diameter, True, 0, []).group]
-        >= GROUP_ORDER[stage(diameter, False, 0, []).group]
+        GROUP_ORDER[stage(diameter, True, 0, [], cutoffs=cutoffs).group]
+        >= GROUP_ORDER[stage(diameter, False, 0, [], cutoffs=cutoffs).group]
     )
 
 
 def test_tnm_string() -> None:
-    assert stage(30.0, True, 2, []).tnm == "T2 N1 M0"
+    assert stage(30.0, True, 2, [], cutoffs=DEFAULT).tnm == "T2 N1 M0"
 
 
 @pytest.mark.parametrize(
@@ -108,18 +224,18 @@ def test_tnm_string() -> None:
 )
 def test_impossible_findings_are_model_errors(diameter: float, nodes: int, field: str) -> None:
     with pytest.raises(ModelError) as caught:
-        stage(diameter, False, nodes, [])
+        stage(diameter, False, nodes, [], cutoffs=DEFAULT)
     assert caught.value.field == field
 
 
 def test_names() -> None:
-    localized = stage(60.0, True, 0, [])
+    localized = stage(60.0, True, 0, [], cutoffs=DEFAULT)
     assert diagnosis_name("colon cancer", localized, []) == "colon cancer, stage II (localized)"
-    early = stage(15.0, False, 0, [])
+    early = stage(15.0, False, 0, [], cutoffs=DEFAULT)
     assert diagnosis_name("breast cancer", early, []) == "breast cancer, stage I (localized)"
-    regional = stage(15.0, True, 2, [])
+    regional = stage(15.0, True, 2, [], cutoffs=DEFAULT)
     assert diagnosis_name("lung cancer", regional, []) == "lung cancer, stage III (regional)"
-    distant = stage(30.0, True, 1, ["liver", "lungs"])
+    distant = stage(30.0, True, 1, ["liver", "lungs"], cutoffs=DEFAULT)
     assert (
         diagnosis_name("colon cancer", distant, ["liver", "lungs", "liver"])
         == "metastatic colon cancer (liver, lungs)"

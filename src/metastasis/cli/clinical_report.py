@@ -104,6 +104,7 @@ def load_setup(
     failure half-way through a cohort.
     """
     from metastasis.clinical.loader import check_against, load_clinical
+    from metastasis.clinical.schema import DEFAULT_STAGING
     from metastasis.clinical.treatment_schema import check_protocol, load_protocols, load_treatments
     from metastasis.knowledge.loader import load as load_knowledge
 
@@ -116,6 +117,8 @@ def load_setup(
                              if k == model.cancer},
         "screening": {k: v for k, v in clinical.screening.items() if v.cancer == model.cancer},
         "onset_age": {k: v for k, v in clinical.onset_age.items() if k == model.cancer},
+        "staging": {k: v for k, v in clinical.staging.items()
+                    if k in (DEFAULT_STAGING, model.cancer)},
     })
     check_against(relevant, load_knowledge(model_path))
     clinical.onset(model.cancer)  # a cancer without an onset age cannot start a course

@@ -300,11 +300,13 @@ def simulate_course(
         f.site for f in findings if f.lesion != PRIMARY and f.site not in NODE_SITES
         and f.site != model.site_names[model.primary_site]
     })
+    cutoffs = clinical.t_cutoffs(model.cancer)
     clinical_stage = stage(
         float(diameter_mm(primary_size, model.cells_per_cm3)),
         process.breach <= dx_day,
         _involved_nodes(model, process, dx_day, findings, pathology=False),
         distant_found,
+        cutoffs=cutoffs,
     )
     operable = clinical_stage.m == "M0"
     final_stage = stage(
@@ -312,6 +314,7 @@ def simulate_course(
         process.breach <= dx_day,
         _involved_nodes(model, process, dx_day, findings, pathology=operable),
         distant_found,
+        cutoffs=cutoffs,
     )
     labels = [model.site_labels[model.site_index(s)] for s in distant_found]
     diagnosis = Diagnosis(

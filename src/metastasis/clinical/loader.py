@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from metastasis.clinical.schema import ALL_SITES, ClinicalKnowledge
+from metastasis.clinical.schema import ALL_SITES, DEFAULT_STAGING, ClinicalKnowledge
 from metastasis.errors import ModelError
 from metastasis.knowledge.loader import _first_error, read_raw
 from metastasis.knowledge.schema import KnowledgeBase
@@ -81,6 +81,8 @@ def check_against(clinical: ClinicalKnowledge, kb: KnowledgeBase) -> None:
     for key, programme in clinical.screening.items():
         _check_names(f"screening.{key}.cancer", [programme.cancer], cancers)
     _check_names("onset_age", clinical.onset_age, cancers)
+    # a misspelt cancer under [staging] would silently stage that cancer by the default
+    _check_names("staging", clinical.staging, cancers | {DEFAULT_STAGING})
     outcomes = {f"organ_failure.{k}": v for k, v in clinical.outcomes.organ_failure.items()}
     outcomes["fracture"] = clinical.outcomes.fracture
     for key, outcome in outcomes.items():

@@ -1,9 +1,10 @@
 """Typed, validated schema of the clinical knowledge base.
 
 The clinic's numbers (symptom thresholds, detection curves, screening programmes, work-up
-delays, onset ages, organ-failure thresholds) are data with sources, exactly like the
-disease's: every number is a :class:`~metastasis.knowledge.schema.Sourced` value carrying
-its citation or an ``assumption:`` with its reason.  Validation happens once, here, so the
+delays, onset ages, organ-failure thresholds, the T cut-offs of staging) are data with
+sources, exactly like the disease's: every number is a
+:class:`~metastasis.knowledge.schema.Sourced` value carrying its citation or an
+``assumption:`` with its reason.  Validation happens once, here, so the
 clinical layer can trust what it reads, and bad input names its field, its value and what is
 allowed (:class:`~metastasis.errors.ModelError`).
 
@@ -15,6 +16,7 @@ check once both are known.
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -249,6 +251,42 @@ class Outcomes(_Strict):
     fracture: Outcome
 
 
+# ---------------------------------------------------------------- staging
+
+
+DEFAULT_STAGING = "default"
+"""Key of the T cut-offs used by every cancer type without its own ``[staging.<cancer>]``."""
+
+_T_CUTOFFS = ("t1_max_mm", "t2_max_mm", "t3_max_mm")
+
+
+class TCutoffs(_Strict):
+    """Largest primary diameter, in mm, still staged T1, T2 and T3 (above ``t3_max_mm``: T4).
+
+    Real TNM defines T differently for each cancer type (size for breast, depth of invasion
+    for colorectal, anatomical extent for many others).  The model knows only the primary's
+    size and whether it has invaded, so size stands in, with cut-offs per cancer type chosen
+    to give that type's T categories.  A per-cancer entry is complete (all three cut-offs),
+    never merged over the default: each entry then reads as the whole rule for its cancer
+    and is checked on its own.  The cut-offs must increase strictly, or a T category would
+    be empty and the rule would not say what the file meant.
+    """
+
+    t1_max_mm: Positive
+    t2_max_mm: Positive
+    t3_max_mm: Positive
+
+    @model_validator(mode="after")
+    def _strictly_increasing(self) -> TCutoffs:
+        for lower, upper in pairwise(_T_CUTOFFS):
+            low, high = getattr(self, lower).value, getattr(self, upper).value
+            if high <= low:
+                raise ModelError(
+                    upper, high, f"more than {lower} ({low:g} mm): T cut-offs increase strictly"
+                )
+        return self
+
+
 # ---------------------------------------------------------------- the whole base
 
 
@@ -265,6 +303,7 @@ class ClinicalKnowledge(_Strict):
     screening: dict[str, ScreeningProgramme] = Field(default_factory=dict)
     onset_age: dict[str, OnsetAge] = Field(min_length=1)
     outcomes: Outcomes
+    staging: dict[str, TCutoffs]
 
     @model_validator(mode="before")
     @classmethod
@@ -289,6 +328,13 @@ class ClinicalKnowledge(_Strict):
             for modality in getattr(self.workup, field):
                 if modality not in self.modalities:
                     raise ModelError(f"workup.{field}", modality, known)
+        if DEFAULT_STAGING not in self.staging:
+            raise ModelError(
+                "staging",
+                sorted(self.staging),
+                f"a [staging.{DEFAULT_STAGING}] entry: the T cut-offs of every cancer type "
+                "without its own",
+            )
         return self
 
     def modality(self, name: str) -> Modality:
@@ -306,3 +352,7 @@ class ClinicalKnowledge(_Strict):
             raise ModelError(
                 "onset_age", cancer, f"a cancer type with an onset age: {sorted(self.onset_age)}"
             ) from None
+
+    def t_cutoffs(self, cancer: str) -> TCutoffs:
+        """The T cut-offs of a cancer type: its own ``[staging.<cancer>]``, else the default."""
+        return self.staging.get(cancer, self.staging[DEFAULT_STAGING])

@@ -1,12 +1,15 @@
 """Staging and naming: T, N, M, the stage group I-IV, the summary stage and the name.
 
-The rule is a simplified, educational TNM shared by every cancer type (real TNM rules differ
-by cancer type; colorectal T, for instance, is depth of invasion, not size).  It is:
+The rule is a simplified, educational TNM (real TNM rules differ by cancer type; colorectal
+T, for instance, is depth of invasion, not size).  It is:
 
 * **T** from the primary's largest diameter and whether it has invaded (the disease
   process's breach, step 2 of the cascade): Tis (in situ) if it has not invaded, whatever
-  its size; otherwise T1 up to 20 mm, T2 up to 50 mm, T3 up to 100 mm and T4 above (a
-  tumour that size has grown into its neighbours). Tis N0 M0 is staged with group I.
+  its size; otherwise T1, T2, T3 up to the cancer type's size cut-offs and T4 above.  The
+  cut-offs are data, per cancer type, in the clinical knowledge base (``[staging]`` in
+  ``clinical.toml``, :class:`~metastasis.clinical.schema.TCutoffs`): the default is T1 up to
+  20 mm, T2 up to 50 mm, T3 up to 100 mm, and a cancer whose real T is not size (colorectal)
+  has its own, placed to give its real T categories.  Tis N0 M0 is staged with group I.
 * **N** from the number of involved regional lymph nodes found: N0 none, N1 one to three,
   N2 four or more.
 * **M** M1 when a distant metastasis has been found, else M0.
@@ -23,15 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from metastasis.clinical.schema import TCutoffs
 from metastasis.errors import ModelError
 from metastasis.knowledge.schema import Sourced
 
-T1_MAX_MM = Sourced(
-    value=20.0, source="AJCC Cancer Staging Manual, 8th ed., breast: T1 is 20 mm or less"
-)
-T2_MAX_MM = Sourced(
-    value=50.0, source="AJCC Cancer Staging Manual, 8th ed., breast: T2 is over 20 mm up to 50 mm"
-)
 N2_MIN_NODES = Sourced(
     value=4.0,
     source="AJCC Cancer Staging Manual, 8th ed., colorectal and breast: N1 is 1-3 involved "
@@ -58,21 +56,14 @@ class Stage:
         return f"{self.t} {self.n} {self.m}"
 
 
-T3_MAX_MM = Sourced(
-    value=100.0,
-    source="assumption: a primary over 10 cm has grown into neighbouring structures (T4); "
-    "real T4 criteria are anatomical and differ by cancer type",
-)
-
-
-def _t_category(primary_diameter_mm: float, invaded: bool) -> str:
+def _t_category(primary_diameter_mm: float, invaded: bool, cutoffs: TCutoffs) -> str:
     if not invaded:
         return "Tis"
-    if primary_diameter_mm <= T1_MAX_MM.value:
+    if primary_diameter_mm <= cutoffs.t1_max_mm.value:
         return "T1"
-    if primary_diameter_mm <= T2_MAX_MM.value:
+    if primary_diameter_mm <= cutoffs.t2_max_mm.value:
         return "T2"
-    if primary_diameter_mm <= T3_MAX_MM.value:
+    if primary_diameter_mm <= cutoffs.t3_max_mm.value:
         return "T3"
     return "T4"
 
@@ -82,17 +73,21 @@ def stage(
     invaded: bool,
     involved_nodes: int,
     distant_sites: Sequence[str],
+    *,
+    cutoffs: TCutoffs,
 ) -> Stage:
     """Stage a cancer from what has been found (see the module docstring for the rule).
 
     ``distant_sites``: sites where a distant metastasis has been found (any non-empty list
-    means M1; distant lymph nodes count as distant).
+    means M1; distant lymph nodes count as distant).  ``cutoffs``: the cancer type's T
+    cut-offs (:meth:`~metastasis.clinical.schema.ClinicalKnowledge.t_cutoffs`); required, so
+    that no caller stages one cancer by another's rule without saying so.
     """
     if not math.isfinite(primary_diameter_mm) or primary_diameter_mm < 0.0:
         raise ModelError("primary_diameter_mm", primary_diameter_mm, "a finite size >= 0 mm")
     if involved_nodes < 0:
         raise ModelError("involved_nodes", involved_nodes, "a count >= 0")
-    t = _t_category(primary_diameter_mm, invaded)
+    t = _t_category(primary_diameter_mm, invaded, cutoffs)
     n = "N0" if involved_nodes == 0 else "N1" if involved_nodes < N2_MIN_NODES.value else "N2"
     m = "M1" if len(distant_sites) else "M0"
     if m == "M1":
