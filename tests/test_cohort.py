@@ -203,7 +203,7 @@ def _synthetic(index: int, end: float, reason: str, motility: float, rows: list[
     fates = np.zeros((3, 4, len(FATES)), dtype=np.int64)
     fates[0, 0, 0] = 5  # five cells failed to extravasate in the liver
     accounting = Accounting(np.array([90, 0, 0]), fates, np.zeros(4))
-    return PatientResult(index, 1, "synthetic", 100.0, end, reason, motility, 5.0, lesions,
+    return PatientResult(index, 1, "synthetic", 100.0, end, reason, motility, 5.0, 0.05, lesions,
                          accounting, ("liver", "lungs", "regional_lymph_nodes", "colon"))
 
 

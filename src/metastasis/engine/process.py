@@ -145,6 +145,17 @@ def _primary_invasion(model: ResolvedModel, rng: np.random.Generator) -> tuple[f
     return motility, motility + delay
 
 
+def patient_shedding_rate(model: ResolvedModel, rng: np.random.Generator) -> float:
+    """This patient's shedding rate: the cancer type's median rate times a log-normal factor.
+
+    Drawn first from the patient's generator, and only when the type has a spread, so that a
+    model without one samples exactly the stream it did before the spread existed."""
+    sd = model.shedding_rate_log10_sd
+    if sd <= 0.0:
+        return model.shedding_rate
+    return model.shedding_rate * 10.0 ** (sd * rng.standard_normal())
+
+
 @dataclass(frozen=True)
 class Change:
     """One change to one lesion at the day of an intervention.
@@ -170,6 +181,7 @@ class DiseaseProcess:
         self.model = model
         self.rng = rng
         self.horizon = float(horizon_days)
+        self.shedding_rate = patient_shedding_rate(model, rng)
         self.motility, self.breach = _primary_invasion(model, rng)
         self.rows = LesionRows()
         self.rows.add(
@@ -251,7 +263,7 @@ class DiseaseProcess:
             float(rows.curve_x0[i]),
             float(rows.rate[i]),
             float(rows.capacity[i]),
-            self.model.shedding_rate,
+            self.shedding_rate,
             self.model.shedding_exponent,
         )
 
@@ -308,7 +320,7 @@ class DiseaseProcess:
                     break
             site = rows.site[row]
             q = founder_total[site]
-            if q <= 0.0 or model.shedding_rate <= 0.0:
+            if q <= 0.0 or self.shedding_rate <= 0.0:
                 continue
             stop = burden.stop
             at_start = self._cumulative(row, start)
@@ -322,7 +334,7 @@ class DiseaseProcess:
                 rows.curve_x0[row],
                 rows.rate[row],
                 rows.capacity[row],
-                model.shedding_rate,
+                self.shedding_rate,
                 model.shedding_exponent,
             )
             target_site = np.searchsorted(target_cdf[site], rng.random(n), side="right")
@@ -524,6 +536,7 @@ class DiseaseProcess:
             end_reason=self.end_reason,
             motility_time=self.motility,
             breach_time=self.breach,
+            shedding_rate=self.shedding_rate,
             lesions=table,
             accounting=accounting,
             site_names=self.model.site_names,

@@ -160,6 +160,10 @@ class Shedding(BaseModel):
     exponent: Probability
     lymph_fraction: Probability
     cavity_fraction: Probability
+    rate_log10_sd: Rate | None = None
+    """Spread between patients of the shedding rate: each patient's rate is ``rate`` times
+    10**(sd * Z), Z standard normal (``rate`` is the median patient's). Tumours of one type
+    differ widely in how early and how much they spread; absent means no spread."""
 
     @model_validator(mode="after")
     def _fractions(self) -> Shedding:

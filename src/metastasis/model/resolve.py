@@ -59,6 +59,7 @@ class ResolvedModel:
     # step 3
     shedding_rate: float
     shedding_exponent: float
+    shedding_rate_log10_sd: float  # between-patient spread of shedding_rate (median patient)
     route_weights: NDArray[np.float64]  # [source site, route]
     # step 4: [source site, route, target site] and [source site, route]
     arrest: NDArray[np.float64]
@@ -224,6 +225,7 @@ def resolve(kb: KnowledgeBase, cancer_name: str) -> ResolvedModel:
         breach_rate=inv.breach_rate.value,
         shedding_rate=shed.rate.value,
         shedding_exponent=shed.exponent.value,
+        shedding_rate_log10_sd=shed.rate_log10_sd.value if shed.rate_log10_sd else 0.0,
         route_weights=weights,
         arrest=journey.arrest,
         died_in_transit=journey.died,

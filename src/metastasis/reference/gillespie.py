@@ -207,6 +207,7 @@ class _Model:
     motility: float
     breach: float
     shedding: float
+    shedding_log10_sd: float
     exponent: float
     route_wanted: tuple[float, float, float]
     blood_entry: float
@@ -265,6 +266,7 @@ class _Model:
             motility=cancer.invasion.motility_per_new_cell.value,
             breach=cancer.invasion.breach_rate.value,
             shedding=sh.rate.value,
+            shedding_log10_sd=_value(sh, "rate_log10_sd", 0.0),
             exponent=sh.exponent.value,
             route_wanted=(1.0 - lymph - cavity, lymph, cavity),
             blood_entry=_value(tr, "blood_entry_survival", 1.0),
@@ -330,6 +332,7 @@ class ReferencePatient:
     end_reason: str
     motility_time: float
     breach_time: float
+    shedding_rate: float
     founder_site: NDArray[np.int64]
     founder_parent: NDArray[np.int64]
     founder_route: NDArray[np.int64]
@@ -404,6 +407,10 @@ class _Patient:
         self, model: _Model, rng: np.random.Generator, horizon: float, window: float
     ) -> None:
         self.m = model
+        # the patient's own shedding rate: median rate times 10**(sd * Z), Z standard normal
+        self.shedding = model.shedding
+        if model.shedding_log10_sd > 0.0:
+            self.shedding *= 10.0 ** (model.shedding_log10_sd * rng.standard_normal())
         self.stream = _Stream(rng)
         self.horizon = horizon
         self.window = window
@@ -460,9 +467,9 @@ class _Patient:
                 "make the burden non-monotone; not supported"
             )
         self.lesions[lesion_id] = lesion
-        if sum(self.routes[lesion.site]) == 0.0 or self.m.shedding <= 0.0:
+        if sum(self.routes[lesion.site]) == 0.0 or self.shedding <= 0.0:
             return
-        sigma, alpha = self.m.shedding, self.m.exponent
+        sigma, alpha = self.shedding, self.m.exponent
 
         def rate(t: float) -> float:
             return sigma * curve(t) ** alpha
@@ -689,6 +696,7 @@ class _Patient:
             end_reason=reason,
             motility_time=motility,
             breach_time=breach,
+            shedding_rate=self.shedding,
             founder_site=np.asarray(columns[0], dtype=np.int64),
             founder_parent=np.asarray(columns[1], dtype=np.int64),
             founder_route=np.asarray(columns[2], dtype=np.int64),

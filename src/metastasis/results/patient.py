@@ -290,6 +290,8 @@ class PatientResult:
     end_reason: str
     motility_time: float
     breach_time: float
+    shedding_rate: float
+    """This patient's shedding rate (cells per day per cell^exponent), with its own spread."""
     lesions: LesionTable
     accounting: Accounting
     site_names: tuple[str, ...]

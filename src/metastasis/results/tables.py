@@ -45,7 +45,7 @@ CONFIDENCE = 0.95
 
 PATIENT_HEAD = (
     "patient_index", "end_time", "end_reason", "motility_time", "breach_time",
-    "primary_cells_at_end", "n_lesions_founded", "n_metastases", "n_distant_sites",
+    "shedding_rate", "primary_cells_at_end", "n_lesions_founded", "n_metastases", "n_distant_sites",
     "first_distant_day", "first_distant_site", "node_involvement_day",
 )
 """Leading columns of the patients table; ``met_<site>`` and ``cells_<total>`` follow."""
@@ -193,6 +193,7 @@ def build_tables(
         "motility_time": _happened_by(np.fromiter((r.motility_time for r in results), float, n),
                                       end),
         "breach_time": _happened_by(np.fromiter((r.breach_time for r in results), float, n), end),
+        "shedding_rate": np.fromiter((r.shedding_rate for r in results), float, n),
         "primary_cells_at_end": size_at_end[primary_rows],
         "n_lesions_founded": np.bincount(position[is_met], minlength=n).astype(np.int64),
         "n_metastases": np.bincount(position[growing], minlength=n).astype(np.int64),
