@@ -26,10 +26,12 @@ import numpy as np
 
 from metastasis.engine.burden import BurdenTracker, total_burden
 from metastasis.model.growth import (
+    cumulative_emission_rows,
     cumulative_emission_scalar,
     gompertz_age_at_scalar,
     gompertz_size,
     inverse_cumulative_emission,
+    inverse_cumulative_emission_rows,
     inverse_cumulative_emission_scalar,
 )
 from metastasis.model.resolve import FATES, OUTGROWTH, ResolvedModel
@@ -91,9 +93,6 @@ class LesionRows:
             getattr(self, name)[first : first + n] = columns[name]
         self.size = first + n
         return first
-
-    def row(self, i: int) -> dict[str, float | int]:
-        return {name: getattr(self, name)[i].item() for name in self.COLUMNS}
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the rows where ``mask`` is False (the discarded future)."""
@@ -267,6 +266,93 @@ class DiseaseProcess:
             self.model.shedding_exponent,
         )
 
+    def _cumulative_rows(self, index: np.ndarray, t: float) -> np.ndarray:
+        rows = self.rows
+        return cumulative_emission_rows(
+            t - rows.curve_start[index], rows.curve_x0[index], rows.rate[index],
+            rows.capacity[index], self.shedding_rate, self.model.shedding_exponent,
+        )
+
+    def _found(
+        self, sources: np.ndarray, counts: np.ndarray, at_start: np.ndarray,
+        expected: np.ndarray, stop: float,
+    ) -> list[tuple[float, int]]:
+        """Add the founders of growing metastases shed by ``sources`` (``counts[k]`` of them
+        from source k, shed between cumulative emissions ``at_start[k]`` and ``at_start[k]
+        + expected[k]``) and return ``(outgrowth day, row)`` of those that start growing
+        before ``stop``.
+
+        Given their number, a Poisson process's points are uniform in its cumulative
+        intensity, so each founder's shedding day is the inverse of the emission at a
+        uniform point; the rest of its path is drawn from the resolved fate probabilities.
+        """
+        model, rng, rows = self.model, self.rng, self.rows
+        n = int(counts.sum())
+        if sources.size == 1:  # the common case, a lesion that began shedding in the piece
+            i = int(sources[0])
+            source = np.full(n, i)
+            targets = at_start[0] + np.sort(rng.random(n)) * expected[0]
+            arrival = rows.curve_start[i] + inverse_cumulative_emission(
+                targets, rows.curve_x0[i], rows.rate[i], rows.capacity[i],
+                self.shedding_rate, model.shedding_exponent,
+            )
+            site = np.full(n, rows.site[i])
+            target_site = np.searchsorted(model.founder_target_cdf[rows.site[i]],
+                                          rng.random(n), side="right")
+        else:
+            source = np.repeat(sources, counts)
+            group = np.repeat(np.arange(sources.size), counts)
+            uniform = rng.random(n)
+            uniform = uniform[np.lexsort((uniform, group))]  # sorted within each source
+            targets = np.repeat(at_start, counts) + uniform * np.repeat(expected, counts)
+            arrival = rows.curve_start[source] + inverse_cumulative_emission_rows(
+                targets, rows.curve_x0[source], rows.rate[source], rows.capacity[source],
+                self.shedding_rate, model.shedding_exponent,
+            )
+            site = rows.site[source]
+            # searchsorted(cdf, u, side="right") row by row: how many cdf values are <= u
+            target_site = (model.founder_target_cdf[site] <= rng.random(n)[:, None]).sum(axis=1)
+        cumulative_routes = model.founder_route[site, target_site]  # [founder, route]
+        route = (rng.random(n)[:, None] > cumulative_routes[:, :-1]).sum(axis=1)
+        slept = rng.random(n) < model.dormant_share_of_outgrowth
+        awakening = arrival + np.where(
+            slept, rng.exponential(model.mean_dormancy_days, size=n), 0.0
+        )
+        micro = model.micrometastasis_cells
+        net_colony_rate = model.colony_birth_rate - model.colony_death_rate
+        if micro > 1.0:
+            scale = rng.exponential(model.colony_birth_rate / net_colony_rate, size=n)
+            to_micro = np.maximum(np.log(micro / scale), 0.0) / net_colony_rate
+        else:
+            scale = np.ones(n)
+            to_micro = np.zeros(n)
+        micrometastasis = awakening + to_micro
+        outgrowth = micrometastasis + rng.exponential(model.mean_outgrowth_delay_days, size=n)
+        x0 = max(micro, 1.0)
+        first = rows.add(
+            n,
+            site=target_site,
+            parent=rows.lesion[source],
+            route=route,
+            arrival=arrival,
+            awakening=awakening,
+            colony_scale=scale,
+            micrometastasis=micrometastasis,
+            outgrowth=outgrowth,
+            growth_start=outgrowth,
+            x0=x0,
+            rate=model.metastasis_rate,
+            capacity=model.site_capacity[target_site],
+            curve_start=outgrowth,
+            curve_x0=x0,
+            emit_from=outgrowth,
+            valid_from=arrival,
+            valid_to=math.inf,
+            resistance=rows.resistance[source],
+        )
+        soon = np.flatnonzero(outgrowth < stop)
+        return list(zip(outgrowth[soon].tolist(), (first + soon).tolist(), strict=True))
+
     def _sample_future(self, cut: float, until: float) -> tuple[float, str]:
         """Sample every founder after ``cut`` up to ``until`` or the lethal burden."""
         model, rng, rows = self.model, self.rng, self.rows
@@ -299,11 +385,23 @@ class DiseaseProcess:
         counted[growing] = True
         heap = list(zip(starts[sources].tolist(), sources.tolist(), strict=True))
         heapq.heapify(heap)
-        target_cdf = model.founder_target_cdf
         founder_total = model.founder_total
-        founder_route = model.founder_route
-        net_colony_rate = model.colony_birth_rate - model.colony_death_rate
-        micro = model.micrometastasis_cells
+        if self.shedding_rate > 0.0:
+            # every lesion shedding at the cut starts at the same moment, before any founder
+            # of this piece can grow (founders arrive after the cut), and the burden's stop
+            # cannot move before they are all done: their counts are drawn at once
+            at_cut = sources[(starts[sources] <= cut) & (founder_total[rows.site[sources]] > 0)]
+            if at_cut.size and cut < burden.stop:
+                stop = burden.stop
+                at_start = self._cumulative_rows(at_cut, cut)
+                expected = self._cumulative_rows(at_cut, stop) - at_start
+                counts = rng.poisson(expected * founder_total[rows.site[at_cut]])
+                shedding = counts > 0
+                for outgrowth, row in self._found(at_cut[shedding], counts[shedding],
+                                                  at_start[shedding], expected[shedding], stop):
+                    heapq.heappush(heap, (outgrowth, row))
+            heap = [(start, row) for start, row in heap if start > cut or row >= n]
+            heapq.heapify(heap)
 
         while heap:
             start, row = heapq.heappop(heap)
@@ -318,64 +416,19 @@ class DiseaseProcess:
                 )
                 if start >= burden.stop:
                     break
-            site = rows.site[row]
-            q = founder_total[site]
+            q = founder_total[rows.site[row]]
             if q <= 0.0 or self.shedding_rate <= 0.0:
                 continue
             stop = burden.stop
             at_start = self._cumulative(row, start)
             expected_shed = self._cumulative(row, stop) - at_start
-            n = rng.poisson(expected_shed * q)
-            if n == 0:
+            count = rng.poisson(expected_shed * q)
+            if count == 0:
                 continue
-            targets = at_start + np.sort(rng.random(n)) * expected_shed
-            arrival = rows.curve_start[row] + inverse_cumulative_emission(
-                targets,
-                rows.curve_x0[row],
-                rows.rate[row],
-                rows.capacity[row],
-                self.shedding_rate,
-                model.shedding_exponent,
-            )
-            target_site = np.searchsorted(target_cdf[site], rng.random(n), side="right")
-            cumulative_routes = founder_route[site, target_site]  # [founder, route]
-            route = (rng.random(n)[:, None] > cumulative_routes[:, :-1]).sum(axis=1)
-            slept = rng.random(n) < model.dormant_share_of_outgrowth
-            awakening = arrival + np.where(
-                slept, rng.exponential(model.mean_dormancy_days, size=n), 0.0
-            )
-            if micro > 1.0:
-                scale = rng.exponential(model.colony_birth_rate / net_colony_rate, size=n)
-                to_micro = np.maximum(np.log(micro / scale), 0.0) / net_colony_rate
-            else:
-                scale = np.ones(n)
-                to_micro = np.zeros(n)
-            micrometastasis = awakening + to_micro
-            outgrowth = micrometastasis + rng.exponential(model.mean_outgrowth_delay_days, size=n)
-            x0 = max(micro, 1.0)
-            first = rows.add(
-                n,
-                site=target_site,
-                parent=rows.lesion[row],
-                route=route,
-                arrival=arrival,
-                awakening=awakening,
-                colony_scale=scale,
-                micrometastasis=micrometastasis,
-                outgrowth=outgrowth,
-                growth_start=outgrowth,
-                x0=x0,
-                rate=model.metastasis_rate,
-                capacity=model.site_capacity[target_site],
-                curve_start=outgrowth,
-                curve_x0=x0,
-                emit_from=outgrowth,
-                valid_from=arrival,
-                valid_to=math.inf,
-                resistance=rows.resistance[row],
-            )
-            for k in np.flatnonzero(outgrowth < stop):
-                heapq.heappush(heap, (float(outgrowth[k]), first + int(k)))
+            for outgrowth, new_row in self._found(np.array([row]), np.array([count]),
+                                                  np.array([at_start]),
+                                                  np.array([expected_shed]), stop):
+                heapq.heappush(heap, (outgrowth, new_row))
 
         if burden.total[-1] < burden.lethal:  # the burden only grows within a piece
             return until, "horizon"
@@ -408,8 +461,7 @@ class DiseaseProcess:
         keep = rows.arrival[: rows.size] <= day
         keep[0] = True
         rows.keep(keep)
-        for change in changes:
-            self._apply(day, change)
+        self._apply_all(day, list(changes))
         self.cut = day
         self.interventions.append(day)
         self._sampled_to, self._end, self._end_reason = day, None, "horizon"
@@ -422,94 +474,138 @@ class DiseaseProcess:
             self._end, self._end_reason = float(day), reason
             self._sampled_to = float(day)
 
-    def _current_row(self, lesion: int, day: float) -> int | None:
-        rows = self.rows
-        hits = np.flatnonzero(
-            (rows.lesion[: rows.size] == lesion)
-            & (rows.valid_from[: rows.size] <= day)
-            & (rows.valid_to[: rows.size] > day)
-        )
-        return int(hits[-1]) if hits.size else None
+    def _apply_all(self, day: float, changes: list[Change]) -> None:
+        """Apply the day's changes in order.
 
-    def _apply(self, day: float, change: Change) -> None:
-        i = self._current_row(change.lesion, day)
-        if i is None:
+        A course of chemotherapy changes every lesion on every cycle, so the changes are
+        applied a run at a time with array operations; a run ends where a lesion is changed a
+        second time, whose change must see the row the first one made.  New rows are added in
+        the order the changes come (a change's clone, then the lesion's new segment), the
+        order one change at a time would give."""
+        run: list[Change] = []
+        seen: set[int] = set()
+        for change in changes:
+            if change.lesion in seen:
+                self._apply_run(day, run)
+                run, seen = [], set()
+            run.append(change)
+            seen.add(change.lesion)
+        if run:
+            self._apply_run(day, run)
+
+    def _apply_run(self, day: float, run: list[Change]) -> None:
+        rows = self.rows
+        n = rows.size
+        live = np.flatnonzero((rows.valid_from[:n] <= day) & (rows.valid_to[:n] > day))
+        current = dict(zip(rows.lesion[live].tolist(), live.tolist(), strict=True))
+        found = [(c, current[c.lesion]) for c in run if c.lesion in current]
+        if not found:
             return
+        row = np.array([i for _, i in found], dtype=np.int64)
+        spare = np.array([c.spare_resistance for c, _ in found], dtype=np.int64)
+        fraction = np.array([c.surviving_fraction for c, _ in found], dtype=float)
+        fraction = np.where((rows.resistance[row] & spare) != 0, 1.0, fraction)
+        clone = np.array([c.clone_cells > 0.0 for c, _ in found])
+        dormant = (rows.arrival[row] <= day) & (day < rows.awakening[row])
+        # a dormant cell does not cycle, so cytotoxic and targeted kills miss it
+        cut = (fraction < 1.0) & ~(dormant & (fraction > 0.0))
+
+        cut_rows = row[cut]
+        size = self._sizes_of_rows(cut_rows, day)
+        rows.valid_to[cut_rows] = day  # closed; eradicated lesions get no new segment
+        survivors = size * fraction[cut]
+        alive = survivors >= 1.0
+        segment = self._segments(day, cut_rows[alive], fraction[cut][alive], survivors[alive])
+        clones = self._clones(day, row[clone], [c for (c, _), k in zip(found, clone,
+                                                                         strict=True) if k])
+        # interleave in change order: change k's clone, then its segment
+        order_clone = np.flatnonzero(clone) * 2
+        order_segment = np.flatnonzero(cut)[alive] * 2 + 1
+        order = np.argsort(np.concatenate([order_clone, order_segment]), kind="stable")
+        count = order.size
+        if count == 0:
+            return
+        columns = {name: np.concatenate([clones[name], segment[name]])[order]
+                   for name in LesionRows.COLUMNS}
+        rows.add(count, **columns)
+
+    def _sizes_of_rows(self, index: np.ndarray, day: float) -> np.ndarray:
+        rows = self.rows
+        table = LesionTable(id=rows.lesion[index],
+                            **{name: getattr(rows, name)[index] for name in _TABLE_COLUMNS})
+        return table.size_at(day)
+
+    def _segments(
+        self, day: float, index: np.ndarray, fraction: np.ndarray, survivors: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """New segments of the rows ``index``, from ``day``, with a share ``fraction`` of
+        their cells left (``survivors`` cells)."""
         rows, model = self.rows, self.model
-        spared = bool(int(rows.resistance[i]) & change.spare_resistance)
-        fraction = 1.0 if spared else change.surviving_fraction
-        if change.clone_cells > 0.0:
-            self._add_clone(i, day, change)
-        if fraction >= 1.0:
-            return
-        if rows.arrival[i] <= day < rows.awakening[i] and fraction > 0.0:
-            return  # a dormant cell does not cycle, so cytotoxic and targeted kills miss it
-        old = rows.row(i)
-        size = self._size_of_row(i, day)
-        rows.valid_to[i] = day
-        survivors = size * fraction
-        if survivors < 1.0:
-            return  # eradicated: the row stays closed
-        new = dict(old)
-        new["valid_from"] = day
-        new["valid_to"] = math.inf
-        if day >= old["growth_start"]:
-            new["growth_start"] = day
-            new["x0"] = survivors
-            if old["curve_start"] <= day:
-                motile = float(
-                    gompertz_size(
-                        day - old["curve_start"], old["curve_x0"], old["rate"], old["capacity"]
-                    )
-                )
-                new["curve_start"] = day
-                new["curve_x0"] = max(motile * fraction, 1.0)
-        elif day >= old["awakening"]:
-            regrowth = math.log(1.0 / fraction) / (
+        new = {name: getattr(rows, name)[index].copy() for name in LesionRows.COLUMNS}
+        new["valid_from"][:] = day
+        new["valid_to"][:] = math.inf
+        growing = day >= new["growth_start"]
+        # a growing lesion restarts its curve from the survivors (and its motile clone, which
+        # it sheds from, loses the same share)
+        new["growth_start"][growing] = day
+        new["x0"][growing] = survivors[growing]
+        motile_row = growing & (new["curve_start"] <= day)
+        if motile_row.any():
+            motile = gompertz_size(day - new["curve_start"][motile_row],
+                                   new["curve_x0"][motile_row], new["rate"][motile_row],
+                                   new["capacity"][motile_row])
+            new["curve_start"][motile_row] = day
+            new["curve_x0"][motile_row] = np.maximum(motile * fraction[motile_row], 1.0)
+        # an establishing colony or a micrometastasis loses time: it must regrow the cells
+        awake = ~growing & (day >= new["awakening"])
+        if awake.any():
+            regrowth = np.log(1.0 / fraction[awake]) / (
                 model.colony_birth_rate - model.colony_death_rate
             )
-            if day < old["micrometastasis"]:
-                new["colony_scale"] = old["colony_scale"] * fraction
-            else:
-                new["awakening"] = day
-                new["colony_scale"] = survivors
-                new["micrometastasis"] = day
-            new["micrometastasis"] = new["micrometastasis"] + regrowth
+            colony = day < new["micrometastasis"][awake]
+            scale = np.where(colony, new["colony_scale"][awake] * fraction[awake],
+                             survivors[awake])
+            new["colony_scale"][awake] = scale
+            new["awakening"][awake] = np.where(colony, new["awakening"][awake], day)
+            micro = np.where(colony, new["micrometastasis"][awake], day)
+            new["micrometastasis"][awake] = micro + regrowth
             for key in ("outgrowth", "growth_start", "curve_start", "emit_from"):
-                new[key] = old[key] + regrowth
-        rows.add(1, **new)
+                new[key][awake] = new[key][awake] + regrowth
+        return new
 
-    def _add_clone(self, i: int, day: float, change: Change) -> None:
+    def _clones(self, day: float, index: np.ndarray, changes: list[Change]
+                ) -> dict[str, np.ndarray]:
+        """New lesions: a clone of ``change.clone_cells`` cells inside each row ``index``,
+        with fresh lesion ids in change order."""
         rows = self.rows
-        growing = day >= rows.growth_start[i]
-        start = day if growing else float(rows.growth_start[i])
-        rows.add(
-            1,
-            site=rows.site[i],
-            parent=rows.lesion[i],
-            route=MUTATION_ROUTE,
-            arrival=day,
-            awakening=day,
-            colony_scale=change.clone_cells,
-            micrometastasis=day,
-            outgrowth=start,
-            growth_start=start,
-            x0=change.clone_cells,
-            rate=rows.rate[i],
-            capacity=rows.capacity[i],
-            curve_start=start,
-            curve_x0=change.clone_cells,
-            emit_from=max(start, float(rows.emit_from[i])),
-            valid_from=day,
-            valid_to=math.inf,
-            resistance=int(rows.resistance[i]) | change.clone_resistance,
-        )
-
-    def _size_of_row(self, i: int, day: float) -> float:
-        rows = self.rows
-        one = {name: getattr(rows, name)[i : i + 1] for name in _TABLE_COLUMNS}
-        table = LesionTable(id=rows.lesion[i : i + 1], **one)
-        return float(table.size_at(day)[0])
+        count = index.size
+        cells = np.array([c.clone_cells for c in changes], dtype=float)
+        extra = np.array([c.clone_resistance for c in changes], dtype=np.int64)
+        growing = day >= rows.growth_start[index]
+        start = np.where(growing, day, rows.growth_start[index])
+        ids = np.arange(rows.next_lesion, rows.next_lesion + count, dtype=np.int64)
+        rows.next_lesion += count
+        return {
+            "lesion": ids,
+            "site": rows.site[index].copy(),
+            "parent": rows.lesion[index].copy(),
+            "route": np.full(count, MUTATION_ROUTE, dtype=np.int64),
+            "arrival": np.full(count, day),
+            "awakening": np.full(count, day),
+            "colony_scale": cells,
+            "micrometastasis": np.full(count, day),
+            "outgrowth": start,
+            "growth_start": start.copy(),
+            "x0": cells.copy(),
+            "rate": rows.rate[index].copy(),
+            "capacity": rows.capacity[index].copy(),
+            "curve_start": start.copy(),
+            "curve_x0": cells.copy(),
+            "emit_from": np.maximum(start, rows.emit_from[index]),
+            "valid_from": np.full(count, day),
+            "valid_to": np.full(count, math.inf),
+            "resistance": rows.resistance[index] | extra,
+        }
 
     # ------------------------------------------------------------------ results
     def lesion_table(self, through: float | None = None) -> LesionTable:

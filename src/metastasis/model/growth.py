@@ -77,6 +77,20 @@ def cumulative_emission_scalar(
     return amplitude * (float(exp1(c * math.exp(-rate * age))) - float(exp1(c)))
 
 
+def cumulative_emission_rows(
+    age: NDArray[np.float64], x0: NDArray[np.float64], rate: NDArray[np.float64],
+    capacity: NDArray[np.float64], scale: float, exponent: float,
+) -> NDArray[np.float64]:
+    """:func:`cumulative_emission` for many lesions at once, each with its own curve."""
+    age = np.maximum(age, 0.0)
+    c = exponent * np.log(capacity / x0)
+    flat = c <= 0.0
+    safe_c = np.where(flat, 1.0, c)
+    amplitude = scale * capacity**exponent / rate
+    curved = amplitude * (exp1(safe_c * np.exp(-rate * age)) - exp1(safe_c))
+    return np.where(flat, scale * capacity**exponent * age, curved)
+
+
 def _newton_start(y: NDArray[np.float64]) -> NDArray[np.float64]:
     """Starting w = ln z for Newton: the asymptotes E1(z) ~ -gamma - ln z (small z) and
     E1(z) ~ exp(-z)/z (large z)."""
@@ -184,3 +198,20 @@ def inverse_cumulative_emission(
     z = _inverse_exp1(np.atleast_1d(y))
     age = np.log(c / z) / rate
     return np.maximum(age, 0.0).reshape(target.shape)
+
+
+def inverse_cumulative_emission_rows(
+    target: NDArray[np.float64], x0: NDArray[np.float64], rate: NDArray[np.float64],
+    capacity: NDArray[np.float64], scale: float, exponent: float,
+) -> NDArray[np.float64]:
+    """:func:`inverse_cumulative_emission` for many targets, each on its own lesion's curve."""
+    target = np.asarray(target, dtype=float)
+    if target.size == 0:
+        return np.zeros(0)
+    c = exponent * np.log(capacity / x0)
+    flat = c <= 0.0
+    safe_c = np.where(flat, 1.0, c)
+    amplitude = scale * capacity**exponent / rate
+    z = _inverse_exp1(exp1(safe_c) + target / amplitude)
+    age = np.maximum(np.log(safe_c / z) / rate, 0.0)
+    return np.where(flat, target / (scale * capacity**exponent), age)
