@@ -37,7 +37,15 @@ from rich.text import Text
 
 import metastasis
 from metastasis import api
-from metastasis.cli import clinical_report, clinical_story, model_view, narrative, numbers, output
+from metastasis.cli import (
+    calibration_report,
+    clinical_report,
+    clinical_story,
+    model_view,
+    narrative,
+    numbers,
+    output,
+)
 from metastasis.cli.serve import serve
 from metastasis.errors import ModelError
 from metastasis.guide.cli import explain, guide_app
@@ -881,6 +889,129 @@ def compare(
         if note:
             console.print(Text(note, style="cyan"), soft_wrap=True)
         clinical_report.print_compare(console, differences, names, words)
+
+
+# ---------------------------------------------------------------- calibrate
+
+
+@app.command()
+def calibrate(
+    cancer: CancerOption = "colorectal",
+    target: Annotated[
+        str | None,
+        typer.Option("--target", "-t", metavar="NAME",
+                     help="Target to fit (calibration.toml); default: the cancer type's "
+                          "fit target."),
+    ] = None,
+    parameter: Annotated[
+        str, typer.Option("--parameter", "-p", metavar="NAME",
+                          help="Parameter to move: shedding_rate, outgrowth, breach_rate, "
+                               "motility or blood_entry_survival.")
+    ] = "shedding_rate",
+    patients: Annotated[
+        str, typer.Option("--patients", "-n", metavar="N",
+                          help="Virtual patients per evaluation (the same ones every time).")
+    ] = "400",
+    seed: Annotated[
+        str, typer.Option("--seed", "-s", metavar="SEED",
+                          help="Root seed of the patients (fixed, so a calibration reruns).")
+    ] = "1",
+    years: Annotated[
+        str, typer.Option("--years", "-y", metavar="YEARS", help="Horizon in years, in (0, 150].")
+    ] = CLINICAL_YEARS,
+    steps: Annotated[
+        str, typer.Option("--steps", metavar="N", help="Most cohorts the search may run.")
+    ] = "8",
+    only_check: Annotated[
+        bool, typer.Option("--check", help="Only set the model beside every target; no search.")
+    ] = False,
+    model: ModelOption = None,
+    clinical: ClinicalOption = None,
+    treatments: TreatmentsOption = None,
+    targets: Annotated[
+        Path | None,
+        typer.Option("--targets", help="A calibration targets file (TOML or JSON) instead of "
+                     "the packaged one."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the calibrated knowledge base (.toml), to use "
+                     "with --model."),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", metavar="[text|json]",
+                          help="text: tables; json: the results as data.")
+    ] = "text",
+    workers: WorkersOption = "1",
+) -> None:
+    """Set the model's stage-at-diagnosis statistics beside published figures, and fit one
+    parameter so that one of them meets its target (stories end at diagnosis)."""
+    from metastasis.calibration.cohorts import CohortSettings, check
+    from metastasis.calibration.parameters import parameter as find_parameter
+
+    with _user_errors():
+        horizon = _years(years)
+        n_patients = _integer("patients", patients, 1)
+        root_seed = _integer("seed", seed, 0)
+        n_steps = _integer("steps", steps, 1)
+        processes = _integer("workers", workers, 1)
+        chosen = _choice(SummaryFormat, "--format", fmt)
+        if out is not None:
+            if only_check:
+                raise ModelError("--out", str(out), "to be left out with --check (nothing is "
+                                 "calibrated)")
+            _check_suffix(out, (".toml",))
+            output.check_writable(out)
+        resolved = api.load_model(cancer, model)
+        setup = clinical_report.load_setup(resolved, model, clinical, treatments, None)
+        wanted = calibration_report.targets_for(resolved.cancer, targets)
+        raw = calibration_report.knowledge_raw(model)
+        settings = CohortSettings(resolved.cancer, setup.clinical, setup.treatments,
+                                  n_patients, root_seed, horizon, processes)
+        if only_check:
+            checks = check(raw, settings, wanted)
+            if chosen is SummaryFormat.json:
+                sys.stdout.write(_dumps({
+                    "disclaimer": metastasis.DISCLAIMER, "version": metastasis.__version__,
+                    "cancer": resolved.cancer, "patients": n_patients, "root_seed": root_seed,
+                    "years": horizon, "targets": calibration_report.checks_data(checks)},
+                    indent=2))
+                return
+            console = _console()
+            _disclaimer(console)
+            console.print(calibration_report.checks_table(
+                checks, f"{resolved.label}: {n_patients:,} virtual patients, stage at "
+                f"diagnosis (root seed {root_seed}, {horizon:g} years)"))
+            calibration_report.print_sources(console, checks)
+            return
+        goal = calibration_report.choose_target(wanted, target)
+        find_parameter(parameter)
+        command = (f"metastasis calibrate --cancer {resolved.cancer} --target {goal.name} "
+                   f"--parameter {parameter} --patients {n_patients} --seed {root_seed} "
+                   f"--years {horizon:g}")
+        err = _console(stderr=True)
+
+        def report(value: float, estimate: Any) -> None:
+            low, high = estimate.interval
+            err.print(f"{parameter} = {value:.4g}: {100 * estimate.share:.1f} % "
+                      f"({100 * low:.1f}-{100 * high:.1f})", markup=False)
+
+        result = calibration_report.fit(raw, settings, wanted, goal, parameter, n_steps,
+                                        command, progress=report)
+        if out is not None:
+            output.write_text(out, calibration_report.knowledge_toml(result.raw))
+        if chosen is SummaryFormat.json:
+            sys.stdout.write(_dumps({
+                "disclaimer": metastasis.DISCLAIMER, "version": metastasis.__version__,
+                "cancer": resolved.cancer, "patients": n_patients, "root_seed": root_seed,
+                "years": horizon, **calibration_report.fit_data(result)}, indent=2))
+        else:
+            console = _console()
+            _disclaimer(console)
+            calibration_report.print_fit(console, result)
+            calibration_report.print_sources(console, result.checks)
+        if out is not None:
+            typer.echo(f"Wrote {out} (use it with --model)", err=True)
 
 
 # ---------------------------------------------------------------- model

@@ -42,6 +42,7 @@ def _row(result: ClinicalResult) -> dict[str, Any]:
         "n": dx.stage.n if dx else None,
         "m": dx.stage.m if dx else None,
         "diagnosis_name": dx.name if dx else None,
+        "distant_sites_found": ";".join(dx.distant_sites_found) if dx else "",
         "metastases_present": dx.metastases_present if dx else 0,
         "metastases_found": dx.metastases_found if dx else 0,
         "metastases_hidden": dx.metastases_hidden if dx else 0,

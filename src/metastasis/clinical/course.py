@@ -56,16 +56,23 @@ CANCER_DEATH = "tumour burden"
 
 
 
+STOPPED_AT_DIAGNOSIS = "diagnosis"
+"""End reason of a history stopped at diagnosis by an arm without follow-up."""
+
+
 @dataclass(frozen=True)
 class Arm:
     """What the clinic does for a patient: screen or not, and which protocol to follow.
 
     ``protocol`` None follows the cancer type's default plan for the stage found.
+    ``follow_up`` False ends each story at diagnosis (no treatment, no outcome): what a
+    study of stage at diagnosis needs, such as calibration, at a fraction of the cost.
     """
 
     name: str = "standard care"
     screening: bool = False
     protocol: Protocol | None = None
+    follow_up: bool = True
 
 
 @dataclass(frozen=True)
@@ -125,9 +132,15 @@ class ClinicalResult:
         return self.death_day is not None
 
     @property
+    def followed_up(self) -> bool:
+        """Whether the story goes on after diagnosis (see :attr:`Arm.follow_up`)."""
+        return self.diagnosis is None or self.patient.end_reason != STOPPED_AT_DIAGNOSIS
+
+    @property
     def survival_from_diagnosis_days(self) -> float | None:
-        """Days from diagnosis to death, or to the horizon when censored."""
-        if self.diagnosis is None:
+        """Days from diagnosis to death, or to the horizon when censored (None when the
+        story was not followed past the diagnosis)."""
+        if self.diagnosis is None or not self.followed_up:
             return None
         end = self.death_day if self.death_day is not None else self.horizon_days
         return end - self.diagnosis.day
@@ -136,7 +149,9 @@ class ClinicalResult:
     def lifetime_days(self) -> float:
         """Days from the first cancer cell to death, or to the horizon when censored: free of
         the lead-time bias that survival from diagnosis has under screening."""
-        return self.death_day if self.death_day is not None else self.horizon_days
+        if self.death_day is not None:
+            return self.death_day
+        return self.horizon_days if self.followed_up else self.patient.end_time
 
 
 def _first_fatal_crossing(
@@ -332,6 +347,11 @@ def simulate_course(
         metastases_found=len({f.lesion for f in findings if _distant(
             model, model.site_index(f.site))}),
     )
+    if not arm.follow_up:
+        process.stop_at(dx_day, STOPPED_AT_DIAGNOSIS)
+        events += [ClinicalEvent(day, "symptom", s.label) for day, s in onsets if day <= dx_day]
+        return _finish(model, clinical, process, arm, onset_age, traits, events, diagnosis, (),
+                       None, index, seed, None)
     protocol = arm.protocol or default_protocol(treatments, model.cancer, final_stage.group)
     treatment = apply_protocol(
         process, protocol, dx_day, sorted(found_ids), traits, treatments, rng, found_in=scanned

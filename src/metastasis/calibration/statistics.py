@@ -1,0 +1,63 @@
+"""The clinical statistics that calibration targets name, measured on a clinical cohort.
+
+Shares are among diagnosed patients (a patient not diagnosed by the horizon has no stage),
+with a Wilson 95 % interval: the model's own sampling error, to set beside the target.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from metastasis.calibration.targets import Target
+
+Z_95 = 1.959963984540054
+"""Two-sided 95 % normal quantile."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A share measured on a cohort: successes of trials, with its 95 % Wilson interval."""
+
+    successes: int
+    trials: int
+
+    @property
+    def share(self) -> float:
+        return self.successes / self.trials if self.trials else math.nan
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """Wilson score interval: keeps its coverage near 0 and 1, where the normal one
+        does not, and shares of rare spread are often near 0."""
+        n = self.trials
+        if n == 0:
+            return (math.nan, math.nan)
+        p = self.share
+        centre = (p + Z_95**2 / (2 * n)) / (1 + Z_95**2 / n)
+        half = Z_95 * math.sqrt(p * (1 - p) / n + Z_95**2 / (4 * n * n)) / (1 + Z_95**2 / n)
+        return (max(0.0, centre - half), min(1.0, centre + half))
+
+    def agrees_with(self, target: Target) -> bool:
+        """Whether the 95 % interval meets the target's published band."""
+        low, high = self.interval
+        band_low, band_high = target.band
+        return low <= band_high and high >= band_low
+
+
+def _sites(cell: object) -> set[str]:
+    return set(str(cell).split(";")) - {""} if isinstance(cell, str) else set()
+
+
+def measure(patients: pd.DataFrame, target: Target) -> Estimate:
+    """The target's statistic on a clinical cohort's patient table."""
+    diagnosed = patients[patients["diagnosed"]]
+    distant = diagnosed["summary_stage"] == "distant"
+    if target.statistic == "distant_share":
+        return Estimate(int(distant.sum()), len(diagnosed))
+    has_site = diagnosed["distant_sites_found"].map(lambda cell: target.site in _sites(cell))
+    if target.statistic == "site_share":
+        return Estimate(int(has_site.sum()), len(diagnosed))
+    return Estimate(int((has_site & distant).sum()), int(distant.sum()))
