@@ -1,7 +1,8 @@
 """Treatment: protocols as data, their validation, and their exact effect on the process.
 
-Statistical tests are seeded (fixed root seeds) and use exact binomial or Poisson tests at
-significance level ALPHA = 0.001, so a failure is a finding, not noise.  Closed-form checks
+Statistical tests are seeded (fixed root seeds) and use exact binomial or Poisson tests, or
+Kolmogorov-Smirnov tests, at significance level ALPHA = 0.001, so a failure is a finding, not
+noise.  Closed-form checks
 compare the engine's lesion sizes with Gompertz regrowth to a relative tolerance of 1e-9.
 """
 
@@ -21,6 +22,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from metastasis.api import load_model
+from metastasis.clinical.course import Arm, simulate_course
+from metastasis.clinical.loader import load_clinical
 from metastasis.clinical.treatment import (
     PatientTraits,
     apply_protocol,
@@ -280,6 +283,154 @@ def test_resistant_clones_survive_later_cycles(treatments: TreatmentKnowledge) -
     assert table.size_at(later)[clone] > table.x0[clone]  # it grew through the cycles
     parent_rows = primary_rows(table)
     assert parent_rows.size == cycles + 1  # every cycle cut the sensitive parent
+
+
+# ---------------------------------------------------------------------------- chemosensitivity
+def without_spread(treatments: TreatmentKnowledge) -> TreatmentKnowledge:
+    """The knowledge base with no between-patient spread of any chemotherapy's kill."""
+    raw = treatments.model_dump(mode="json")
+    for therapy in raw["therapies"].values():
+        therapy.pop("log_kill_sd", None)
+    return treatments_from_dict(raw)
+
+
+def _traits_draws(treatments: TreatmentKnowledge) -> int:
+    """How many numbers draw_traits takes from the clinical stream: one per biomarker and one
+    per targeted or immune therapy, as before chemosensitivity existed."""
+    drugs = [
+        t for t in treatments.therapies.values() if t.modality in {"targeted", "immunotherapy"}
+    ]
+    return len(treatments.biomarkers) + len(drugs)
+
+
+def _cycles(result: Any) -> list[Any]:
+    """The chemotherapy cycles a patient's story holds."""
+    return [
+        e for e in result.treatment if e.modality == "chemotherapy" and "cycle" in e.description
+    ]
+
+
+def test_default_chemotherapies_have_a_sourced_spread(treatments: TreatmentKnowledge) -> None:
+    for name, therapy in treatments.therapies.items():
+        if therapy.modality == "chemotherapy":
+            assert therapy.spread() > 0.0, name
+            assert therapy.log_kill_sd.source.startswith("assumption:"), name
+
+
+def test_chemosensitivity_follows_its_law(treatments: TreatmentKnowledge) -> None:
+    """log10 of a patient's surviving fraction is normal(log10 f, sd), capped at 0.
+
+    folfox, set to f = 0.01 and sd = 0.3, never reaches the cap (6.7 sd away): its log10 is
+    the normal itself (Kolmogorov-Smirnov).  The default platinum doublet reaches it: the
+    share of patients with no kill is binomial with P(Z > -log10 f / sd), and the others
+    follow the normal truncated at 0.
+    """
+    n = 2000
+    chemo = with_therapy(treatments, "folfox", surviving_fraction=0.01, log_kill_sd=0.3)
+    drawn = [draw_traits(chemo, "colorectal", clinical_generator(SEED, i)) for i in range(n)]
+    folfox = np.log10([t.chemo_surviving_fraction["folfox"] for t in drawn])
+    assert stats.kstest(folfox, "norm", args=(-2.0, 0.3)).pvalue > ALPHA
+
+    doublet = chemo.therapies["platinum_doublet"]
+    mu, sd = math.log10(doublet.surviving_fraction.value), doublet.spread()
+    fractions = np.array([t.chemo_surviving_fraction["platinum_doublet"] for t in drawn])
+    capped = int(np.sum(fractions == 1.0))
+    assert stats.binomtest(capped, n, stats.norm.sf(-mu / sd)).pvalue > ALPHA
+    assert 0 < capped < n  # the test can fail: some patients, not all, get no kill
+    below = np.log10(fractions[fractions < 1.0])
+    truncated = stats.truncnorm(-np.inf, -mu / sd, loc=mu, scale=sd)
+    assert stats.kstest(below, truncated.cdf).pvalue > ALPHA
+    # one draw per drug: two drugs of one patient are independent
+    assert abs(stats.pearsonr(folfox, np.log10(fractions)).statistic) < 0.1
+
+
+def test_a_patients_kill_is_the_same_in_every_cycle(treatments: TreatmentKnowledge) -> None:
+    """The closed-form log-kill check with the patient's own fraction: every cycle of the
+    engine kills exactly that share, and every cycle's event says so."""
+    chemo = with_therapy(treatments, "folfox", resistance_per_cell=0.0)
+    traits = draw_traits(chemo, "colorectal", clinical_generator(SEED, 4))
+    f = traits.chemo_surviving_fraction["folfox"]
+    assert f != chemo.therapies["folfox"].surviving_fraction.value
+    cycles, interval, start = 5, 14.0, 2200.0
+    proc = process("colorectal", 3, start + 400.0)
+    a, K = proc.model.primary_rate, proc.model.primary_capacity
+    size = float(gompertz_size(start, 1.0, a, K))
+    plan = protocol(
+        chemo, ["colorectal"], course_step("chemotherapy", "folfox", 0, cycles, interval)
+    )
+    events = apply_protocol(proc, plan, start, [0], traits, chemo, np.random.default_rng(1))
+    after = 9.0
+    for k in range(cycles):
+        size = float(gompertz_size(interval if k < cycles - 1 else after, size * f, a, K))
+    assert primary_size(proc, start + (cycles - 1) * interval + after) == pytest.approx(
+        size, rel=REL
+    )
+    killed = f"{(1.0 - f) * 100:.4g} % of sensitive cells killed (median patient 70 %)"
+    cycle_events = [e for e in events if "cycle" in e.description]
+    assert len(cycle_events) == cycles
+    assert all(killed in e.description for e in cycle_events), cycle_events[0].description
+
+
+def test_patients_differ_in_chemosensitivity_but_arms_share_it(
+    treatments: TreatmentKnowledge,
+) -> None:
+    """Common random numbers: two arms with the same protocol give identical stories, and
+    an arm with another protocol gives the patient the same chemosensitivity."""
+    clinical, model = load_clinical(), model_of("colorectal")
+    chemo = treatments.protocols["colorectal_metastatic"]
+    a, b = Arm(name="a", protocol=chemo), Arm(name="b", protocol=chemo)
+    other = Arm(name="surgery", protocol=treatments.protocols["resection"])
+    fractions, treated = set(), 0
+    for i in range(20):
+        one = simulate_course(model, clinical, treatments, SEED, i, 20.0, a)
+        two = simulate_course(model, clinical, treatments, SEED, i, 20.0, b)
+        three = simulate_course(model, clinical, treatments, SEED, i, 20.0, other)
+        assert one.traits == two.traits == three.traits  # chemosensitivity included
+        assert one.diagnosis == two.diagnosis
+        assert (one.treatment, one.events) == (two.treatment, two.events)
+        assert (one.death_day, one.cause_of_death) == (two.death_day, two.cause_of_death)
+        assert_tables_equal(one.patient.lesions, two.patient.lesions)
+        fractions.add(one.traits.chemo_surviving_fraction["folfox"])
+        treated += bool(_cycles(one))
+        if treated == 4:
+            break
+    assert treated == 4  # the test can fail: four patients had chemotherapy
+    assert len(fractions) == i + 1  # each patient has their own
+
+
+def test_no_spread_is_the_previous_behaviour(treatments: TreatmentKnowledge) -> None:
+    """Without a spread nothing is drawn and every cycle kills the therapy's fraction; with
+    one, the clinical stream is untouched, so everything before treatment is as it was."""
+    plain = without_spread(treatments)
+    zero = with_therapy(plain, "folfox", log_kill_sd=0.0)
+    for knowledge in (plain, zero, treatments):
+        rng, reference = clinical_generator(SEED, 9), clinical_generator(SEED, 9)
+        traits = draw_traits(knowledge, "colorectal", rng)
+        reference.random(_traits_draws(knowledge))
+        assert rng.random() == reference.random()  # the same numbers taken from the stream
+        if knowledge is not treatments:
+            assert traits.chemo_surviving_fraction == {}
+            folfox = knowledge.therapies["folfox"]
+            assert traits.surviving_fraction("folfox", folfox) == folfox.surviving_fraction.value
+
+    clinical, model = load_clinical(), model_of("colorectal")
+    arm = Arm(protocol=treatments.protocols["colorectal_metastatic"])
+    treated = 0
+    for i in range(20):
+        spread = simulate_course(model, clinical, treatments, SEED, i, 20.0, arm)
+        none = simulate_course(model, clinical, plain, SEED, i, 20.0, arm)
+        also_none = simulate_course(model, clinical, zero, SEED, i, 20.0, arm)
+        assert none.traits.mutations == spread.traits.mutations
+        assert none.traits.responder == spread.traits.responder
+        assert none.diagnosis == spread.diagnosis
+        assert none.treatment == also_none.treatment
+        assert_tables_equal(none.patient.lesions, also_none.patient.lesions)
+        for cycle in _cycles(none):
+            assert "70 % of sensitive cells killed in" in cycle.description  # the median
+        treated += bool(_cycles(none))
+        if treated == 3:
+            break
+    assert treated == 3  # the test can fail: three patients had chemotherapy
 
 
 # ---------------------------------------------------------------------------- targeted
@@ -620,7 +771,7 @@ BAD_PROTOCOLS = [
     (
         "negative cycle count",
         _raw_protocol(course_step("chemotherapy", "folfox", cycles=-2)),
-        ("cycles", "-2", "whole number"),
+        ("protocols.mine.steps.0.cycles.value", "-2", "whole number"),
     ),
     (
         "zero cycles",
@@ -675,7 +826,7 @@ BAD_PROTOCOLS = [
     (
         "an unknown field",
         _raw_protocol({**course_step("chemotherapy", "folfox"), "dose": sourced(3)}),
-        ("dose", "3", "Extra inputs"),
+        ("protocols.mine.steps.0.dose", "3", "Extra inputs"),
     ),
 ]
 
@@ -782,6 +933,35 @@ def test_user_protocol_file_with_a_bad_value(treatments: TreatmentKnowledge, tmp
     (tmp_path / "broken.toml").write_text("protocols = [", encoding="utf-8")
     with pytest.raises(ModelError, match="valid TOML"):
         load_protocols(tmp_path / "broken.toml", treatments)
+
+
+def test_a_bad_step_in_a_protocol_file_is_named_by_its_path_in_the_file(
+    treatments: TreatmentKnowledge, tmp_path: Any
+) -> None:
+    """The error names the step's field as the file has it, without pydantic's union tag
+    (the step's modality), and other paths keep theirs."""
+    raw = _raw_protocol(
+        surgery_step(0, primary=True), course_step("chemotherapy", "folfox", 42, cycles=-2)
+    )
+    path = tmp_path / "mine.toml"
+    path.write_text(tomli_w.dumps(raw), encoding="utf-8")
+    with pytest.raises(ModelError) as info:
+        load_protocols(path, treatments)
+    assert (info.value.field, info.value.value) == ("protocols.mine.steps.1.cycles.value", -2)
+    assert "whole number" in info.value.allowed
+    assert str(info.value).startswith("protocols.mine.steps.1.cycles.value: got -2;")
+
+    # a protocol named like a modality keeps its name; only the tag after the index goes
+    named = {"protocols": {"chemotherapy": raw["protocols"]["mine"]}}
+    with pytest.raises(ModelError) as info:
+        protocols_from_dict(named, treatments)
+    assert info.value.field == "protocols.chemotherapy.steps.1.cycles.value"
+    # the therapies of a knowledge base are not protocol steps: their path is unchanged
+    bad = treatments.model_dump(mode="json")
+    bad["therapies"]["folfox"]["surviving_fraction"] = sourced(-0.1)
+    with pytest.raises(ModelError) as info:
+        treatments_from_dict(bad)
+    assert info.value.field == "therapies.folfox.chemotherapy.surviving_fraction.value"
 
 
 _DRUGS = {

@@ -14,7 +14,11 @@ Randomness: what the clinic draws (biomarkers, responder status, resistant cells
 control, pain relief) comes from the generator passed in, the patient's clinical
 generator, never from the disease's.  Biomarkers and responder status are drawn once per
 patient (:func:`draw_traits`), with a fixed number of draws, so two arms with different
-protocols share the patient's traits: common random numbers.
+protocols share the patient's traits: common random numbers.  So is the patient's own
+chemosensitivity where a chemotherapy has a between-patient spread, but from a stream
+derived from the clinical generator's seed, so that it draws nothing from the clinical
+stream itself and every later draw of the course (work-up delay, scans, biopsies) is what it
+was without the spread.
 
 Lesion ids: a ``LesionTable`` numbers lesions in order of appearance among the rows it
 keeps, so the same lesion can have different ids in tables read through different days.
@@ -73,6 +77,12 @@ does not also gain a resistant clone that day."""
 
 
 # ---------------------------------------------------------------------------- patient traits
+SENSITIVITY_STREAM = 2**32 - 1
+"""Appended to the clinical generator's spawn key, it keys the stream of chemosensitivity
+draws: far above any child index ``SeedSequence.spawn`` would hand out, so that stream meets
+no other."""
+
+
 @dataclass(frozen=True)
 class PatientTraits:
     """What a patient's tumour carries and how it answers drugs, drawn once per patient.
@@ -80,24 +90,79 @@ class PatientTraits:
     ``mutations``: the biomarkers the tumour carries (actionable mutations such as EGFR, and
     expression markers such as PD-L1 >= 50 %).  ``responder``: for each targeted therapy and
     immunotherapy indicated for the cancer, whether this patient responds when the drug can
-    act at all (a targeted drug still needs its biomarker).
+    act at all (a targeted drug still needs its biomarker).  ``chemo_surviving_fraction``:
+    for each chemotherapy with a between-patient spread (``log_kill_sd``), the share of this
+    patient's sensitive cells that survive each cycle; a chemotherapy not listed leaves its
+    median ``surviving_fraction`` (the median patient).
     """
 
     mutations: frozenset[str] = frozenset()
     responder: dict[str, bool] = field(default_factory=dict, hash=False)
+    chemo_surviving_fraction: dict[str, float] = field(default_factory=dict, hash=False)
 
     def responds(self, therapy: str) -> bool:
         return self.responder.get(therapy, False)
+
+    def surviving_fraction(self, name: str, therapy: ChemotherapyTherapy) -> float:
+        """The share of this patient's sensitive cells that survive a cycle of ``therapy``."""
+        return self.chemo_surviving_fraction.get(name, therapy.surviving_fraction.value)
+
+
+def _sensitivity_generator(rng: np.random.Generator) -> np.random.Generator:
+    """The generator of a patient's chemosensitivity, derived from ``rng``'s seed.
+
+    Drawing from ``rng`` itself would shift every later draw of the clinical course (the
+    work-up delay, scans and biopsies that decide the stage), so a spread of the kill would
+    change who is diagnosed when.  A stream keyed below ``rng``'s seed sequence leaves
+    ``rng`` untouched and is the same in every arm.  A generator without a seed sequence
+    (built from a saved state) has no such key: the draws then come from ``rng``.
+    """
+    seq = getattr(rng.bit_generator, "seed_seq", None)
+    if not isinstance(seq, np.random.SeedSequence):
+        return rng
+    child = np.random.SeedSequence(
+        seq.entropy, spawn_key=(*seq.spawn_key, SENSITIVITY_STREAM), pool_size=seq.pool_size
+    )
+    return np.random.Generator(type(rng.bit_generator)(child))
+
+
+def _draw_chemosensitivity(
+    treatments: TreatmentKnowledge, rng: np.random.Generator
+) -> dict[str, float]:
+    """Each chemotherapy's surviving fraction for this patient, where it has a spread.
+
+    Nothing is drawn unless some chemotherapy has a positive ``log_kill_sd``; then one
+    standard normal per chemotherapy, in name order, spread or not, so that giving one drug
+    a spread does not change another's draw.  Independent between drugs: cross-resistance
+    between regimens is not modelled.
+    """
+    chemo = {
+        name: therapy
+        for name, therapy in sorted(treatments.therapies.items())
+        if isinstance(therapy, ChemotherapyTherapy)
+    }
+    if not any(therapy.spread() > 0.0 for therapy in chemo.values()):
+        return {}
+    stream = _sensitivity_generator(rng)
+    fractions: dict[str, float] = {}
+    for name, therapy in chemo.items():
+        z = float(stream.standard_normal())
+        sd = therapy.spread()
+        if sd > 0.0:
+            fractions[name] = min(1.0, therapy.surviving_fraction.value * 10.0 ** (sd * z))
+    return fractions
 
 
 def draw_traits(
     treatments: TreatmentKnowledge, cancer: str, rng: np.random.Generator
 ) -> PatientTraits:
-    """Draw a patient's biomarkers and responder status for ``cancer``.
+    """Draw a patient's biomarkers, responder status and chemosensitivity for ``cancer``.
 
     One uniform per biomarker and one per targeted or immune therapy, in name order, whether
     or not the cancer has a figure for it: the number of draws does not depend on the
-    cancer or the outcome, so the clinical stream stays aligned across arms.
+    cancer or the outcome, so the clinical stream stays aligned across arms.  The
+    chemosensitivity comes last, and from its own stream (:func:`_sensitivity_generator`),
+    so it moves none of those draws nor any later one.
     """
     markers = set()
     for name in sorted(treatments.biomarkers):
@@ -114,7 +179,11 @@ def draw_traits(
         response = therapy.response.get(cancer)
         if response is not None:
             responder[name] = bool(u < response.value)
-    return PatientTraits(mutations=frozenset(markers), responder=responder)
+    return PatientTraits(
+        mutations=frozenset(markers),
+        responder=responder,
+        chemo_surviving_fraction=_draw_chemosensitivity(treatments, rng),
+    )
 
 
 def default_protocol(treatments: TreatmentKnowledge, cancer: str, stage_group: str) -> Protocol:
@@ -460,13 +529,19 @@ class _Treatment:
         already carry this drug's resistance bit are spared; at the first cycle of
         chemotherapy and at every interval of targeted therapy, a lesion of N sensitive cells
         gains Poisson(mu N) resistant cells as a clone, and its sensitive cells are N minus
-        those.
+        those.  Chemotherapy kills with the patient's own surviving fraction (the same in
+        every cycle: drawn once, with the traits).
         """
         therapy = self.treatments.therapies[step.therapy]
         if k == 0:
             course.baseline = self._measurable(lesions)
         bit = self.treatments.resistance_bit(step.therapy)
         f = therapy.surviving_fraction.value
+        median = ""
+        if isinstance(therapy, ChemotherapyTherapy):
+            f = self.traits.surviving_fraction(step.therapy, therapy)
+            if step.therapy in self.traits.chemo_surviving_fraction:
+                median = f" (median patient {(1.0 - therapy.surviving_fraction.value) * 100:.4g} %)"
         mu = getattr(therapy, "resistance_per_cell", None)
         draws_resistance = mu is not None and (isinstance(therapy, TargetedTherapy) or k == 0)
         treated, spared, carriers = [], [], []
@@ -507,7 +582,7 @@ class _Treatment:
         if dormant:
             notes.append(f"{_count(dormant, 'dormant cell')} spared (they do not divide)")
         description = (
-            f"{therapy.label}, cycle {k + 1} of {step.cycles.n}: {killed} {what} in "
+            f"{therapy.label}, cycle {k + 1} of {step.cycles.n}: {killed} {what}{median} in "
             f"{len(treated)} lesions" + "".join(f"; {note}" for note in notes)
         )
         if draws_resistance and carriers:

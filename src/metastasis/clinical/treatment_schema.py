@@ -134,11 +134,22 @@ class ChemotherapyTherapy(_Therapy):
     Each cycle leaves ``surviving_fraction`` of the sensitive cells of every dividing lesion.
     At the first cycle a lesion of N cells already holds Poisson(``resistance_per_cell`` * N)
     resistant cells, which become a clone that later cycles spare.
+
+    ``log_kill_sd``: tumours differ in how sensitive they are, so with a spread
+    ``surviving_fraction`` is the median patient's and each patient's own fraction is
+    min(1, ``surviving_fraction`` * 10**(sd * Z)), Z standard normal drawn once per patient
+    (a log-kill per cycle of -log10 of it, normal with this sd, none below 0: a tumour the
+    drug does not touch).  Absent or 0: every patient's tumour has the same fraction.
     """
 
     modality: Literal[Modality.CHEMOTHERAPY]
     surviving_fraction: Probability
     resistance_per_cell: Probability
+    log_kill_sd: Rate | None = None
+
+    def spread(self) -> float:
+        """The between-patient sd of the log10 surviving fraction (0 when there is none)."""
+        return 0.0 if self.log_kill_sd is None else self.log_kill_sd.value
 
 
 class TargetedTherapy(_Therapy):
@@ -451,17 +462,47 @@ def check_treatments(treatments: TreatmentKnowledge) -> None:
 
 
 # ---------------------------------------------------------------------------- loading
+_MODALITY_TAGS = frozenset(m.value for m in Modality)
+
+
+def _file_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """The location of an error as the user wrote it in the file.
+
+    Pydantic puts the tag of the discriminated union that chose a step's class into the
+    location (``protocols.x.steps.1.chemotherapy.cycles``), but the file has no such key
+    (``protocols.x.steps.1.cycles``), so the tag is dropped there, and only there: the step
+    union sits exactly at ``protocols.<name>.steps.<index>``; other locations are kept.
+    """
+    if (
+        len(loc) > 4
+        and loc[0] == "protocols"
+        and loc[2] == "steps"
+        and isinstance(loc[3], int)
+        and loc[4] in _MODALITY_TAGS
+    ):
+        return loc[:4] + loc[5:]
+    return loc
+
+
 def _validation_error(exc: ValidationError) -> ModelError:
-    """Name the modality field itself when a step or therapy has an unknown modality."""
+    """One ModelError naming the field by its path in the file.
+
+    An unknown or missing modality names the modality field itself; a protocol step's field
+    is named without pydantic's union tag (see :func:`_file_loc`).
+    """
     err = exc.errors()[0]
-    where = ".".join(str(part) for part in err["loc"])
+    loc = tuple(err["loc"])
+    where = ".".join(str(part) for part in _file_loc(loc))
     if err["type"] == "union_tag_invalid":
         allowed = ", ".join(m.value for m in Modality)
         return ModelError(f"{where}.modality", err["ctx"]["tag"], allowed)
     if err["type"] == "union_tag_not_found":
         allowed = ", ".join(m.value for m in Modality)
         return ModelError(f"{where}.modality", None, f"one of {allowed}")
-    return _first_error(exc)
+    error = _first_error(exc)
+    if error.field == ".".join(str(part) for part in loc):  # not a field a message named
+        return ModelError(where, error.value, error.allowed)
+    return error
 
 
 def treatments_from_dict(raw: dict[str, Any]) -> TreatmentKnowledge:
