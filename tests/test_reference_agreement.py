@@ -9,7 +9,8 @@ two, on configurations small enough for the reference, is evidence that the shor
 exact.
 
 Configurations (the default anatomy with altered cancer parameters, so that about a thousand
-cells are shed per patient and several metastases form):
+cells are shed per patient and several metastases form; every patient sheds at the same rate,
+the between-patient spread being tested on its own in ``test_shedding_spread``):
 
 * PORTAL: colorectal primary (portal vein -> liver; lymph -> regional -> distant nodes ->
   thoracic duct -> venae cavae; a cavity route to the peritoneum), invasion on (motility and
@@ -155,7 +156,8 @@ PORTAL = Config(
     growth={"doubling_time_days": 20.0, "reference_size_cells": 1e4, "capacity_cells": 1e6,
             "metastasis_speedup": 1.5},
     invasion={"enabled": True, "motility_per_new_cell": 1e-3, "breach_rate": 1e-3},
-    shedding={"rate": 5e-4, "exponent": 0.6667, "lymph_fraction": 0.3, "cavity_fraction": 0.1},
+    shedding={"rate": 5e-4, "exponent": 0.6667, "lymph_fraction": 0.3, "cavity_fraction": 0.1,
+              "rate_log10_sd": 0.0},
     travel={"blood_entry_survival": 0.5, "lymph_entry_survival": 0.8, "blood_leg_survival": 0.7,
             "lymph_leg_survival": 0.7, "cavity_survival": 0.5},
     colonisation={"extravasation": 0.5, "death_at_site": 0.5, "dormancy": 0.3, "awakening": 0.5,
@@ -173,7 +175,8 @@ CAVAL = Config(
     growth={"doubling_time_days": 25.0, "reference_size_cells": 1e4, "capacity_cells": 5e5,
             "metastasis_speedup": 1.3},
     invasion={"enabled": False, "motility_per_new_cell": 1e-3, "breach_rate": 1e-3},
-    shedding={"rate": 8e-4, "exponent": 0.6667, "lymph_fraction": 0.3, "cavity_fraction": 0.0},
+    shedding={"rate": 8e-4, "exponent": 0.6667, "lymph_fraction": 0.3, "cavity_fraction": 0.0,
+              "rate_log10_sd": 0.0},
     travel={"blood_entry_survival": 0.6, "lymph_entry_survival": 0.8, "blood_leg_survival": 0.8,
             "lymph_leg_survival": 0.6, "cavity_survival": 0.5},
     colonisation={"extravasation": 0.6, "death_at_site": 0.4, "dormancy": 0.4, "awakening": 0.4,

@@ -18,6 +18,10 @@ from metastasis.calibration.statistics import Estimate
 from metastasis.calibration.targets import Target
 from metastasis.errors import ModelError
 
+SIGNIFICANT_DIGITS = 4
+"""Values tried are rounded to this many significant figures: a calibrated knowledge base
+should read 0.2, not 0.19999999999999998, and the value written must be one evaluated."""
+
 Evaluate = Callable[[float], Estimate]
 """Runs the cohort with the parameter at a value and measures the target's statistic."""
 
@@ -64,6 +68,7 @@ def calibrate(
     tried: list[tuple[float, Estimate]] = []
 
     def run(value: float) -> float:
+        value = float(f"{value:.{SIGNIFICANT_DIGITS}g}")  # the value tried is the one written
         estimate = evaluate(value)
         tried.append((value, estimate))
         if progress is not None:

@@ -145,14 +145,18 @@ def _primary_invasion(model: ResolvedModel, rng: np.random.Generator) -> tuple[f
 
 
 def patient_shedding_rate(model: ResolvedModel, rng: np.random.Generator) -> float:
-    """This patient's shedding rate: the cancer type's median rate times a log-normal factor.
+    """This patient's shedding rate: the cancer type's median rate times a log-normal factor,
+    truncated to 10**(+-limit) by rejection.
 
     Drawn first from the patient's generator, and only when the type has a spread, so that a
     model without one samples exactly the stream it did before the spread existed."""
-    sd = model.shedding_rate_log10_sd
+    sd, limit = model.shedding_rate_log10_sd, model.shedding_rate_log10_limit
     if sd <= 0.0:
         return model.shedding_rate
-    return model.shedding_rate * 10.0 ** (sd * rng.standard_normal())
+    while True:
+        exponent = sd * rng.standard_normal()
+        if abs(exponent) <= limit:
+            return model.shedding_rate * 10.0**exponent
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,9 @@ class Shedding(BaseModel):
     """Spread between patients of the shedding rate: each patient's rate is ``rate`` times
     10**(sd * Z), Z standard normal (``rate`` is the median patient's). Tumours of one type
     differ widely in how early and how much they spread; absent means no spread."""
+    rate_log10_limit: Positive | None = None
+    """Bound of that spread: sd * Z is drawn from the normal truncated to [-limit, limit]
+    (absent: not truncated), so that no patient sheds more than 10**limit times the median."""
 
     @model_validator(mode="after")
     def _fractions(self) -> Shedding:

@@ -60,6 +60,7 @@ class ResolvedModel:
     shedding_rate: float
     shedding_exponent: float
     shedding_rate_log10_sd: float  # between-patient spread of shedding_rate (median patient)
+    shedding_rate_log10_limit: float  # bound of that spread in log10 units (inf: none)
     route_weights: NDArray[np.float64]  # [source site, route]
     # step 4: [source site, route, target site] and [source site, route]
     arrest: NDArray[np.float64]
@@ -226,6 +227,9 @@ def resolve(kb: KnowledgeBase, cancer_name: str) -> ResolvedModel:
         shedding_rate=shed.rate.value,
         shedding_exponent=shed.exponent.value,
         shedding_rate_log10_sd=shed.rate_log10_sd.value if shed.rate_log10_sd else 0.0,
+        shedding_rate_log10_limit=(
+            shed.rate_log10_limit.value if shed.rate_log10_limit else float("inf")
+        ),
         route_weights=weights,
         arrest=journey.arrest,
         died_in_transit=journey.died,

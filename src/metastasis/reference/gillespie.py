@@ -208,6 +208,7 @@ class _Model:
     breach: float
     shedding: float
     shedding_log10_sd: float
+    shedding_log10_limit: float
     exponent: float
     route_wanted: tuple[float, float, float]
     blood_entry: float
@@ -267,6 +268,7 @@ class _Model:
             breach=cancer.invasion.breach_rate.value,
             shedding=sh.rate.value,
             shedding_log10_sd=_value(sh, "rate_log10_sd", 0.0),
+            shedding_log10_limit=_value(sh, "rate_log10_limit", math.inf),
             exponent=sh.exponent.value,
             route_wanted=(1.0 - lymph - cavity, lymph, cavity),
             blood_entry=_value(tr, "blood_entry_survival", 1.0),
@@ -408,9 +410,14 @@ class _Patient:
     ) -> None:
         self.m = model
         # the patient's own shedding rate: median rate times 10**(sd * Z), Z standard normal
+        # truncated to |sd * Z| <= limit by drawing again
         self.shedding = model.shedding
         if model.shedding_log10_sd > 0.0:
-            self.shedding *= 10.0 ** (model.shedding_log10_sd * rng.standard_normal())
+            while True:
+                exponent = model.shedding_log10_sd * rng.standard_normal()
+                if abs(exponent) <= model.shedding_log10_limit:
+                    break
+            self.shedding *= 10.0**exponent
         self.stream = _Stream(rng)
         self.horizon = horizon
         self.window = window
