@@ -45,6 +45,11 @@ SAMPLING_STEP_DAYS = 365.25
 is short beside the years a cancer takes to be found, and long enough that a piece's fixed
 cost is small."""
 
+BATCH_MIN_SOURCES = 16
+"""Lesions shedding at a piece's start are drawn at once from this many on; below it, numpy's
+fixed cost per call exceeds what one loop turn per lesion costs (a cost setting: both ways
+are exact)."""
+
 PRIMARY = 0
 MUTATION_ROUTE = -2
 """Route code of a clone that arose by mutation inside its parent lesion (no journey)."""
@@ -294,15 +299,15 @@ class DiseaseProcess:
         n = int(counts.sum())
         if sources.size == 1:  # the common case, a lesion that began shedding in the piece
             i = int(sources[0])
-            source = np.full(n, i)
+            source: np.ndarray | int = i  # scalars broadcast: no per-founder arrays to build
             targets = at_start[0] + np.sort(rng.random(n)) * expected[0]
             arrival = rows.curve_start[i] + inverse_cumulative_emission(
                 targets, rows.curve_x0[i], rows.rate[i], rows.capacity[i],
                 self.shedding_rate, model.shedding_exponent,
             )
-            site = np.full(n, rows.site[i])
-            target_site = np.searchsorted(model.founder_target_cdf[rows.site[i]],
-                                          rng.random(n), side="right")
+            site: np.ndarray | int = int(rows.site[i])
+            target_site = np.searchsorted(model.founder_target_cdf[site], rng.random(n),
+                                          side="right")
         else:
             source = np.repeat(sources, counts)
             group = np.repeat(np.arange(sources.size), counts)
@@ -390,12 +395,13 @@ class DiseaseProcess:
         heap = list(zip(starts[sources].tolist(), sources.tolist(), strict=True))
         heapq.heapify(heap)
         founder_total = model.founder_total
-        if self.shedding_rate > 0.0:
+        initial = sources[starts[sources] <= cut]
+        if self.shedding_rate > 0.0 and cut < burden.stop and initial.size >= BATCH_MIN_SOURCES:
             # every lesion shedding at the cut starts at the same moment, before any founder
             # of this piece can grow (founders arrive after the cut), and the burden's stop
             # cannot move before they are all done: their counts are drawn at once
-            at_cut = sources[(starts[sources] <= cut) & (founder_total[rows.site[sources]] > 0)]
-            if at_cut.size and cut < burden.stop:
+            at_cut = initial[founder_total[rows.site[initial]] > 0]
+            if at_cut.size:
                 stop = burden.stop
                 at_start = self._cumulative_rows(at_cut, cut)
                 expected = self._cumulative_rows(at_cut, stop) - at_start
