@@ -45,10 +45,9 @@ SAMPLING_STEP_DAYS = 365.25
 is short beside the years a cancer takes to be found, and long enough that a piece's fixed
 cost is small."""
 
-BATCH_MIN_SOURCES = 16
-"""Lesions shedding at a piece's start are drawn at once from this many on; below it, numpy's
-fixed cost per call exceeds what one loop turn per lesion costs (a cost setting: both ways
-are exact)."""
+VECTOR_MIN_SOURCES = 8
+"""Lesions expanded together in one round are handled as arrays from this many on; below it,
+numpy's fixed cost per call exceeds a loop over scalars (a cost setting: both are exact)."""
 
 PRIMARY = 0
 MUTATION_ROUTE = -2
@@ -275,7 +274,7 @@ class DiseaseProcess:
             self.model.shedding_exponent,
         )
 
-    def _cumulative_rows(self, index: np.ndarray, t: float) -> np.ndarray:
+    def _cumulative_rows(self, index: np.ndarray, t: float | np.ndarray) -> np.ndarray:
         rows = self.rows
         return cumulative_emission_rows(
             t - rows.curve_start[index], rows.curve_x0[index], rows.rate[index],
@@ -362,6 +361,24 @@ class DiseaseProcess:
         soon = np.flatnonzero(outgrowth < stop)
         return list(zip(outgrowth[soon].tolist(), (first + soon).tolist(), strict=True))
 
+    def _shed_one(self, row: int, start: float, stop: float,
+                  heap: list[tuple[float, int]]) -> None:
+        """Expand one lesion's founders on [start, stop] (scalars: cheaper than arrays for a
+        few lesions) and queue those that start growing before ``stop``."""
+        if start >= stop:
+            return
+        q = self.model.founder_total[self.rows.site[row]]
+        if q <= 0.0:
+            return
+        at_start = self._cumulative(row, start)
+        expected = self._cumulative(row, stop) - at_start
+        count = self.rng.poisson(expected * q)
+        if count == 0:
+            return
+        for outgrowth, new_row in self._found(np.array([row]), np.array([count]),
+                                              np.array([at_start]), np.array([expected]), stop):
+            heapq.heappush(heap, (outgrowth, new_row))
+
     def _sample_future(self, cut: float, until: float) -> tuple[float, str]:
         """Sample every founder after ``cut`` up to ``until`` or the lethal burden."""
         model, rng, rows = self.model, self.rng, self.rows
@@ -395,49 +412,46 @@ class DiseaseProcess:
         heap = list(zip(starts[sources].tolist(), sources.tolist(), strict=True))
         heapq.heapify(heap)
         founder_total = model.founder_total
-        initial = sources[starts[sources] <= cut]
-        if self.shedding_rate > 0.0 and cut < burden.stop and initial.size >= BATCH_MIN_SOURCES:
-            # every lesion shedding at the cut starts at the same moment, before any founder
-            # of this piece can grow (founders arrive after the cut), and the burden's stop
-            # cannot move before they are all done: their counts are drawn at once
-            at_cut = initial[founder_total[rows.site[initial]] > 0]
-            if at_cut.size:
-                stop = burden.stop
-                at_start = self._cumulative_rows(at_cut, cut)
-                expected = self._cumulative_rows(at_cut, stop) - at_start
-                counts = rng.poisson(expected * founder_total[rows.site[at_cut]])
-                shedding = counts > 0
-                for outgrowth, row in self._found(at_cut[shedding], counts[shedding],
-                                                  at_start[shedding], expected[shedding], stop):
-                    heapq.heappush(heap, (outgrowth, row))
-            heap = [(start, row) for start, row in heap if start > cut or row >= n]
-            heapq.heapify(heap)
-
         while heap:
-            start, row = heapq.heappop(heap)
-            if start >= burden.stop:
+            # every lesion that starts shedding before the current end is expanded at once:
+            # each sheds independently on [start, stop], the stop only moves earlier as
+            # lesions are counted, and founders after the final end are dropped, so taking
+            # the round's stop for all of them is as exact as taking it one at a time
+            batch = []
+            while heap and heap[0][0] < burden.stop:
+                batch.append(heapq.heappop(heap))
+            if not batch:
                 break
-            if row >= counted.size or not counted[row]:
-                burden.add(
-                    float(rows.growth_start[row]),
-                    float(rows.x0[row]),
-                    float(rows.rate[row]),
-                    float(rows.capacity[row]),
-                )
-                if start >= burden.stop:
-                    break
-            q = founder_total[rows.site[row]]
-            if q <= 0.0 or self.shedding_rate <= 0.0:
-                continue
+            for _, row in batch:
+                if row >= counted.size or not counted[row]:
+                    burden.add(
+                        float(rows.growth_start[row]),
+                        float(rows.x0[row]),
+                        float(rows.rate[row]),
+                        float(rows.capacity[row]),
+                    )
             stop = burden.stop
-            at_start = self._cumulative(row, start)
-            expected_shed = self._cumulative(row, stop) - at_start
-            count = rng.poisson(expected_shed * q)
-            if count == 0:
+            if self.shedding_rate <= 0.0:
                 continue
-            for outgrowth, new_row in self._found(np.array([row]), np.array([count]),
-                                                  np.array([at_start]),
-                                                  np.array([expected_shed]), stop):
+            if len(batch) < VECTOR_MIN_SOURCES:
+                for start, row in batch:
+                    self._shed_one(row, start, stop, heap)
+                continue
+            begin = np.array([start for start, _ in batch])
+            source = np.array([row for _, row in batch], dtype=np.int64)
+            q = founder_total[rows.site[source]]
+            live = (begin < stop) & (q > 0.0)
+            begin, source, q = begin[live], source[live], q[live]
+            if source.size == 0:
+                continue
+            at_start = self._cumulative_rows(source, begin)
+            expected = self._cumulative_rows(source, stop) - at_start
+            counts = rng.poisson(expected * q)
+            shedding = counts > 0
+            if not shedding.any():
+                continue
+            for outgrowth, new_row in self._found(source[shedding], counts[shedding],
+                                                  at_start[shedding], expected[shedding], stop):
                 heapq.heappush(heap, (outgrowth, new_row))
 
         if burden.total[-1] < burden.lethal:  # the burden only grows within a piece
