@@ -12,9 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from metastasis.calibration.targets import Target
-
-Z_95 = 1.959963984540054
-"""Two-sided 95 % normal quantile."""
+from metastasis.clinical.cohort import Z_95
 
 
 @dataclass(frozen=True)

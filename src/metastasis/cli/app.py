@@ -50,6 +50,7 @@ from metastasis.cli.serve import serve
 from metastasis.errors import ModelError
 from metastasis.guide.cli import explain, guide_app
 from metastasis.knowledge.loader import load as load_knowledge
+from metastasis.knowledge.loader import raw_knowledge
 
 USAGE_ERROR = 2
 """Exit status for bad input: the status click and typer use for a bad option."""
@@ -965,7 +966,7 @@ def calibrate(
         resolved = api.load_model(cancer, model)
         setup = clinical_report.load_setup(resolved, model, clinical, treatments, None)
         wanted = calibration_report.targets_for(resolved.cancer, targets)
-        raw = calibration_report.knowledge_raw(model)
+        raw = raw_knowledge(model)
         settings = CohortSettings(resolved.cancer, setup.clinical, setup.treatments,
                                   n_patients, root_seed, horizon, processes)
         if only_check:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +24,10 @@ from metastasis.calibration.search import Calibration, calibrate
 from metastasis.calibration.statistics import Estimate
 from metastasis.calibration.targets import Target, load_targets
 from metastasis.errors import ModelError
-from metastasis.knowledge.loader import DEFAULT_MODEL, read_raw
 
 DEFAULT_PARAMETER = "shedding_rate"
 """The parameter fitted unless another is named: it scales every founder a tumour makes, so
 it moves every spread statistic in the same direction."""
-
-
-def knowledge_raw(path: Path | None) -> dict[str, Any]:
-    """The knowledge base as plain data (packaged default, or a user's file)."""
-    if path is None:
-        text = resources.files("metastasis.knowledge.data").joinpath(DEFAULT_MODEL).read_text(
-            encoding="utf-8")
-        return tomllib.loads(text)
-    return read_raw(path)
 
 
 def targets_for(cancer: str, path: Path | None) -> list[Target]:

@@ -16,16 +16,15 @@ computed once.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import metastasis
 from metastasis.guide import content, figures
 from metastasis.guide.content import ContentError, Section
 from metastasis.knowledge.loader import load as load_knowledge
+from metastasis.knowledge.loader import raw_knowledge
 from metastasis.model.resolve import FATES
 from metastasis.model.routing import ROUTE_NAMES
 
@@ -159,8 +158,7 @@ TABLES = {
 @cache
 def knowledge_sources() -> tuple[tuple[str, str], ...]:
     """Every ``(parameter path, source)`` of the default knowledge base as it is written."""
-    path = resources.files("metastasis.knowledge.data").joinpath("default.toml")
-    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    raw = raw_knowledge()
     found: list[tuple[str, str]] = []
 
     def walk(node: Any, trail: list[str]) -> None:

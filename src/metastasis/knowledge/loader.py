@@ -109,9 +109,15 @@ def read_raw(path: str | Path) -> dict[str, Any]:
         raise ModelError("model file", str(path), f"valid TOML or JSON ({exc})") from None
 
 
-def load(path: str | Path | None = None) -> KnowledgeBase:
-    """Load the packaged default knowledge base, or a user's modified copy from ``path``."""
+def raw_knowledge(path: str | Path | None = None) -> dict[str, Any]:
+    """The packaged default knowledge base, or a user's copy from ``path``, as plain data
+    (unvalidated: for tools that change values before validating, such as calibration)."""
     if path is None:
         text = resources.files("metastasis.knowledge.data").joinpath(DEFAULT_MODEL).read_bytes()
-        return from_dict(tomllib.loads(text.decode("utf-8")))
-    return from_dict(read_raw(path))
+        return tomllib.loads(text.decode("utf-8"))
+    return read_raw(path)
+
+
+def load(path: str | Path | None = None) -> KnowledgeBase:
+    """Load the packaged default knowledge base, or a user's modified copy from ``path``."""
+    return from_dict(raw_knowledge(path))
