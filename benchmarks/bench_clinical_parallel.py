@@ -7,7 +7,7 @@ table equals the serial one, and prints a Markdown table; ``--json`` also writes
 to ``benchmarks/results/`` (git-ignored) with the machine they were measured on.
 
 The first parallel run pays for starting the fork server (one interpreter that imports
-numpy, pandas and the model, see :mod:`metastasis.clinical.parallel`); the runs after it
+numpy, pandas and the model, see :mod:`metastasis.backends`); the runs after it
 only fork workers from that server.  Both are reported, because a command-line run pays the
 first cost once per command and a long-lived process (the web server) pays it once.
 """

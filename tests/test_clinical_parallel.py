@@ -22,11 +22,11 @@ import pytest
 from typer.testing import CliRunner
 
 from metastasis.api import load_model
+from metastasis.backends import plan_chunks
 from metastasis.cli.app import USAGE_ERROR, app
-from metastasis.clinical.cohort import run_clinical_cohort
+from metastasis.clinical.cohort import ClinicalJob, run_clinical_cohort
 from metastasis.clinical.course import Arm
 from metastasis.clinical.loader import load_clinical
-from metastasis.clinical.parallel import _ChunkError, _run_chunk, chunk_bounds
 from metastasis.clinical.treatment_schema import load_treatments
 from metastasis.errors import ModelError
 
@@ -66,15 +66,13 @@ def test_two_workers_give_the_serial_cohort_with_screening() -> None:
 
 
 def test_chunks_cover_the_range_once_in_order() -> None:
-    """Contiguous, never empty, sizes within one of each other, more chunks than patients
-    folded to one patient each."""
-    for start, n, chunks in [(0, 12, 8), (5, 7, 3), (0, 3, 8), (2, 1, 4), (0, 200, 8)]:
-        bounds = chunk_bounds(start, n, chunks)
-        indices = [i for first, count in bounds for i in range(first, first + count)]
+    """Contiguous, never empty, all of the given size but the last, numbered in order."""
+    for start, n, size in [(0, 12, 5), (5, 7, 3), (0, 3, 8), (2, 1, 4), (0, 200, 8)]:
+        chunks = plan_chunks(start, n, size)
+        indices = [i for c in chunks for i in range(c.start, c.stop)]
         assert indices == list(range(start, start + n))
-        sizes = [count for _, count in bounds]
-        assert min(sizes) >= 1 and max(sizes) - min(sizes) <= 1
-        assert len(bounds) == min(chunks, n)
+        assert [c.number for c in chunks] == list(range(len(chunks)))
+        assert all(c.count == size for c in chunks[:-1]) and 1 <= chunks[-1].count <= size
 
 
 @pytest.mark.parametrize("workers", [0, -1, 1.5, "2", True, None])
@@ -87,13 +85,15 @@ def test_bad_workers_is_refused(workers: Any) -> None:
 
 
 def test_a_workers_bad_input_crosses_the_process_boundary() -> None:
-    """ModelError does not unpickle (three arguments, one message), so a worker sends its
-    three parts in an exception that does, and the parent can raise the ModelError again."""
+    """An error raised in a worker reaches the caller as the same ModelError: it pickles by
+    its three parts (field, value, allowed)."""
     model, clinical, treatments = _knowledge()
-    with pytest.raises(_ChunkError) as caught:
-        _run_chunk(model, clinical, treatments, SEED, YEARS, Arm(), 0, 0)
-    back = pickle.loads(pickle.dumps(caught.value))
-    assert ModelError(*back.args).field == "patients"
+    job = ClinicalJob(model, clinical, treatments, SEED, YEARS, Arm())
+    error = ModelError("patients", 0, "an integer >= 1")
+    back = pickle.loads(pickle.dumps(error))
+    assert (back.field, back.value, back.allowed, str(back)) == (
+        error.field, error.value, error.allowed, str(error))
+    assert pickle.loads(pickle.dumps(job)) == job  # what a worker receives
 
 
 def test_cli_cohort_with_workers_matches_one_process() -> None:
@@ -122,11 +122,15 @@ def test_cli_bad_workers_is_one_line_and_exit_2(command: str, value: str) -> Non
     assert "Traceback" not in result.stderr + result.stdout
 
 
-def test_cli_workers_with_untreated_is_refused() -> None:
-    result = runner.invoke(app, ["cohort", "--untreated", "--patients", "2", "--seed", "1",
-                                 "--workers", "2"])
-    assert result.exit_code == USAGE_ERROR
-    assert result.stderr.strip().startswith("metastasis: error: --workers: got 2")
+def test_cli_untreated_cohort_with_workers_matches_one_process() -> None:
+    """The untreated natural history is shared out too, with the same report."""
+    args = ["cohort", "--untreated", "--patients", "10", "--seed", "1", "--format", "json"]
+    reports = []
+    for workers in ("1", "2"):
+        result = runner.invoke(app, [*args, "--workers", workers])
+        assert result.exit_code == 0, result.stderr + result.stdout
+        reports.append(result.stdout)
+    assert reports[0] == reports[1]
 
 
 def test_installed_command_runs_workers_in_a_real_process() -> None:

@@ -15,8 +15,10 @@ from metastasis.errors import ModelError
 from metastasis.knowledge.loader import load as load_knowledge
 from metastasis.model.resolve import ResolvedModel, resolve
 from metastasis.results.patient import PatientResult
+from metastasis.units import DAYS_PER_YEAR
 
-DAYS_PER_YEAR = 365.25
+__all__ = ["DAYS_PER_YEAR", "check_seed", "check_years", "load_model", "run_patient"]
+
 MAX_YEARS = 150.0
 """Longest horizon accepted: beyond any human life span, so a typo is caught."""
 

@@ -9,26 +9,35 @@ run over the whole range gives.  Every result carries its provenance, from which
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from metastasis.api import DAYS_PER_YEAR, check_seed, check_years
+from metastasis.api import check_seed, check_years
+from metastasis.backends import (
+    Backend,
+    Chunk,
+    check_scheduler,
+    check_workers,
+    opened,
+    plan_chunks,
+)
 from metastasis.engine.patient import simulate_patient
 from metastasis.engine.seeds import patient_generator
 from metastasis.errors import ModelError
 from metastasis.knowledge.loader import from_dict
 from metastasis.model.resolve import ResolvedModel, resolve
 from metastasis.results.patient import PatientResult
+from metastasis.results.provenance import PROVENANCE_FORMAT, make_provenance
 from metastasis.results.tables import CohortResult, build_tables
+from metastasis.units import DAYS_PER_YEAR
 
-__all__ = ["CohortResult", "make_provenance", "rerun", "run_cohort"]
-
-PROVENANCE_FORMAT = 1
-"""Version of the provenance layout, raised when its keys change meaning."""
+__all__ = ["PROVENANCE_FORMAT", "CohortJob", "CohortResult", "make_provenance", "rerun",
+           "run_cohort"]
 
 BLOCK_PATIENTS = 4096
 """Patients simulated before their results are folded into tables.  Bounds the memory held
@@ -39,6 +48,15 @@ PROGRESS_EVERY = 50
 """Patients between progress callbacks: often enough for a smooth bar (a patient takes
 milliseconds), rarely enough that redrawing a bar costs nothing measurable."""
 
+CHUNKS_PER_WORKER = 4
+"""Chunks per worker when a cohort is shared out: patients differ several-fold in cost, so a
+few chunks per worker let one that drew cheap patients take more, while the per-chunk
+overhead (sending the model, building a table) stays small."""
+
+MAX_CHUNK_PATIENTS = 2000
+"""Largest chunk when a cohort is shared out: bounds the memory of a part in flight (tens of
+MB of lesion rows at 10 years) for any cohort size."""
+
 ProgressCallback = Callable[[int], object]
 
 
@@ -48,76 +66,28 @@ def _check_count(name: str, value: object, minimum: int) -> int:
     return int(value)
 
 
-def make_provenance(
-    cancer: str,
-    knowledge: Mapping[str, Any] | None,
-    root_seed: int,
-    start: int,
-    n_patients: int,
-    years: float,
-    *,
-    seed_drawn: bool = False,
-    lesions_kept: bool = True,
-) -> dict[str, Any]:
-    """What a result needs to be trusted and re-run: code, model, seed, indices, horizon.
-
-    ``knowledge`` is the resolved model's whole knowledge base (``ResolvedModel.knowledge``):
-    recorded in full, not by name, so that a modified model file is re-run as it was.
-    """
-    import metastasis  # at call time: the package may import this module while initialising
-
-    return {
-        "format": PROVENANCE_FORMAT,
-        "package": "metastasis",
-        "version": metastasis.__version__,
-        "disclaimer": metastasis.DISCLAIMER,
-        "cancer": cancer,
-        "root_seed": int(root_seed),
-        "seed_drawn": bool(seed_drawn),
-        "patient_index_start": int(start),
-        "patient_index_stop": int(start + n_patients),
-        "n_patients": int(n_patients),
-        "lesions_kept": bool(lesions_kept),
-        "years": float(years),
-        "horizon_days": float(years) * DAYS_PER_YEAR,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": None if knowledge is None else dict(knowledge),
-    }
+def shared_chunk_size(n_patients: int, workers: int) -> int:
+    """Chunk size that gives each worker a few chunks, within :data:`MAX_CHUNK_PATIENTS`."""
+    return max(1, min(MAX_CHUNK_PATIENTS, math.ceil(n_patients / (workers * CHUNKS_PER_WORKER))))
 
 
-def run_cohort(
-    model: ResolvedModel,
-    n_patients: int,
-    seed: int | None,
-    years: float,
-    *,
-    start: int = 0,
-    progress: ProgressCallback | None = None,
-    keep_lesions: bool = True,
-) -> CohortResult:
-    """Simulate patients ``start .. start + n_patients - 1`` of the cohort with root ``seed``.
+def simulate_range(
+    model: ResolvedModel, seed: int, horizon_days: float, first: int, count: int, *,
+    keep_lesions: bool = True, progress: ProgressCallback | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Patients and lesions tables of patients ``first ... first + count - 1``.
 
-    ``seed=None`` draws a fresh root seed and records it in the provenance (with
-    ``seed_drawn``), so even an unseeded run can be repeated.  ``progress(k)`` is called
-    with the number of patients finished since its last call.  ``keep_lesions=False``
-    leaves the lesions table empty (the patients table is unchanged), for long horizons
-    where only the per-patient columns or the summary are wanted.
-    """
-    n_patients = _check_count("patients", n_patients, 1)
-    start = _check_count("start", start, 0)
-    years = check_years(years)
-    seeded = seed is not None
-    seed = check_seed(seed)
-    horizon = years * DAYS_PER_YEAR
+    Results are folded into tables a block at a time, so the memory held in per-patient
+    objects stays bounded however long the range is."""
     site_names = model.site_names
-
     patient_frames: list[pd.DataFrame] = []
     lesion_frames: list[pd.DataFrame] = []
     block: list[PatientResult] = []
     pending = 0
-    for index in range(start, start + n_patients):
+    for index in range(first, first + count):
         block.append(simulate_patient(
-            model, patient_generator(seed, index), horizon, patient_index=index, root_seed=seed,
+            model, patient_generator(seed, index), horizon_days, patient_index=index,
+            root_seed=seed,
         ))
         pending += 1
         if progress is not None and pending == PROGRESS_EVERY:
@@ -134,17 +104,84 @@ def run_cohort(
         lesion_frames.append(lesions)
     if progress is not None and pending:
         progress(pending)
+    return _joined(patient_frames), _joined(lesion_frames)
 
-    def joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
-        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
+def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class CohortJob:
+    """One cohort's untreated natural histories, a chunk at a time (picklable: it is what a
+    worker process or a Dask worker receives)."""
+
+    model: ResolvedModel
+    seed: int
+    horizon_days: float
+    keep_lesions: bool = True
+
+    def __call__(self, chunk: Chunk) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return simulate_range(self.model, self.seed, self.horizon_days, chunk.start,
+                              chunk.count, keep_lesions=self.keep_lesions)
+
+
+def run_cohort(
+    model: ResolvedModel,
+    n_patients: int,
+    seed: int | None,
+    years: float,
+    *,
+    start: int = 0,
+    progress: ProgressCallback | None = None,
+    keep_lesions: bool = True,
+    workers: int = 1,
+    scheduler: str | None = None,
+    backend: Backend | None = None,
+) -> CohortResult:
+    """Simulate patients ``start .. start + n_patients - 1`` of the cohort with root ``seed``.
+
+    ``seed=None`` draws a fresh root seed and records it in the provenance (with
+    ``seed_drawn``), so even an unseeded run can be repeated.  ``progress(k)`` is called
+    with the number of patients finished since its last call.  ``keep_lesions=False``
+    leaves the lesions table empty (the patients table is unchanged), for long horizons
+    where only the per-patient columns or the summary are wanted.
+
+    ``workers`` > 1 shares the range out to that many local processes; ``scheduler``
+    (``"local"`` or ``"tcp://HOST:PORT"``) to a Dask cluster (:mod:`metastasis.backends`).
+    The tables are identical to one process's in every case.  ``backend``, an open one
+    from :func:`metastasis.backends.make_backend`, is used instead and left open, so that
+    several cohorts share one pool or cluster.
+    """
+    n_patients = _check_count("patients", n_patients, 1)
+    start = _check_count("start", start, 0)
+    years = check_years(years)
+    workers = check_workers(workers)
+    scheduler = check_scheduler(scheduler)
+    seeded = seed is not None
+    seed = check_seed(seed)  # resolved once, before any split: one cohort, one seed
+    horizon = years * DAYS_PER_YEAR
+    provenance = make_provenance(
+        model.cancer, model.knowledge, seed, start, n_patients, years, seed_drawn=not seeded,
+        lesions_kept=keep_lesions,
+    )
+    if (backend is None or backend.workers == 1) and workers == 1 and scheduler is None:
+        patients, lesions = simulate_range(model, seed, horizon, start, n_patients,
+                                           keep_lesions=keep_lesions, progress=progress)
+        return CohortResult(patients=patients, lesions=lesions, provenance=provenance)
+    job = CohortJob(model, seed, horizon, keep_lesions)
+    parts: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}
+    with opened(workers, scheduler, backend) as running:
+        chunks = plan_chunks(start, n_patients, shared_chunk_size(n_patients, running.workers))
+        for chunk, part in running.run(job, chunks):
+            parts[chunk.number] = part
+            if progress is not None:
+                progress(chunk.count)
+    ordered = [parts[k] for k in sorted(parts)]
     return CohortResult(
-        patients=joined(patient_frames),
-        lesions=joined(lesion_frames),
-        provenance=make_provenance(
-            model.cancer, model.knowledge, seed, start, n_patients, years, seed_drawn=not seeded,
-            lesions_kept=keep_lesions,
-        ),
+        patients=_joined([p for p, _ in ordered]),
+        lesions=_joined([lesion for _, lesion in ordered]),
+        provenance=provenance,
     )
 
 

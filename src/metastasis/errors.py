@@ -15,3 +15,9 @@ class ModelError(ValueError):
         self.value = value
         self.allowed = allowed
         super().__init__(f"{field}: got {value!r}; allowed: {allowed}")
+
+    def __reduce__(self) -> tuple[type[ModelError], tuple[str, object, str]]:
+        """Pickle by the three parts: an error raised in a worker process (or on a Dask
+        worker) reaches the caller as the same :class:`ModelError`, not as a broken pool
+        (``Exception`` would pickle the one formatted message and fail to rebuild it)."""
+        return (type(self), (self.field, self.value, self.allowed))

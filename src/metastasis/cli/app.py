@@ -17,6 +17,7 @@ import json
 import math
 import re
 import sys
+import time
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -241,8 +242,14 @@ UntreatedOption = Annotated[
 ]
 WorkersOption = Annotated[
     str, typer.Option("--workers", metavar="N",
-                      help="Run the clinical course of the patients on N processes (the "
-                           "same results as one).")
+                      help="Run the patients on N processes, or N Dask workers with "
+                           "--scheduler local (the same results as one).")
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option("--scheduler", metavar="local|tcp://HOST:PORT",
+                 help="Run on Dask: 'local' starts a cluster of --workers processes; an "
+                      "address uses a running one (pip install 'metastasis[distributed]')."),
 ]
 
 CLINICAL_YEARS = "20"
@@ -671,6 +678,22 @@ def _check_figure(figure: Path | None) -> None:
         raise ModelError("--figure", error.value, error.allowed) from None
 
 
+DATASET_CHUNK = "1000"
+"""Default patients per part of a dataset directory (see :mod:`metastasis.runs`)."""
+
+
+def _is_directory(out: str) -> bool:
+    """``--out`` names a dataset directory: a path ending in a separator, or one that is a
+    directory already (a file name always has one of the cohort formats' suffixes)."""
+    return out.endswith(("/", "\\")) or Path(out).is_dir()
+
+
+def _scheduler(value: str | None) -> str | None:
+    from metastasis.backends import check_scheduler
+
+    return check_scheduler(value, "--scheduler")
+
+
 @app.command()
 def cohort(
     cancer: CancerOption = "colorectal",
@@ -689,18 +712,21 @@ def cohort(
     ] = None,
     model: ModelOption = None,
     out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", help="Write the disease cohort (.parquet, .csv or .json); "
-                     "the clinical table goes beside it as <name>.clinical.csv."),
+        str | None,
+        typer.Option("--out", "-o", metavar="PATH",
+                     help="Write the disease cohort (.parquet, .csv or .json; the clinical "
+                     "table goes beside it as <name>.clinical.csv), or, for a path ending in "
+                     "/, a Parquet dataset directory written a part per chunk."),
     ] = None,
     fmt: Annotated[
         str, typer.Option("--format", "-f", metavar="[text|json]",
                           help="text: tables; json: the summary as data.")
     ] = "text",
     lesions: Annotated[
-        bool, typer.Option("--lesions/--no-lesions",
-                           help="Write the lesions table with --out (large for long horizons).")
-    ] = True,
+        bool | None, typer.Option("--lesions/--no-lesions",
+                                  help="Write the lesions table with --out (large for long "
+                                  "horizons); default: yes to a file, no to a dataset.")
+    ] = None,
     figure: Annotated[
         Path | None,
         typer.Option("--figure", help="Write the Kaplan-Meier survival curves by stage (PNG)."),
@@ -712,12 +738,26 @@ def cohort(
     clinical: ClinicalOption = None,
     treatments: TreatmentsOption = None,
     workers: WorkersOption = "1",
+    scheduler: SchedulerOption = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run written to --out DIR/ before "
+                           "(killed or stopped): only the missing parts are run.")
+    ] = False,
+    chunk_size: Annotated[
+        str | None, typer.Option("--chunk-size", metavar="N",
+                                 help="Patients per part of an --out DIR/ dataset "
+                                 f"(default {DATASET_CHUNK})."),
+    ] = None,
 ) -> None:
     """Simulate a cohort: where and when cancer spread (the disease), and the clinical course:
     stage at diagnosis, metastases found and hidden, survival by stage, causes of death."""
-    from metastasis.clinical.cohort import run_clinical_cohort, survival_figure
+    from metastasis.backends import opened
+    from metastasis.clinical.cohort import ClinicalCohort, run_clinical_cohort, survival_figure
     from metastasis.cohort import run_cohort
+    from metastasis.results.dataset import check_target, read_dataset_table
     from metastasis.results.export import COHORT_FORMATS, write_cohort
+    from metastasis.results.tables import CohortResult, empty_lesions
+    from metastasis.runs import ClinicalSetting, check_chunk_size, run_dataset
 
     with _user_errors():
         _refuse_with_untreated(untreated, screening=screening, protocol=protocol,
@@ -730,12 +770,27 @@ def cohort(
         chosen = _choice(SummaryFormat, "--format", fmt)
         given_seed = _integer("seed", seed, 0)
         processes = _integer("workers", workers, 1)
-        if untreated and processes != 1:
-            raise ModelError("--workers", processes, "1 with --untreated (the natural history "
-                             "runs in one process; --workers shares out the clinical course)")
-        _check_suffix(out, COHORT_FORMATS)
-        if out is not None:
-            output.check_writable(out)
+        dask = _scheduler(scheduler)
+        dataset = out is not None and _is_directory(out)
+        target = None if out is None else Path(out)
+        if dataset:
+            assert target is not None
+            check_target(target, resume=resume)
+        else:
+            _check_suffix(target, COHORT_FORMATS)
+            if target is not None:
+                output.check_writable(target)
+            if resume:
+                raise ModelError("--resume", "given", "only with --out DIR/ (a dataset "
+                                 "directory, written a part at a time)")
+            if chunk_size is not None:
+                raise ModelError("--chunk-size", chunk_size, "only with --out DIR/")
+        part_size = check_chunk_size(_integer("chunk-size", chunk_size or DATASET_CHUNK, 1),
+                                     "--chunk-size")
+        if resume and seed is None:
+            raise ModelError("--resume", "no --seed", "a run with its seed given (--seed): a "
+                             "drawn seed would make the resumed parts another cohort")
+        keep_lesions = (not dataset) if lesions is None else lesions
         _check_figure(figure)
         resolved = api.load_model(cancer, model)
         if not untreated:
@@ -745,33 +800,54 @@ def cohort(
         seed_drawn = given_seed is None
         root_seed = api.check_seed(given_seed)
         note = _seed_note(root_seed, seed_drawn)
-        with _progress(_console(stderr=True)) as bar:
-            task = bar.add_task("natural history" if not untreated else "simulating",
-                                total=n_patients)
-            # the summary reads only the patients table: lesions are kept only to be written
-            result = run_cohort(resolved, n_patients, root_seed, horizon,
-                                progress=lambda k: bar.advance(task, k),
-                                keep_lesions=out is not None and lesions)
+        started = time.perf_counter()
+        # the pool or cluster is started (or reached) before any work, and serves both runs
+        with opened(processes, dask) as backend, _progress(_console(stderr=True)) as bar:
             course = None
-            if not untreated:
-                task = bar.add_task("clinical course", total=n_patients)
-                course = run_clinical_cohort(
-                    resolved, setup.clinical, setup.treatments, n_patients, root_seed, horizon,
-                    arm, progress=lambda k: bar.advance(task, k), workers=processes)
+            if dataset:
+                assert target is not None
+                task = bar.add_task("disease and clinic" if not untreated else "simulating",
+                                    total=n_patients)
+                setting = None if untreated else ClinicalSetting(setup.clinical,
+                                                                 setup.treatments, arm)
+                provenance = run_dataset(
+                    target, resolved, n_patients, root_seed, horizon, lesions=keep_lesions,
+                    clinical=setting, chunk_size=part_size, resume=resume,
+                    progress=lambda k: bar.advance(task, k), backend=backend)
+                # the report reads the patients tables back; the lesions stay on disk
+                result = CohortResult(read_dataset_table(target), empty_lesions(), provenance)
+                if not untreated:
+                    course = ClinicalCohort(read_dataset_table(target, "clinical"),
+                                            resolved.cancer, arm.name, root_seed, horizon)
+            else:
+                task = bar.add_task("natural history" if not untreated else "simulating",
+                                    total=n_patients)
+                # the summary reads only the patients table: lesions are kept only to be written
+                result = run_cohort(resolved, n_patients, root_seed, horizon,
+                                    progress=lambda k: bar.advance(task, k),
+                                    keep_lesions=out is not None and keep_lesions,
+                                    backend=backend)
+                if not untreated:
+                    task = bar.add_task("clinical course", total=n_patients)
+                    course = run_clinical_cohort(
+                        resolved, setup.clinical, setup.treatments, n_patients, root_seed,
+                        horizon, arm, progress=lambda k: bar.advance(task, k),
+                        backend=backend)
+        elapsed = time.perf_counter() - started
         summary = result.summary()
         clinical_summary = None if course is None else clinical_report.clinical_summary(course)
         if figure is not None and course is not None:
             survival_figure(course, figure)
-        if out is not None:
+        if target is not None and not dataset:
             if course is not None:
-                table, provenance = clinical_report.clinical_sidecars(out)
+                table, provenance = clinical_report.clinical_sidecars(target)
                 details = {**result.provenance, "seed_drawn": seed_drawn, "clinical_course": {
                     "arm": arm.name, "screening": arm.screening,
                     "protocol": None if arm.protocol is None
                     else arm.protocol.model_dump(mode="json"), **setup.provenance()}}
                 output.write_text(provenance, _dumps(details))
                 output.write_text(table, course.patients.to_csv(index=False))
-            write_cohort(result, out)  # atomic, with its side files for CSV; written last
+            write_cohort(result, target)  # atomic, with its side files for CSV; written last
         labels = dict(zip(resolved.site_names, resolved.site_labels, strict=True))
         if chosen is SummaryFormat.json:
             data = {"disclaimer": metastasis.DISCLAIMER, "seed_drawn": seed_drawn,
@@ -797,8 +873,9 @@ def cohort(
                     note=clinical_report.screening_note(screening, setup.clinical, resolved))
         if figure is not None:
             typer.echo(f"Wrote {figure}", err=True)
-        if out is not None:
-            typer.echo(f"Wrote {out}", err=True)
+        if target is not None:
+            typer.echo(f"Wrote {target}{'/ (a Parquet dataset)' if dataset else ''}", err=True)
+        typer.echo(f"{n_patients:,} patients in {elapsed:.1f} s", err=True)
 
 
 # ---------------------------------------------------------------- compare

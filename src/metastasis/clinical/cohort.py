@@ -14,6 +14,14 @@ import numpy as np
 import pandas as pd
 
 from metastasis.api import check_seed, check_years
+from metastasis.backends import (
+    Backend,
+    Chunk,
+    check_scheduler,
+    check_workers,
+    opened,
+    plan_chunks,
+)
 from metastasis.clinical.course import Arm, ClinicalResult, simulate_course
 from metastasis.clinical.schema import ClinicalKnowledge
 from metastasis.clinical.treatment_schema import TreatmentKnowledge
@@ -24,6 +32,11 @@ Z_95 = 1.959963984540054
 """Two-sided 95 % normal quantile, for the confidence intervals of paired differences."""
 
 STAGE_ORDER = ("localized", "regional", "distant")
+
+CHUNKS_PER_WORKER = 4
+"""Chunks per worker: a clinical story costs several-fold more for some patients (one
+followed for years after treatment) than for others, so a few chunks per worker let one
+that drew cheap patients take more, while the per-chunk overhead stays small."""
 
 
 def _row(result: ClinicalResult) -> dict[str, Any]:
@@ -168,6 +181,26 @@ def survival_figure(cohort: ClinicalCohort, path: str | Path) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class ClinicalJob:
+    """One arm's clinical stories, a chunk at a time (picklable: it is what a worker
+    process or a Dask worker receives)."""
+
+    model: ResolvedModel
+    clinical: ClinicalKnowledge
+    treatments: TreatmentKnowledge
+    seed: int
+    years: float
+    arm: Arm
+
+    def __call__(self, chunk: Chunk) -> pd.DataFrame:
+        return pd.DataFrame([
+            _row(simulate_course(self.model, self.clinical, self.treatments, self.seed, i,
+                                 self.years, self.arm))
+            for i in range(chunk.start, chunk.stop)
+        ])
+
+
 def run_clinical_cohort(
     model: ResolvedModel,
     clinical: ClinicalKnowledge,
@@ -180,35 +213,43 @@ def run_clinical_cohort(
     start: int = 0,
     progress: Callable[[int], object] | None = None,
     workers: int = 1,
+    scheduler: str | None = None,
+    backend: Backend | None = None,
 ) -> ClinicalCohort:
     """Simulate patients ``start`` to ``start + n_patients - 1``: whole clinical stories
-    under one arm (run ranges apart and :meth:`ClinicalCohort.concat` them to parallelise).
+    under one arm.
 
-    ``workers`` > 1 runs chunks of the range on that many processes
-    (:mod:`metastasis.clinical.parallel`) and gives the same table as one process; the root
-    seed is resolved here first, so even a drawn seed is one seed for every chunk."""
+    ``workers`` > 1 shares the range out to that many local processes, ``scheduler``
+    (``"local"`` or ``"tcp://HOST:PORT"``) to a Dask cluster (:mod:`metastasis.backends`);
+    the table is the same as one process's; ``backend``, an open one, is used instead and
+    left open.  The root seed is resolved here first, so even a drawn seed is one seed for
+    every chunk."""
     if isinstance(n_patients, bool) or not isinstance(n_patients, int) or n_patients < 1:
         raise ModelError("patients", n_patients, "an integer >= 1")
     if isinstance(start, bool) or not isinstance(start, int) or start < 0:
         raise ModelError("start", start, "an integer >= 0")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ModelError("workers", workers, "an integer >= 1")
+    workers = check_workers(workers)
+    scheduler = check_scheduler(scheduler)
     years = check_years(years)
     seed = check_seed(seed)
     arm = arm or Arm()
-    if workers > 1:
-        # imported here: the parallel module builds on this one
-        from metastasis.clinical.parallel import run_clinical_cohort_parallel
-
-        return run_clinical_cohort_parallel(
-            model, clinical, treatments, n_patients, seed, years, arm,
-            workers=workers, start=start, progress=progress)
-    rows = []
-    for i in range(start, start + n_patients):
-        rows.append(_row(simulate_course(model, clinical, treatments, seed, i, years, arm)))
-        if progress is not None:
-            progress(1)
-    return ClinicalCohort(pd.DataFrame(rows), model.cancer, arm.name, seed, years)
+    job = ClinicalJob(model, clinical, treatments, seed, years, arm)
+    if (backend is None or backend.workers == 1) and workers == 1 and scheduler is None:
+        rows = []
+        for i in range(start, start + n_patients):
+            rows.append(_row(simulate_course(model, clinical, treatments, seed, i, years, arm)))
+            if progress is not None:
+                progress(1)
+        return ClinicalCohort(pd.DataFrame(rows), model.cancer, arm.name, seed, years)
+    parts: dict[int, pd.DataFrame] = {}
+    with opened(workers, scheduler, backend) as running:
+        size = max(1, math.ceil(n_patients / (running.workers * CHUNKS_PER_WORKER)))
+        for chunk, frame in running.run(job, plan_chunks(start, n_patients, size)):
+            parts[chunk.number] = frame
+            if progress is not None:
+                progress(chunk.count)
+    return ClinicalCohort.concat([
+        ClinicalCohort(parts[k], model.cancer, arm.name, seed, years) for k in sorted(parts)])
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from metastasis.api import DAYS_PER_YEAR
 from metastasis.errors import ModelError
 from metastasis.model.resolve import ResolvedModel
 from metastasis.results.patient import PatientResult
+from metastasis.results.provenance import make_provenance
 from metastasis.results.tables import LESION_COLUMNS, CohortResult, conform
+from metastasis.units import DAYS_PER_YEAR
 
 __all__ = ["COHORT_FORMATS", "PROVENANCE_KEY", "read_cohort", "write_cohort", "write_patient"]
 
@@ -269,8 +270,6 @@ def patient_provenance(
     Without ``model`` the knowledge base is not recorded (``model`` is null), and a re-run
     must supply the same model by other means.
     """
-    from metastasis.cohort import make_provenance
-
     if patient.root_seed is None:
         raise ModelError("root_seed", None, "a patient run with a recorded root seed")
     return make_provenance(
