@@ -4,18 +4,12 @@ Educational and research software: it gives no medical advice and makes no predi
 any real person.
 """
 
+from metastasis.about import DISCLAIMER, __version__
 from metastasis.api import check_seed, check_years, load_model, run_patient
 from metastasis.errors import ModelError
 from metastasis.knowledge.loader import load as load_knowledge
 from metastasis.model.resolve import ResolvedModel, resolve
 from metastasis.results.patient import PatientResult
-
-__version__ = "0.1.0"
-
-DISCLAIMER = (
-    "Educational and research software: not medical advice, and no prediction for any "
-    "real person."
-)
 
 __all__ = [
     "DISCLAIMER",

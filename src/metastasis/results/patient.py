@@ -16,16 +16,9 @@ from numpy.typing import NDArray
 from metastasis.model.growth import gompertz_age_at, gompertz_size
 from metastasis.model.resolve import FATES
 from metastasis.model.routing import ROUTE_NAMES
+from metastasis.results.story import STEPS, Event, build_events, patient_to_dict
 
-STEPS = {
-    1: "tumour growth",
-    2: "local invasion",
-    3: "entering blood or lymph",
-    4: "travelling through the body",
-    5: "leaving circulation",
-    6: "new tumour growth",
-}
-"""The six steps of the metastatic cascade, as the guide numbers them."""
+__all__ = ["NODE_SITES", "STEPS", "Accounting", "Event", "LesionTable", "PatientResult"]
 
 NODE_SITES = frozenset({"regional_lymph_nodes", "distant_lymph_nodes"})
 
@@ -261,24 +254,6 @@ class Accounting:
 
 
 @dataclass(frozen=True)
-class Event:
-    """One entry of a patient's story, tied to a step of the cascade."""
-
-    time: float
-    step: int
-    kind: str
-    site: str
-    lesion: int
-    parent: int
-    counts: dict[str, int] = field(default_factory=dict)
-    route: str = ""
-
-    @property
-    def step_name(self) -> str:
-        return STEPS[self.step]
-
-
-@dataclass(frozen=True)
 class PatientResult:
     """The untreated natural history of one virtual patient."""
 
@@ -341,12 +316,8 @@ class PatientResult:
 
     def events(self) -> list[Event]:
         """The story, in time order."""
-        from metastasis.results.story import build_events
-
         return build_events(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON export."""
-        from metastasis.results.story import patient_to_dict
-
         return patient_to_dict(self)

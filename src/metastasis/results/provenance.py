@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from metastasis.about import DISCLAIMER, __version__
 from metastasis.units import DAYS_PER_YEAR
 
 PROVENANCE_FORMAT = 1
@@ -33,13 +34,11 @@ def make_provenance(
     ``knowledge`` is the resolved model's whole knowledge base (``ResolvedModel.knowledge``):
     recorded in full, not by name, so that a modified model file is re-run as it was.
     """
-    import metastasis  # at call time: the package may import this module while initialising
-
     return {
         "format": PROVENANCE_FORMAT,
         "package": "metastasis",
-        "version": metastasis.__version__,
-        "disclaimer": metastasis.DISCLAIMER,
+        "version": __version__,
+        "disclaimer": DISCLAIMER,
         "cancer": cancer,
         "root_seed": int(root_seed),
         "seed_drawn": bool(seed_drawn),

@@ -1,8 +1,12 @@
-"""The event log of a patient, derived from its lesions and cell accounting."""
+"""The event log of a patient, derived from its lesions and cell accounting.
+
+Below :mod:`metastasis.results.patient`, which calls it: the patient's type is needed here
+for annotations only."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,13 +15,41 @@ from metastasis.model.resolve import FATES
 from metastasis.model.routing import ROUTE_NAMES
 
 if TYPE_CHECKING:
-    from metastasis.results.patient import Event, PatientResult
+    from metastasis.results.patient import PatientResult
+
+STEPS = {
+    1: "tumour growth",
+    2: "local invasion",
+    3: "entering blood or lymph",
+    4: "travelling through the body",
+    5: "leaving circulation",
+    6: "new tumour growth",
+}
+"""The six steps of the metastatic cascade, as the guide numbers them."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a patient's story, tied to a step of the cascade."""
+
+    time: float
+    step: int
+    kind: str
+    site: str
+    lesion: int
+    parent: int
+    counts: dict[str, int] = field(default_factory=dict)
+    route: str = ""
+
+    @property
+    def step_name(self) -> str:
+        return STEPS[self.step]
+
+
 
 
 def build_events(patient: PatientResult) -> list[Event]:
     """Every event of the natural history up to its end, in time order."""
-    from metastasis.results.patient import Event
-
     names = patient.site_names
     lesions = patient.lesions
     end = patient.end_time
