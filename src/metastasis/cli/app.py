@@ -912,9 +912,11 @@ def compare(
                           help="text: a table; json: the differences as data.")
     ] = "text",
     workers: WorkersOption = "1",
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Run two arms on the same virtual patients (common random numbers) and report each
     difference with a 95 % confidence interval."""
+    from metastasis.backends import opened
     from metastasis.clinical.cohort import compare as compare_arms
     from metastasis.clinical.cohort import run_clinical_cohort
 
@@ -924,6 +926,7 @@ def compare(
         chosen = _choice(SummaryFormat, "--format", fmt)
         given_seed = _integer("seed", seed, 0)
         processes = _integer("workers", workers, 1)
+        dask = _scheduler(scheduler)
         resolved = api.load_model(cancer, model)
         setup = clinical_report.load_setup(resolved, model, clinical, treatments, protocol)
         arms = (clinical_report.parse_arm("--arm-a", arm_a, setup),
@@ -932,12 +935,12 @@ def compare(
         root_seed = api.check_seed(given_seed)
         note = _seed_note(root_seed, seed_drawn)
         cohorts = []
-        with _progress(_console(stderr=True)) as bar:
+        with opened(processes, dask) as backend, _progress(_console(stderr=True)) as bar:
             for letter, arm in zip("AB", arms, strict=True):
                 task = bar.add_task(f"arm {letter}", total=n_patients)
                 cohorts.append(run_clinical_cohort(
                     resolved, setup.clinical, setup.treatments, n_patients, root_seed, horizon,
-                    arm, progress=lambda k, task=task: bar.advance(task, k), workers=processes))
+                    arm, progress=lambda k, task=task: bar.advance(task, k), backend=backend))
         differences = compare_arms(cohorts[0], cohorts[1])
         names = (arm_a.strip(), arm_b.strip())
         words = tuple(clinical_report.describe_arm(a, setup.clinical, resolved) for a in arms)

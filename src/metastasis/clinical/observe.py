@@ -11,6 +11,11 @@ burden is non-decreasing; the first piece whose supremum (its value just before 
 closing day) reaches the threshold holds the crossing, and bisection inside that piece is
 exact.  No grid can miss a brief excursion above the threshold that ends at a cut, and in the
 untreated case (one piece) the answer is exact to :data:`CROSSING_TOLERANCE_DAYS`.
+
+The clinical course asks this thousands of times per patient, so :func:`first_crossing` runs
+the search compiled (:mod:`metastasis.clinical.burden_kernels`) on the table's columns;
+:func:`first_crossing_reference` is the same search in plain numpy and SciPy, kept as the
+readable definition the compiled one is tested against.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import optimize
 
+from metastasis.clinical import burden_kernels
 from metastasis.engine.process import MUTATION_ROUTE
 from metastasis.results.patient import LesionTable
 
@@ -38,7 +44,18 @@ def physical_lesions(table: LesionTable) -> NDArray[np.int64]:
 
     A clone that arose by mutation inside its parent (route ``MUTATION_ROUTE``) grows in the
     parent's mass, so a scan sees, a biopsy samples and a symptom feels them together.
+    Compiled when the columns are int64 (as the engine writes them), else
+    :func:`physical_lesions_reference`; the two agree row for row.
     """
+    if not np.any(table.route == MUTATION_ROUTE):
+        return table.id.copy()  # untreated or without clones: every row is its own lesion
+    if not _int64(table.id, table.parent, table.route):
+        return physical_lesions_reference(table)
+    return burden_kernels.physical_roots(table.id, table.parent, table.route, MUTATION_ROUTE)
+
+
+def physical_lesions_reference(table: LesionTable) -> NDArray[np.int64]:
+    """:func:`physical_lesions` in plain Python: follow each clone to the lesion it grew in."""
     root = table.id.copy()
     if not np.any(table.route == MUTATION_ROUTE):
         return root  # untreated or without clones: every row is its own lesion
@@ -56,15 +73,47 @@ def physical_lesions(table: LesionTable) -> NDArray[np.int64]:
     return root
 
 
+def _int64(*columns: NDArray[np.generic]) -> bool:
+    """Whether the kernels can read these columns as they are (the engine's int64 ids)."""
+    return all(column.dtype == np.int64 for column in columns)
+
+
+_NO_FILTER = np.empty(0, dtype=np.int64)
+"""Stands for "any" when a filter (sites or lesions) is not asked for."""
+
+
 def _rows(
     table: LesionTable, sites: Sequence[int] | None, lesions: Sequence[int] | None
 ) -> NDArray[np.int64]:
-    """Rows in the given sites (all if None) and physical lesions (all if None)."""
+    """Rows in the given sites (all if None) and physical lesions (all if None), increasing.
+
+    Compiled: ``np.isin``'s set-up took most of a query on the small tables the clinic
+    mostly asks about.  :func:`_rows_reference` is the numpy definition.
+    """
+    if not _int64(table.site, table.id):
+        return _rows_reference(table, sites, lesions)
+    wanted_sites = _NO_FILTER if sites is None else np.asarray(list(sites), dtype=np.int64)
+    if lesions is None:
+        root, wanted_lesions = table.id, _NO_FILTER
+    else:
+        root = physical_lesions(table)
+        wanted_lesions = np.asarray(list(lesions), dtype=np.int64)
+    return burden_kernels.select_rows(
+        table.site, wanted_sites, sites is not None, root, wanted_lesions, lesions is not None
+    )
+
+
+def _rows_reference(
+    table: LesionTable, sites: Sequence[int] | None, lesions: Sequence[int] | None
+) -> NDArray[np.int64]:
+    """:func:`_rows` in numpy, with :func:`physical_lesions_reference`."""
     keep = np.ones(len(table), dtype=bool)
     if sites is not None:
         keep &= np.isin(table.site, np.asarray(list(sites), dtype=np.int64))
     if lesions is not None:
-        keep &= np.isin(physical_lesions(table), np.asarray(list(lesions), dtype=np.int64))
+        keep &= np.isin(
+            physical_lesions_reference(table), np.asarray(list(lesions), dtype=np.int64)
+        )
     return np.flatnonzero(keep)
 
 
@@ -136,6 +185,24 @@ def _refine(burden: Callable[[float], float], threshold: float, low: float, top:
     return right
 
 
+_LAW_COLUMNS = (
+    "arrival", "awakening", "colony_scale", "micrometastasis", "outgrowth", "x0", "rate",
+    "capacity", "growth_start", "valid_from", "valid_to",
+)
+"""The columns of :meth:`LesionTable.size_at`'s law, in the order the kernels take them."""
+
+
+def _float_columns(table: LesionTable) -> tuple[NDArray[np.float64], ...]:
+    """The columns the size law reads, as the contiguous float64 arrays the kernels take.
+
+    No copy for a table built by the engine (already so); any other table is converted once
+    here rather than compiling the kernels again for its dtypes.
+    """
+    return tuple(
+        np.ascontiguousarray(getattr(table, name), dtype=np.float64) for name in _LAW_COLUMNS
+    )
+
+
 def first_crossing(
     table: LesionTable,
     sites: Sequence[int] | None,
@@ -149,11 +216,38 @@ def first_crossing(
 
     None if it never does in the window.  Exact to :data:`CROSSING_TOLERANCE_DAYS` whether
     or not treatment has cut the lesions (see the module's docstring for why); the day
-    returned always has a burden at or above the threshold.
+    returned always has a burden at or above the threshold.  Compiled; the same search as
+    :func:`first_crossing_reference`, step for step.
+    """
+    if not math.isfinite(start) or stop < start or math.isnan(stop):
+        return None  # (a NaN stop: the reference's answer would hang on set order)
+    rows = _rows(table, sites, lesions)
+    if not rows.size:
+        return None
+    day = burden_kernels.first_crossing_rows(
+        rows.astype(np.int64, copy=False), *_float_columns(table), float(threshold),
+        float(start), float(stop), CROSSING_TOLERANCE_DAYS, MAX_BISECTIONS,
+    )
+    return None if math.isnan(day) else float(day)
+
+
+def first_crossing_reference(
+    table: LesionTable,
+    sites: Sequence[int] | None,
+    threshold: float,
+    start: float,
+    stop: float,
+    *,
+    lesions: Sequence[int] | None = None,
+) -> float | None:
+    """:func:`first_crossing` in plain numpy and SciPy: the readable definition.
+
+    Builds the sub-table of the rows asked for and evaluates
+    :meth:`LesionTable.size_at` on it at every day the search visits.
     """
     if not math.isfinite(start) or stop < start:
         return None
-    rows = _rows(table, sites, lesions)
+    rows = _rows_reference(table, sites, lesions)
     if not rows.size:
         return None
     sub = table.take(rows)

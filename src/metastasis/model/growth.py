@@ -5,20 +5,34 @@ Every lesion grows as x(tau) = K * exp(ln(x0/K) * exp(-a*tau)) (Gompertz, as in 
 exponential integral E1, and its inverse (needed for exact time-rescaling of a
 non-homogeneous Poisson process) is found by a monotone Newton iteration.  Keeping these as
 closed forms is what lets the engine skip over days and cells entirely.
+
+The emission functions are the engine's hot path (about 100,000 calls per 300 patients,
+mostly for one value), so they are numba-compiled kernels over the compiled E1 and inverse
+of :mod:`metastasis.model.special`: a scalar call is one compiled call from Python, an array
+call one compiled loop, with no numpy temporaries and no SciPy.  The compiled kernels have
+fixed float64 signatures, so arguments are converted rather than compiled for anew.
 """
 
 from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import exp1
 
-_EULER_GAMMA = float(np.euler_gamma)
-_NEWTON_MAX_STEPS = 200
-_NEWTON_TOLERANCE = 1e-13
-_ASYMPTOTE_SWITCH = 0.2  # E1(z) = 0.2 near z = 1: where the large-z asymptote takes over
+from metastasis.model.special import exp1, inverse_exp1, inverse_exp1_array
+
+_SCALAR_SIGNATURE = "float64(float64, float64, float64, float64, float64, float64)"
+"""(age or target, x0, rate, capacity, scale, exponent) -> value, for one lesion."""
+
+_CURVE_SIGNATURE = "float64[::1](float64[::1], float64, float64, float64, float64, float64)"
+"""Many ages or targets on one lesion's curve."""
+
+_ROWS_SIGNATURE = (
+    "float64[::1](float64[::1], float64[::1], float64[::1], float64[::1], float64, float64)"
+)
+"""Many ages or targets, each on its own lesion's curve (x0, rate and capacity per row)."""
 
 
 def gompertz_rate(doubling_time: float, reference_size: float, capacity: float) -> float:
@@ -48,33 +62,137 @@ def gompertz_age_at(
     return np.where(size <= x0, 0.0, age)
 
 
-def _shape(x0: float, rate: float, capacity: float, scale: float, exponent: float):
-    c = exponent * np.log(capacity / x0)
+@numba.njit(_SCALAR_SIGNATURE, cache=True, error_model="numpy")
+def cumulative_emission_scalar(
+    age: float, x0: float, rate: float, capacity: float, scale: float, exponent: float
+) -> float:
+    """:func:`cumulative_emission` for one age, without array overhead (the engine's hot path).
+
+    With c = alpha ln(K/x0) and A = sigma K^alpha / a, the integral is
+    A (E1(c e^(-a age)) - E1(c)); a lesion at or above its capacity (c <= 0) emits at the
+    constant rate sigma K^alpha.  Negative ages count as 0 (NaN stays NaN, as in numpy).
+    """
+    if age < 0.0:
+        age = 0.0
+    c = exponent * math.log(capacity / x0)
+    if c <= 0.0:
+        return scale * capacity**exponent * age
     amplitude = scale * capacity**exponent / rate
-    return c, amplitude
+    return amplitude * (exp1(c * math.exp(-rate * age)) - exp1(c))
+
+
+@numba.njit(_CURVE_SIGNATURE, cache=True, error_model="numpy")
+def _cumulative_curve(
+    age: NDArray[np.float64], x0: float, rate: float, capacity: float, scale: float,
+    exponent: float,
+) -> NDArray[np.float64]:
+    """:func:`cumulative_emission_scalar` over ages on one curve, with E1(c) computed once."""
+    out = np.empty_like(age)
+    c = exponent * math.log(capacity / x0)
+    if c <= 0.0:
+        level = scale * capacity**exponent
+        for i in range(age.size):
+            out[i] = level * (0.0 if age[i] < 0.0 else age[i])
+        return out
+    amplitude = scale * capacity**exponent / rate
+    at_start = exp1(c)
+    for i in range(age.size):
+        elapsed = 0.0 if age[i] < 0.0 else age[i]
+        out[i] = amplitude * (exp1(c * math.exp(-rate * elapsed)) - at_start)
+    return out
+
+
+@numba.njit(_ROWS_SIGNATURE, cache=True, error_model="numpy")
+def _cumulative_rows(
+    age: NDArray[np.float64], x0: NDArray[np.float64], rate: NDArray[np.float64],
+    capacity: NDArray[np.float64], scale: float, exponent: float,
+) -> NDArray[np.float64]:
+    out = np.empty_like(age)
+    for i in range(age.size):
+        out[i] = cumulative_emission_scalar(age[i], x0[i], rate[i], capacity[i], scale, exponent)
+    return out
+
+
+@numba.njit(_SCALAR_SIGNATURE, cache=True, error_model="numpy")
+def inverse_cumulative_emission_scalar(
+    target: float, x0: float, rate: float, capacity: float, scale: float, exponent: float
+) -> float:
+    """:func:`inverse_cumulative_emission` for one target (the engine's hot path).
+
+    Solves A (E1(c e^(-a age)) - E1(c)) = target: age = ln(c / z) / a with
+    z = E1^-1(E1(c) + target / A), clipped at 0 against rounding; at or above the capacity
+    (c <= 0) the emission is linear and so is its inverse.
+    """
+    c = exponent * math.log(capacity / x0)
+    if c <= 0.0:
+        return target / (scale * capacity**exponent)
+    amplitude = scale * capacity**exponent / rate
+    age = math.log(c / inverse_exp1(exp1(c) + target / amplitude)) / rate
+    return 0.0 if age < 0.0 else age
+
+
+@numba.njit(_CURVE_SIGNATURE, cache=True, error_model="numpy")
+def _inverse_curve(
+    target: NDArray[np.float64], x0: float, rate: float, capacity: float, scale: float,
+    exponent: float,
+) -> NDArray[np.float64]:
+    """:func:`inverse_cumulative_emission_scalar` over targets on one curve (E1(c) once)."""
+    out = np.empty_like(target)
+    c = exponent * math.log(capacity / x0)
+    if c <= 0.0:
+        level = scale * capacity**exponent
+        for i in range(target.size):
+            out[i] = target[i] / level
+        return out
+    amplitude = scale * capacity**exponent / rate
+    at_start = exp1(c)
+    for i in range(target.size):
+        age = math.log(c / inverse_exp1(at_start + target[i] / amplitude)) / rate
+        out[i] = 0.0 if age < 0.0 else age
+    return out
+
+
+@numba.njit(_ROWS_SIGNATURE, cache=True, error_model="numpy")
+def _inverse_rows(
+    target: NDArray[np.float64], x0: NDArray[np.float64], rate: NDArray[np.float64],
+    capacity: NDArray[np.float64], scale: float, exponent: float,
+) -> NDArray[np.float64]:
+    out = np.empty_like(target)
+    for i in range(target.size):
+        out[i] = inverse_cumulative_emission_scalar(
+            target[i], x0[i], rate[i], capacity[i], scale, exponent
+        )
+    return out
+
+
+def _flat(values: ArrayLike) -> NDArray[np.float64]:
+    """A contiguous 1-D float64 copy or view, as the compiled kernels take."""
+    return np.ascontiguousarray(np.asarray(values, dtype=np.float64).reshape(-1))
+
+
+def _columns(*columns: ArrayLike) -> tuple[list[NDArray[np.float64]], tuple[int, ...]]:
+    """The columns broadcast against each other and flattened, with their common shape."""
+    arrays = [np.asarray(column, dtype=np.float64) for column in columns]
+    shape = arrays[0].shape
+    if any(array.shape != shape for array in arrays[1:]):
+        arrays = list(np.broadcast_arrays(*arrays))
+        shape = arrays[0].shape
+    return [_flat(array) for array in arrays], shape
 
 
 def cumulative_emission(
     age: ArrayLike, x0: float, rate: float, capacity: float, scale: float, exponent: float
 ) -> NDArray[np.float64]:
-    """Integral over [0, age] of scale * x(s)**exponent for a Gompertz lesion from ``x0``."""
-    age = np.maximum(np.asarray(age, dtype=float), 0.0)
-    c, amplitude = _shape(x0, rate, capacity, scale, exponent)
-    if c <= 0.0:
-        return scale * capacity**exponent * age
-    return amplitude * (exp1(c * np.exp(-rate * age)) - exp1(c))
+    """Integral over [0, age] of scale * x(s)**exponent for a Gompertz lesion from ``x0``.
 
-
-def cumulative_emission_scalar(
-    age: float, x0: float, rate: float, capacity: float, scale: float, exponent: float
-) -> float:
-    """:func:`cumulative_emission` for one age, without array overhead (the engine's hot path)."""
-    age = max(age, 0.0)
-    c = exponent * math.log(capacity / x0)
-    if c <= 0.0:
-        return scale * capacity**exponent * age
-    amplitude = scale * capacity**exponent / rate
-    return amplitude * (float(exp1(c * math.exp(-rate * age))) - float(exp1(c)))
+    Elementwise over ``age`` (any shape; a scalar age gives a numpy scalar); see
+    :func:`cumulative_emission_scalar` for the closed form.
+    """
+    shape = np.shape(age)
+    out = _cumulative_curve(
+        _flat(age), float(x0), float(rate), float(capacity), float(scale), float(exponent)
+    )
+    return out.reshape(shape)[()]
 
 
 def cumulative_emission_rows(
@@ -82,93 +200,17 @@ def cumulative_emission_rows(
     capacity: NDArray[np.float64], scale: float, exponent: float,
 ) -> NDArray[np.float64]:
     """:func:`cumulative_emission` for many lesions at once, each with its own curve."""
-    age = np.maximum(age, 0.0)
-    c = exponent * np.log(capacity / x0)
-    flat = c <= 0.0
-    safe_c = np.where(flat, 1.0, c)
-    amplitude = scale * capacity**exponent / rate
-    curved = amplitude * (exp1(safe_c * np.exp(-rate * age)) - exp1(safe_c))
-    return np.where(flat, scale * capacity**exponent * age, curved)
+    (age, x0, rate, capacity), shape = _columns(age, x0, rate, capacity)
+    return _cumulative_rows(age, x0, rate, capacity, float(scale), float(exponent)).reshape(
+        shape
+    )
 
 
-def _newton_start(y: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Starting w = ln z for Newton: the asymptotes E1(z) ~ -gamma - ln z (small z) and
-    E1(z) ~ exp(-z)/z (large z)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u = -np.log(y)
-        large = np.maximum(u - np.log(np.maximum(u, 1.0)), 1e-3)
-    return np.where(y < _ASYMPTOTE_SWITCH, np.log(large), -_EULER_GAMMA - y)
+_inverse_exp1 = inverse_exp1_array
+"""Solve E1(z) = y for z > 0 elementwise (compiled; see :func:`~.special.inverse_exp1`)."""
 
-
-_TABLE_LOG_Y = np.linspace(np.log(1e-14), np.log(60.0), 4001)
-
-
-def _newton(w: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Newton's method on w = ln z for E1(z) = y, from ``w`` to double precision."""
-    for _ in range(_NEWTON_MAX_STEPS):
-        z = np.exp(w)
-        step = (exp1(z) - y) * np.exp(z)
-        w = w + step
-        if float(np.max(np.abs(step) / np.maximum(1.0, np.abs(w)))) <= _NEWTON_TOLERANCE:
-            break
-    return w
-
-
-def _build_table() -> NDArray[np.float64]:
-    y = np.exp(_TABLE_LOG_Y)
-    return _newton(_newton_start(y), y)
-
-
-_TABLE_W = _build_table()
-"""ln z solving E1(z) = y on a grid of ln y, so that Newton starts within ~1e-6 of the root."""
-
-
-def _inverse_exp1(y: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Solve E1(z) = y for z > 0, elementwise.
-
-    Newton's method on w = ln z: E1(exp(w)) is convex and decreasing in w, so after at most
-    one step the iterates lie left of the root and increase monotonically to it.  Inside the
-    tabulated range the start comes from interpolation (two steps then reach double
-    precision); outside it, from the asymptotes.
-    """
-    log_y = np.log(y)
-    inside = (log_y >= _TABLE_LOG_Y[0]) & (log_y <= _TABLE_LOG_Y[-1])
-    w = np.interp(log_y, _TABLE_LOG_Y, _TABLE_W)
-    if not inside.all():
-        w = np.where(inside, w, _newton_start(y))
-    return np.exp(_newton(w, y))
-
-
-def _inverse_exp1_scalar(y: float) -> float:
-    """:func:`_inverse_exp1` for one value: the same iteration without array overhead."""
-    if y < _ASYMPTOTE_SWITCH:
-        u = -math.log(y)
-        w = math.log(max(u - math.log(max(u, 1.0)), 1e-3))
-    else:
-        w = -_EULER_GAMMA - y
-    for _ in range(_NEWTON_MAX_STEPS):
-        z = math.exp(w)
-        step = (float(exp1(z)) - y) * math.exp(z)
-        w += step
-        if abs(step) <= _NEWTON_TOLERANCE * max(1.0, abs(w)):
-            break
-    return math.exp(w)
-
-
-SCALAR_BATCH_LIMIT = 1
-"""Below this many targets a Python loop over scalars beats numpy's per-call overhead."""
-
-
-def inverse_cumulative_emission_scalar(
-    target: float, x0: float, rate: float, capacity: float, scale: float, exponent: float
-) -> float:
-    """:func:`inverse_cumulative_emission` for one target (the engine's hot path)."""
-    c = exponent * math.log(capacity / x0)
-    if c <= 0.0:
-        return target / (scale * capacity**exponent)
-    amplitude = scale * capacity**exponent / rate
-    z = _inverse_exp1_scalar(float(exp1(c)) + target / amplitude)
-    return max(math.log(c / z) / rate, 0.0)
+_inverse_exp1_scalar = inverse_exp1
+"""Solve E1(z) = y for one y (compiled; see :func:`~.special.inverse_exp1`)."""
 
 
 def gompertz_age_at_scalar(size: float, x0: float, rate: float, capacity: float) -> float:
@@ -183,21 +225,16 @@ def gompertz_age_at_scalar(size: float, x0: float, rate: float, capacity: float)
 def inverse_cumulative_emission(
     target: ArrayLike, x0: float, rate: float, capacity: float, scale: float, exponent: float
 ) -> NDArray[np.float64]:
-    """Age at which the cumulative emission reaches ``target`` (the time-rescaling inverse)."""
-    target = np.asarray(target, dtype=float)
-    if target.size <= SCALAR_BATCH_LIMIT:
-        flat = [
-            inverse_cumulative_emission_scalar(float(v), x0, rate, capacity, scale, exponent)
-            for v in target.ravel()
-        ]
-        return np.array(flat, dtype=float).reshape(target.shape)
-    c, amplitude = _shape(x0, rate, capacity, scale, exponent)
-    if c <= 0.0:
-        return target / (scale * capacity**exponent)
-    y = exp1(c) + target / amplitude
-    z = _inverse_exp1(np.atleast_1d(y))
-    age = np.log(c / z) / rate
-    return np.maximum(age, 0.0).reshape(target.shape)
+    """Age at which the cumulative emission reaches ``target`` (the time-rescaling inverse).
+
+    Elementwise over ``target`` (any shape, an array of the same shape back); see
+    :func:`inverse_cumulative_emission_scalar` for the closed form.
+    """
+    shape = np.shape(target)
+    out = _inverse_curve(
+        _flat(target), float(x0), float(rate), float(capacity), float(scale), float(exponent)
+    )
+    return out.reshape(shape)
 
 
 def inverse_cumulative_emission_rows(
@@ -205,13 +242,9 @@ def inverse_cumulative_emission_rows(
     capacity: NDArray[np.float64], scale: float, exponent: float,
 ) -> NDArray[np.float64]:
     """:func:`inverse_cumulative_emission` for many targets, each on its own lesion's curve."""
-    target = np.asarray(target, dtype=float)
-    if target.size == 0:
+    if np.size(target) == 0:
         return np.zeros(0)
-    c = exponent * np.log(capacity / x0)
-    flat = c <= 0.0
-    safe_c = np.where(flat, 1.0, c)
-    amplitude = scale * capacity**exponent / rate
-    z = _inverse_exp1(exp1(safe_c) + target / amplitude)
-    age = np.maximum(np.log(safe_c / z) / rate, 0.0)
-    return np.where(flat, target / (scale * capacity**exponent), age)
+    (target, x0, rate, capacity), shape = _columns(target, x0, rate, capacity)
+    return _inverse_rows(target, x0, rate, capacity, float(scale), float(exponent)).reshape(
+        shape
+    )
