@@ -218,3 +218,15 @@ def test_cli_resume_needs_a_seed_and_an_existing_run_refuses_overwrite(tmp_path:
                                 "--years", "2", "--out", target])
     assert again.exit_code == USAGE_ERROR and "--resume" in again.stderr
     assert len([line for line in again.stderr.splitlines() if line.strip()]) == 1
+
+
+def test_scale_benchmark_script_runs() -> None:
+    """A smoke run of benchmarks/bench_scale.py (no timing is asserted, only that it works
+    and reports every part)."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_scale.py"
+    done = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    for heading in ("## Colorectal, 10 years", "## Every cancer type", "## Cost against the "
+                    "horizon", "## Engine against its random draws"):
+        assert heading in done.stdout
