@@ -9,9 +9,11 @@ they hold at most a micrometastasis worth of cells each, negligible against a le
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import lru_cache
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
@@ -42,6 +44,31 @@ def total_burden(t: float, start, x0, rate, capacity, valid_from=None, valid_to=
     return float(sizes.sum())
 
 
+@numba.njit(cache=True)
+def _add_curve(grid: NDArray[np.float64], total: NDArray[np.float64], active_from: float,
+               start: float, x0: float, rate: float, capacity: float, lethal: float) -> int:
+    """Add one Gompertz curve to the grid's totals at the points after ``active_from``, and
+    return the first point where the total reaches ``lethal`` (-1 if none).
+
+    Compiled because the engine adds lesions one at a time, tens of thousands per cohort of
+    hundreds, and numpy's fixed cost per call was most of the cost of each.  The same law as
+    :func:`metastasis.model.growth.gompertz_size`, point by point; the total only grows with
+    time, so the end is checked first."""
+    first = np.searchsorted(grid, active_from, side="right")
+    if first >= grid.size:
+        return -1
+    log_ratio = math.log(x0 / capacity)
+    for k in range(first, grid.size):
+        age = max(grid[k] - start, 0.0)
+        total[k] += capacity * math.exp(log_ratio * math.exp(-rate * age))
+    if total[grid.size - 1] < lethal:
+        return -1
+    for k in range(first, grid.size):
+        if total[k] >= lethal:
+            return k
+    return -1
+
+
 @lru_cache(maxsize=64)
 def _grid(start: float, horizon: float) -> NDArray[np.float64]:
     grid = np.linspace(start, horizon, GRID_INTERVALS + 1)
@@ -66,11 +93,9 @@ class BurdenTracker:
         on (a lesion already growing when treatment restarts the simulation)."""
         if start >= self.stop:
             return
-        first = int(np.searchsorted(self.grid, max(start, active_from), side="right"))
-        later = self.total[first:]
-        later += gompertz_size(self.grid[first:] - start, x0, rate, capacity)
-        if later[-1] >= self.lethal:  # the total only grows with time: check the end first
-            crossed = first + int(np.argmax(later >= self.lethal))
+        crossed = _add_curve(self.grid, self.total, max(start, active_from), start, x0, rate,
+                             capacity, self.lethal)
+        if crossed >= 0:
             self.stop = min(self.stop, float(self.grid[crossed]))
 
     def add_many(

@@ -680,10 +680,11 @@ class DiseaseProcess:
         starts = np.maximum(rows.emit_from[:size], rows.valid_from[:size])
         stops = np.minimum(rows.valid_to[:size], self.end)
         sheds = model.has_route_out[rows.site[:size]]
-        for i in np.flatnonzero((starts < stops) & sheds):
-            shed_by_site[rows.site[i]] += self._cumulative(i, float(stops[i])) - self._cumulative(
-                i, float(starts[i])
-            )
+        emitting = np.flatnonzero((starts < stops) & sheds)
+        if emitting.size:
+            emitted = (self._cumulative_rows(emitting, stops[emitting])
+                       - self._cumulative_rows(emitting, starts[emitting]))
+            np.add.at(shed_by_site, rows.site[emitting], emitted)  # in row order, as a loop
         died = np.zeros(3, dtype=np.int64)
         fates = np.zeros((3, n, len(FATES)), dtype=np.int64)  # [route, site, fate]
         flat_fates = fates.reshape(-1)
