@@ -421,47 +421,34 @@ def first_crossing_rows(
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _position(sorted_ids: NDArray[np.int64], value: int) -> int:
-    """Index of ``value`` in ``sorted_ids``, or -1 if it is not there."""
-    where = np.searchsorted(sorted_ids, value)
-    if where < sorted_ids.size and sorted_ids[where] == value:
-        return where
-    return -1
-
-
-@numba.njit(cache=True, error_model="numpy")
 def physical_roots(
-    ids: NDArray[np.int64], parents: NDArray[np.int64], routes: NDArray[np.int64],
-    mutation_route: int,
+    lesion: NDArray[np.int64], parent: NDArray[np.int64], clone: NDArray[np.bool_],
 ) -> NDArray[np.int64]:
     """For every row, the lesion it physically belongs to (``observe.physical_lesions``).
 
-    A lesion whose row came by ``mutation_route`` is a clone inside its parent; the chain of
-    such parents is followed while the parent is a lesion of the table.  As the reference's
-    dictionaries do, the last row of a lesion speaks for it.  A chain longer than the number
-    of lesions can only be a loop (corrupt input): it raises instead of spinning forever.
+    Lesions are given by position: ``lesion[r]`` is row r's lesion, ``parent[r]`` its
+    parent's (-1: not a lesion of the table), ``clone[r]`` whether the row came by mutation
+    inside that parent.  The chain of clone parents is followed while the parent is in the
+    table; as the reference's dictionaries do, the last clone row of a lesion speaks for it.
+    A chain longer than the number of rows can only be a loop (corrupt input): it raises
+    instead of spinning forever.  Positions, not ids, so no sorting is compiled here (that
+    took seconds of compile time for a walk of microseconds).
     """
-    unique = np.unique(ids)
-    clone_parent = np.empty(unique.size, dtype=np.int64)
-    is_clone = np.zeros(unique.size, dtype=np.bool_)
-    for r in range(ids.size):
-        if routes[r] == mutation_route:
-            j = _position(unique, ids[r])
-            clone_parent[j] = parents[r]
-            is_clone[j] = True
-    root = np.empty(ids.size, dtype=np.int64)
-    for r in range(ids.size):
-        j = _position(unique, ids[r])
+    n = lesion.size
+    up = np.full(n, -2, dtype=np.int64)  # -2: not a clone; -1: a clone of an absent parent
+    for r in range(n):
+        if clone[r]:
+            up[lesion[r]] = parent[r]
+    root = np.empty(n, dtype=np.int64)
+    for r in range(n):
+        j = lesion[r]
         steps = 0
-        while is_clone[j]:
-            up = _position(unique, clone_parent[j])
-            if up < 0:
-                break  # the parent is not in this table: the clone is its own lesion here
-            j = up
+        while up[j] >= 0:
+            j = up[j]
             steps += 1
-            if steps > unique.size:
+            if steps > n:
                 raise ValueError("a loop of clones, each inside the next")
-        root[r] = unique[j]
+        root[r] = j
     return root
 
 

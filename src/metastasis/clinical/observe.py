@@ -49,9 +49,13 @@ def physical_lesions(table: LesionTable) -> NDArray[np.int64]:
     """
     if not np.any(table.route == MUTATION_ROUTE):
         return table.id.copy()  # untreated or without clones: every row is its own lesion
-    if not _int64(table.id, table.parent, table.route):
+    if not _int64(table.id, table.parent):
         return physical_lesions_reference(table)
-    return burden_kernels.physical_roots(table.id, table.parent, table.route, MUTATION_ROUTE)
+    ids, lesion = np.unique(table.id, return_inverse=True)
+    where = np.minimum(np.searchsorted(ids, table.parent), ids.size - 1)
+    parent = np.where(ids[where] == table.parent, where, -1)
+    root = burden_kernels.physical_roots(lesion, parent, table.route == MUTATION_ROUTE)
+    return ids[root]
 
 
 def physical_lesions_reference(table: LesionTable) -> NDArray[np.int64]:
