@@ -29,10 +29,6 @@ _SCALAR_SIGNATURE = "float64(float64, float64, float64, float64, float64, float6
 _CURVE_SIGNATURE = "float64[::1](float64[::1], float64, float64, float64, float64, float64)"
 """Many ages or targets on one lesion's curve."""
 
-_ROWS_SIGNATURE = (
-    "float64[::1](float64[::1], float64[::1], float64[::1], float64[::1], float64, float64)"
-)
-"""Many ages or targets, each on its own lesion's curve (x0, rate and capacity per row)."""
 
 
 def gompertz_rate(doubling_time: float, reference_size: float, capacity: float) -> float:
@@ -62,55 +58,55 @@ def gompertz_age_at(
     return np.where(size <= x0, 0.0, age)
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _curve(
+    x0: float, rate: float, capacity: float, scale: float, exponent: float
+) -> tuple[float, float, float, float]:
+    """A lesion's emission constants: c = alpha ln(K/x0), the plateau rate sigma K^alpha,
+    A = sigma K^alpha / a, and E1(c) (0 where c <= 0: at or above the capacity)."""
+    c = exponent * math.log(capacity / x0)
+    level = scale * capacity**exponent
+    amplitude = level / rate
+    return c, level, amplitude, exp1(c) if c > 0.0 else 0.0
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _cumulative_at(
+    age: float, rate: float, c: float, level: float, amplitude: float, at_start: float
+) -> float:
+    """A (E1(c e^(-a age)) - E1(c)), or level * age where c <= 0; negative ages count as 0
+    (NaN stays NaN, as with ``np.maximum``)."""
+    if age < 0.0:
+        age = 0.0
+    if c <= 0.0:
+        return level * age
+    return amplitude * (exp1(c * math.exp(-rate * age)) - at_start)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _inverse_at(
+    target: float, rate: float, c: float, level: float, amplitude: float, at_start: float
+) -> float:
+    """ln(c / z) / a with E1(z) = E1(c) + target / A, clipped at 0 against rounding; the
+    linear inverse target / level where c <= 0."""
+    if c <= 0.0:
+        return target / level
+    age = math.log(c / inverse_exp1(at_start + target / amplitude)) / rate
+    return 0.0 if age < 0.0 else age
+
+
 @numba.njit(_SCALAR_SIGNATURE, cache=True, error_model="numpy")
 def cumulative_emission_scalar(
     age: float, x0: float, rate: float, capacity: float, scale: float, exponent: float
 ) -> float:
-    """:func:`cumulative_emission` for one age, without array overhead (the engine's hot path).
+    """:func:`cumulative_emission` for one age (the engine's hot path): one compiled call.
 
     With c = alpha ln(K/x0) and A = sigma K^alpha / a, the integral is
     A (E1(c e^(-a age)) - E1(c)); a lesion at or above its capacity (c <= 0) emits at the
-    constant rate sigma K^alpha.  Negative ages count as 0 (NaN stays NaN, as in numpy).
+    constant rate sigma K^alpha.
     """
-    if age < 0.0:
-        age = 0.0
-    c = exponent * math.log(capacity / x0)
-    if c <= 0.0:
-        return scale * capacity**exponent * age
-    amplitude = scale * capacity**exponent / rate
-    return amplitude * (exp1(c * math.exp(-rate * age)) - exp1(c))
-
-
-@numba.njit(_CURVE_SIGNATURE, cache=True, error_model="numpy")
-def _cumulative_curve(
-    age: NDArray[np.float64], x0: float, rate: float, capacity: float, scale: float,
-    exponent: float,
-) -> NDArray[np.float64]:
-    """:func:`cumulative_emission_scalar` over ages on one curve, with E1(c) computed once."""
-    out = np.empty_like(age)
-    c = exponent * math.log(capacity / x0)
-    if c <= 0.0:
-        level = scale * capacity**exponent
-        for i in range(age.size):
-            out[i] = level * (0.0 if age[i] < 0.0 else age[i])
-        return out
-    amplitude = scale * capacity**exponent / rate
-    at_start = exp1(c)
-    for i in range(age.size):
-        elapsed = 0.0 if age[i] < 0.0 else age[i]
-        out[i] = amplitude * (exp1(c * math.exp(-rate * elapsed)) - at_start)
-    return out
-
-
-@numba.njit(_ROWS_SIGNATURE, cache=True, error_model="numpy")
-def _cumulative_rows(
-    age: NDArray[np.float64], x0: NDArray[np.float64], rate: NDArray[np.float64],
-    capacity: NDArray[np.float64], scale: float, exponent: float,
-) -> NDArray[np.float64]:
-    out = np.empty_like(age)
-    for i in range(age.size):
-        out[i] = cumulative_emission_scalar(age[i], x0[i], rate[i], capacity[i], scale, exponent)
-    return out
+    c, level, amplitude, at_start = _curve(x0, rate, capacity, scale, exponent)
+    return _cumulative_at(age, rate, c, level, amplitude, at_start)
 
 
 @numba.njit(_SCALAR_SIGNATURE, cache=True, error_model="numpy")
@@ -120,15 +116,24 @@ def inverse_cumulative_emission_scalar(
     """:func:`inverse_cumulative_emission` for one target (the engine's hot path).
 
     Solves A (E1(c e^(-a age)) - E1(c)) = target: age = ln(c / z) / a with
-    z = E1^-1(E1(c) + target / A), clipped at 0 against rounding; at or above the capacity
-    (c <= 0) the emission is linear and so is its inverse.
+    z = E1^-1(E1(c) + target / A); at or above the capacity (c <= 0) the emission is linear
+    and so is its inverse.
     """
-    c = exponent * math.log(capacity / x0)
-    if c <= 0.0:
-        return target / (scale * capacity**exponent)
-    amplitude = scale * capacity**exponent / rate
-    age = math.log(c / inverse_exp1(exp1(c) + target / amplitude)) / rate
-    return 0.0 if age < 0.0 else age
+    c, level, amplitude, at_start = _curve(x0, rate, capacity, scale, exponent)
+    return _inverse_at(target, rate, c, level, amplitude, at_start)
+
+
+@numba.njit(_CURVE_SIGNATURE, cache=True, error_model="numpy")
+def _cumulative_curve(
+    age: NDArray[np.float64], x0: float, rate: float, capacity: float, scale: float,
+    exponent: float,
+) -> NDArray[np.float64]:
+    """:func:`cumulative_emission_scalar` over ages on one curve (constants computed once)."""
+    c, level, amplitude, at_start = _curve(x0, rate, capacity, scale, exponent)
+    out = np.empty_like(age)
+    for i in range(age.size):
+        out[i] = _cumulative_at(age[i], rate, c, level, amplitude, at_start)
+    return out
 
 
 @numba.njit(_CURVE_SIGNATURE, cache=True, error_model="numpy")
@@ -136,32 +141,36 @@ def _inverse_curve(
     target: NDArray[np.float64], x0: float, rate: float, capacity: float, scale: float,
     exponent: float,
 ) -> NDArray[np.float64]:
-    """:func:`inverse_cumulative_emission_scalar` over targets on one curve (E1(c) once)."""
+    """:func:`inverse_cumulative_emission_scalar` over targets on one curve."""
+    c, level, amplitude, at_start = _curve(x0, rate, capacity, scale, exponent)
     out = np.empty_like(target)
-    c = exponent * math.log(capacity / x0)
-    if c <= 0.0:
-        level = scale * capacity**exponent
-        for i in range(target.size):
-            out[i] = target[i] / level
-        return out
-    amplitude = scale * capacity**exponent / rate
-    at_start = exp1(c)
     for i in range(target.size):
-        age = math.log(c / inverse_exp1(at_start + target[i] / amplitude)) / rate
-        out[i] = 0.0 if age < 0.0 else age
+        out[i] = _inverse_at(target[i], rate, c, level, amplitude, at_start)
     return out
 
 
-@numba.njit(_ROWS_SIGNATURE, cache=True, error_model="numpy")
-def _inverse_rows(
-    target: NDArray[np.float64], x0: NDArray[np.float64], rate: NDArray[np.float64],
-    capacity: NDArray[np.float64], scale: float, exponent: float,
+@numba.njit("float64[::1](float64[::1], float64[::1], float64[::1], float64[::1], float64, "
+            "float64, boolean)", cache=True, error_model="numpy")
+def _rows(
+    value: NDArray[np.float64], x0: NDArray[np.float64], rate: NDArray[np.float64],
+    capacity: NDArray[np.float64], scale: float, exponent: float, inverse: bool,
 ) -> NDArray[np.float64]:
-    out = np.empty_like(target)
-    for i in range(target.size):
-        out[i] = inverse_cumulative_emission_scalar(
-            target[i], x0[i], rate[i], capacity[i], scale, exponent
-        )
+    """The emission (or its inverse) row by row, each row on its own lesion's curve.
+
+    The engine lists the founders of one source in consecutive rows, so a row's constants
+    (a logarithm, a power and an E1) are reused while x0, rate and capacity repeat.
+    """
+    out = np.empty_like(value)
+    last_x0 = last_rate = last_capacity = math.nan  # NaN equals nothing: row 0 computes
+    c = level = amplitude = at_start = 0.0
+    for i in range(value.size):
+        if x0[i] != last_x0 or rate[i] != last_rate or capacity[i] != last_capacity:
+            last_x0, last_rate, last_capacity = x0[i], rate[i], capacity[i]
+            c, level, amplitude, at_start = _curve(x0[i], rate[i], capacity[i], scale, exponent)
+        if inverse:
+            out[i] = _inverse_at(value[i], rate[i], c, level, amplitude, at_start)
+        else:
+            out[i] = _cumulative_at(value[i], rate[i], c, level, amplitude, at_start)
     return out
 
 
@@ -201,9 +210,7 @@ def cumulative_emission_rows(
 ) -> NDArray[np.float64]:
     """:func:`cumulative_emission` for many lesions at once, each with its own curve."""
     (age, x0, rate, capacity), shape = _columns(age, x0, rate, capacity)
-    return _cumulative_rows(age, x0, rate, capacity, float(scale), float(exponent)).reshape(
-        shape
-    )
+    return _rows(age, x0, rate, capacity, float(scale), float(exponent), False).reshape(shape)
 
 
 _inverse_exp1 = inverse_exp1_array
@@ -245,6 +252,4 @@ def inverse_cumulative_emission_rows(
     if np.size(target) == 0:
         return np.zeros(0)
     (target, x0, rate, capacity), shape = _columns(target, x0, rate, capacity)
-    return _inverse_rows(target, x0, rate, capacity, float(scale), float(exponent)).reshape(
-        shape
-    )
+    return _rows(target, x0, rate, capacity, float(scale), float(exponent), True).reshape(shape)
