@@ -126,6 +126,16 @@ def test_pairwise_sum_is_numpys_sum() -> None:
         assert kernels._pairwise_sum(values, 0, n) == values.sum(), n
 
 
+def test_heapsort_sorts() -> None:
+    """The crossing search's own sort (closing days: many repeated, any order)."""
+    rng = np.random.default_rng(SEED)
+    for n in [*range(0, 40), 1000, 5001]:
+        for values in (rng.standard_normal(n), rng.integers(0, 20, n).astype(float)):
+            got = values.copy()
+            kernels._heapsort(got)
+            np.testing.assert_array_equal(got, np.sort(values))
+
+
 def _query(
     table: LesionTable, rng: np.random.Generator
 ) -> tuple[list[int] | None, float, float, float, tuple[int, ...] | None]:

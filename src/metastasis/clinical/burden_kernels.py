@@ -331,6 +331,36 @@ def _refine(
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _sift_down(values: NDArray[np.float64], root: int, end: int) -> None:
+    """Restore the max-heap below ``root`` in ``values[:end]``."""
+    while True:
+        child = 2 * root + 1
+        if child >= end:
+            return
+        if child + 1 < end and values[child + 1] > values[child]:
+            child += 1
+        if values[root] >= values[child]:
+            return
+        values[root], values[child] = values[child], values[root]
+        root = child
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _heapsort(values: NDArray[np.float64]) -> None:
+    """Sort ``values`` (no NaN) in place, in O(n log n) whatever their order.
+
+    Written out because compiling ``np.sort`` costs seconds on first use; a cut closes
+    many rows on one day, so the days to sort run to thousands on a treated patient.
+    """
+    n = values.size
+    for root in range(n // 2 - 1, -1, -1):
+        _sift_down(values, root, n)
+    for end in range(n - 1, 0, -1):
+        values[0], values[end] = values[end], values[0]
+        _sift_down(values, 0, end)
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _edges(block: NDArray[np.float64], start: float, stop: float) -> NDArray[np.float64]:
     """start, stop and the closing days strictly after start and up to stop, sorted, once."""
     n = block.shape[1]
@@ -342,15 +372,14 @@ def _edges(block: NDArray[np.float64], start: float, stop: float) -> NDArray[np.
         if day > start and day <= stop:
             days[count] = day
             count += 1
-    days = np.sort(days[:count])
-    unique = np.empty(count)
-    unique[0] = days[0]
+    days = days[:count]
+    _heapsort(days)
     kept = 1
     for i in range(1, count):
-        if days[i] != unique[kept - 1]:
-            unique[kept] = days[i]
+        if days[i] != days[kept - 1]:
+            days[kept] = days[i]
             kept += 1
-    return unique[:kept]
+    return days[:kept]
 
 
 @numba.njit(cache=True, error_model="numpy")
