@@ -2,13 +2,14 @@
 
 Every lesion grows as x(tau) = K * exp(ln(x0/K) * exp(-a*tau)) (Gompertz, as in Iwata et al.
 2000) and emits at rate sigma * x**alpha.  The cumulative emission has a closed form in the
-exponential integral E1, and its inverse (needed for exact time-rescaling of a
-non-homogeneous Poisson process) is found by a monotone Newton iteration.  Keeping these as
-closed forms is what lets the engine skip over days and cells entirely.
+exponential integral E1; its inverse (needed for exact time-rescaling of a non-homogeneous
+Poisson process) goes through the inverse of E1, found by Halley's iteration on ln z.
+Keeping these as closed forms is what lets the engine skip over days and cells entirely.
 
-The emission functions are the engine's hot path (about 100,000 calls per 300 patients,
-mostly for one value), so they are numba-compiled kernels over the compiled E1 and inverse
-of :mod:`metastasis.model.special`: a scalar call is one compiled call from Python, an array
+The emission functions are the engine's hot path (for 300 colorectal patients over 10 years,
+about 78,000 single evaluations, 87,000 more in small arrays and 265,000 inverses in arrays),
+so they are numba-compiled kernels over the compiled E1 and inverse of
+:mod:`metastasis.model.special`: a scalar call is one compiled call from Python, an array
 call one compiled loop, with no numpy temporaries and no SciPy.  The compiled kernels have
 fixed float64 signatures, so arguments are converted rather than compiled for anew.
 """
@@ -28,7 +29,6 @@ _SCALAR_SIGNATURE = "float64(float64, float64, float64, float64, float64, float6
 
 _CURVE_SIGNATURE = "float64[::1](float64[::1], float64, float64, float64, float64, float64)"
 """Many ages or targets on one lesion's curve."""
-
 
 
 def gompertz_rate(doubling_time: float, reference_size: float, capacity: float) -> float:
