@@ -224,7 +224,7 @@ def first_crossing(
     :func:`first_crossing_reference`, step for step.
     """
     if not math.isfinite(start) or stop < start or math.isnan(stop):
-        return None  # (a NaN stop: the reference's answer would hang on set order)
+        return None  # also for a NaN stop, where the reference's answer depends on set order
     rows = _rows(table, sites, lesions)
     if not rows.size:
         return None
