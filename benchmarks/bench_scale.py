@@ -39,6 +39,7 @@ import psutil
 
 import metastasis
 from metastasis.api import DAYS_PER_YEAR, load_model
+from metastasis.backends import DEFAULT_CHUNK_PATIENTS
 from metastasis.clinical.course import Arm
 from metastasis.clinical.loader import load_clinical
 from metastasis.clinical.treatment_schema import load_treatments
@@ -160,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--years-patients", type=int, default=500)
     parser.add_argument("--ratio-patients", type=int, default=300)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--chunk", type=int, default=1000)
+    parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK_PATIENTS)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     args = parser.parse_args(argv)

@@ -42,6 +42,7 @@ from typing import Any, Protocol, TypeVar
 from metastasis.errors import ModelError
 
 __all__ = [
+    "DEFAULT_CHUNK_PATIENTS",
     "Backend",
     "Chunk",
     "DaskBackend",
@@ -62,6 +63,12 @@ START_METHOD = "forkserver"
 PRELOAD = ["metastasis.backends", "metastasis.runs"]
 """What the fork server imports once, so that the workers forked from it start ready (the
 model, the engine, the clinical layer and pandas come with :mod:`metastasis.runs`)."""
+
+DEFAULT_CHUNK_PATIENTS = 500
+"""Patients per part of a dataset: seconds of work, and a bounded memory per chunk in flight
+(a worker held about 580 MB more than at rest with 1,000 untreated colorectal patients over
+10 years, whose heaviest patients carry tens of thousands of lesions); 2,000 parts for a
+million patients."""
 
 IN_FLIGHT_PER_WORKER = 2
 """Chunks submitted ahead per worker: one running and one queued keeps every worker busy

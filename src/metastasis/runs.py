@@ -21,6 +21,7 @@ import pandas as pd
 
 from metastasis.api import check_seed, check_years
 from metastasis.backends import (
+    DEFAULT_CHUNK_PATIENTS,
     Backend,
     Chunk,
     check_scheduler,
@@ -41,10 +42,6 @@ from metastasis.units import DAYS_PER_YEAR
 
 __all__ = ["DEFAULT_CHUNK_PATIENTS", "ClinicalSetting", "DatasetJob", "run_dataset",
            "site_counts"]
-
-DEFAULT_CHUNK_PATIENTS = 1000
-"""Patients per part: about a second to a minute of work, tens of MB of lesion rows at 10
-years, and few enough files for a million patients (1,000 parts)."""
 
 MAX_CHUNK_PATIENTS = 100_000
 """Largest chunk accepted: the memory of a part in flight grows with it."""

@@ -38,6 +38,7 @@ from rich.text import Text
 
 import metastasis
 from metastasis import api
+from metastasis.backends import DEFAULT_CHUNK_PATIENTS
 from metastasis.cli import (
     calibration_report,
     clinical_report,
@@ -678,7 +679,7 @@ def _check_figure(figure: Path | None) -> None:
         raise ModelError("--figure", error.value, error.allowed) from None
 
 
-DATASET_CHUNK = "1000"
+DATASET_CHUNK = str(DEFAULT_CHUNK_PATIENTS)
 """Default patients per part of a dataset directory (see :mod:`metastasis.runs`)."""
 
 
