@@ -7,6 +7,7 @@ into the engine.
 from __future__ import annotations
 
 import math
+import numbers
 from pathlib import Path
 
 from metastasis.engine.patient import simulate_patient
@@ -17,7 +18,7 @@ from metastasis.model.resolve import ResolvedModel, resolve
 from metastasis.results.patient import PatientResult
 from metastasis.units import DAYS_PER_YEAR
 
-__all__ = ["DAYS_PER_YEAR", "check_seed", "check_years", "load_model", "run_patient"]
+__all__ = ["DAYS_PER_YEAR", "check_count", "check_seed", "check_years", "load_model", "run_patient"]
 
 MAX_YEARS = 150.0
 """Longest horizon accepted: beyond any human life span, so a typo is caught."""
@@ -37,6 +38,13 @@ def check_years(years: float) -> float:
     ):
         raise ModelError("years", years, f"a number of years in (0, {MAX_YEARS:g}]")
     return float(years)
+
+
+def check_count(name: str, value: object, minimum: int) -> int:
+    """Validate a count (patients, a first index): an integer, not a bool, >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ModelError(name, value, f"an integer >= {minimum}")
+    return int(value)
 
 
 def check_seed(seed: int | None) -> int:

@@ -10,14 +10,13 @@ run over the whole range gives.  Every result carries its provenance, from which
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from metastasis.api import check_seed, check_years
+from metastasis.api import check_count, check_seed, check_years
 from metastasis.backends import (
     Backend,
     Chunk,
@@ -58,12 +57,6 @@ MAX_CHUNK_PATIENTS = 2000
 MB of lesion rows at 10 years) for any cohort size."""
 
 ProgressCallback = Callable[[int], object]
-
-
-def _check_count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ModelError(name, value, f"an integer >= {minimum}")
-    return int(value)
 
 
 def shared_chunk_size(n_patients: int, workers: int) -> int:
@@ -153,8 +146,8 @@ def run_cohort(
     from :func:`metastasis.backends.make_backend`, is used instead and left open, so that
     several cohorts share one pool or cluster.
     """
-    n_patients = _check_count("patients", n_patients, 1)
-    start = _check_count("start", start, 0)
+    n_patients = check_count("patients", n_patients, 1)
+    start = check_count("start", start, 0)
     years = check_years(years)
     workers = check_workers(workers)
     scheduler = check_scheduler(scheduler)

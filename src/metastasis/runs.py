@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metastasis.api import check_seed, check_years
+from metastasis.api import check_count, check_seed, check_years
 from metastasis.backends import (
     DEFAULT_CHUNK_PATIENTS,
     Backend,
@@ -141,10 +141,8 @@ def run_dataset(
     chunks whose parts are missing.  ``progress(k)`` counts patients, those of parts already
     on disk included; ``backend``, an open one, is used instead of ``workers`` and
     ``scheduler`` and left open.  Returns the run's provenance (as in the manifest)."""
-    if isinstance(n_patients, bool) or not isinstance(n_patients, int) or n_patients < 1:
-        raise ModelError("patients", n_patients, "an integer >= 1")
-    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-        raise ModelError("start", start, "an integer >= 0")
+    n_patients = check_count("patients", n_patients, 1)
+    start = check_count("start", start, 0)
     years = check_years(years)
     chunk_size = check_chunk_size(chunk_size)
     workers = check_workers(workers)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metastasis.api import check_seed, check_years
+from metastasis.api import check_count, check_seed, check_years
 from metastasis.backends import (
     Backend,
     Chunk,
@@ -224,10 +224,8 @@ def run_clinical_cohort(
     the table is the same as one process's; ``backend``, an open one, is used instead and
     left open.  The root seed is resolved here first, so even a drawn seed is one seed for
     every chunk."""
-    if isinstance(n_patients, bool) or not isinstance(n_patients, int) or n_patients < 1:
-        raise ModelError("patients", n_patients, "an integer >= 1")
-    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-        raise ModelError("start", start, "an integer >= 0")
+    n_patients = check_count("patients", n_patients, 1)
+    start = check_count("start", start, 0)
     workers = check_workers(workers)
     scheduler = check_scheduler(scheduler)
     years = check_years(years)
