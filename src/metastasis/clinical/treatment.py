@@ -25,7 +25,8 @@ keeps, so the same lesion can have different ids in tables read through differen
 ``found_lesions`` and the ids in every event therefore refer to one named table, the
 *frame*: ``found_in`` if given (the table the clinic found the lesions in), else
 ``process.lesion_table(through=start_day)``.  Lesions are matched between the frame and the
-process by their founding (arrival day, site, route).  Lesions that arose after the frame
+process by the process's own lesion id (``LesionTable.lesion``), which a lesion keeps for
+its whole life and in every table.  Lesions that arose after the frame
 (resistant clones, new metastases) have no id in it and are counted in
 ``TreatmentEvent.other_lesions``.
 
@@ -224,34 +225,18 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _founding_keys(table: LesionTable) -> dict[int, tuple[float, int, int]]:
-    """Each lesion's founding (arrival day, site, route): the same in every table."""
-    first = np.flatnonzero(table.first_segments())
-    return {
-        int(table.id[r]): (float(table.arrival[r]), int(table.site[r]), int(table.route[r]))
-        for r in first
-    }
-
-
 class _Lesions:
     """The process's lesions on one day, with the ids the engine and the story need.
 
-    ``Change`` addresses the engine's own lesion ids (``pid``); the rows of
-    ``process.lesion_table(through=day)`` are the process's rows founded before
-    min(day, known end), in order, so the two line up row by row.  ``root``: the process id
+    ``Change`` addresses the process's own lesion ids (``pid``: the table's ``lesion``
+    column, read through the table, never from the engine's rows).  ``root``: the process id
     of the tumour a row belongs to (a resistant clone belongs to the lesion it arose in).
     """
 
     def __init__(self, process: DiseaseProcess, day: float) -> None:
         self.table: LesionTable = process.lesion_table(through=day)
-        cutoff = min(day, process.known_end)
-        rows = process.rows.view()
-        keep = rows.arrival < cutoff
-        keep[PRIMARY] = True
-        self.pid = np.asarray(rows.lesion[keep], dtype=np.int64)
-        if self.pid.size != len(self.table):
-            raise RuntimeError("lesion table and process rows do not line up")
         table = self.table
+        self.pid = np.asarray(table.lesion, dtype=np.int64)
         self.present = table.valid_at(day) & (table.arrival <= day)
         self.size = table.size_at(day)
         self.dormant = self.present & (day < table.awakening)
@@ -277,23 +262,19 @@ class _Lesions:
 
 @dataclass
 class _Frame:
-    """The ids of the frame table, matched to process lesions by their founding."""
+    """The ids of the frame table, matched to process lesions by the process's lesion id."""
 
     to_frame: dict[int, int]
     from_frame: dict[int, list[int]]
 
     @classmethod
     def match(cls, frame: LesionTable, now: _Lesions) -> _Frame:
-        process_of: dict[tuple[float, int, int], list[int]] = {}
-        pid_of = dict(zip(now.table.id.tolist(), now.pid.tolist(), strict=True))
-        for lesion, key in _founding_keys(now.table).items():
-            process_of.setdefault(key, []).append(pid_of[lesion])
+        present = set(now.pid.tolist())
         to_frame: dict[int, int] = {}
         from_frame: dict[int, list[int]] = {}
-        for lesion, key in _founding_keys(frame).items():
-            pids = process_of.get(key, [])
-            from_frame[lesion] = pids
-            for pid in pids:
+        for lesion, pid in zip(frame.id.tolist(), frame.lesion.tolist(), strict=True):
+            from_frame[lesion] = [pid] if pid in present else []
+            if pid in present:
                 to_frame[pid] = lesion
         return cls(to_frame, from_frame)
 

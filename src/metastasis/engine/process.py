@@ -37,8 +37,10 @@ from metastasis.model.growth import (
 from metastasis.model.resolve import FATES, OUTGROWTH, ResolvedModel
 from metastasis.results.patient import Accounting, LesionTable, PatientResult
 
-_TABLE_COLUMNS = tuple(f.name for f in dataclasses.fields(LesionTable) if f.name != "id")
-"""Columns a lesion row shares with the result table (the rest are engine bookkeeping)."""
+_TABLE_COLUMNS = tuple(f.name for f in dataclasses.fields(LesionTable)
+                       if f.name not in ("id", "lesion"))
+"""Columns a lesion row shares with the result table (the rest are engine bookkeeping; the
+row's ``lesion`` id is the table's ``lesion``, and the table's ``id`` is its own count)."""
 
 SAMPLING_STEP_DAYS = 365.25
 """Length of the pieces the future is sampled in (a cost setting: pieces are exact). A year

@@ -60,10 +60,14 @@ class LesionTable:
     Times are days since the first cancer cell.  ``arrival``: the founding cell extravasated;
     ``awakening``: it left dormancy (equal to arrival if it never slept); ``micrometastasis``:
     the colony reached the micrometastasis size; ``outgrowth``: it began to grow as a
-    vascularised metastasis.  ``id`` is the lesion and ``parent`` the lesion that shed the
-    founding cell.  A row is one *segment* of a lesion, valid on [valid_from, valid_to): in the
-    untreated natural history every lesion has one row; treatment closes a lesion's row and
-    opens a new one growing from ``x0`` cells at ``growth_start``.
+    vascularised metastasis.  ``id`` numbers the lesions of this table in order of appearance
+    (the story's lesion numbers) and ``parent`` is the ``id`` of the lesion that shed the
+    founding cell.  ``lesion`` is the disease process's own id of the lesion: the same for
+    its whole life, across treatment and in every table read from the same patient, so that
+    tables read on different days are matched by it.  A row is one *segment* of a lesion,
+    valid on [valid_from, valid_to): in the untreated natural history every lesion has one
+    row; treatment closes a lesion's row and opens a new one growing from ``x0`` cells at
+    ``growth_start``.
     """
 
     id: NDArray[np.int64]
@@ -82,9 +86,11 @@ class LesionTable:
     valid_from: NDArray[np.float64] = None  # type: ignore[assignment]
     valid_to: NDArray[np.float64] = None  # type: ignore[assignment]
     resistance: NDArray[np.int64] = None  # type: ignore[assignment]
+    lesion: NDArray[np.int64] = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         defaults = {
+            "lesion": self.id,
             "growth_start": self.outgrowth,
             "valid_from": self.arrival,
             "valid_to": np.full(self.arrival.shape, np.inf),
@@ -119,6 +125,7 @@ class LesionTable:
         data.pop("parent")
         return cls(
             id=renumbered,
+            lesion=ids.astype(np.int64),
             parent=parent_ids,
             site=data.pop("site").astype(np.int64),
             route=data.pop("route").astype(np.int64),
@@ -148,7 +155,7 @@ class LesionTable:
         return self.take(np.arange(1, len(self)))
 
     def take(self, rows: NDArray[np.int64]) -> LesionTable:
-        names = ("id", *_COLUMNS, *_SEGMENT_COLUMNS)
+        names = ("id", "lesion", *_COLUMNS, *_SEGMENT_COLUMNS)
         return LesionTable(**{k: getattr(self, k)[rows] for k in names})
 
     def size_at(self, t: float) -> NDArray[np.float64]:
