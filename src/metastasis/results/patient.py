@@ -143,7 +143,7 @@ class LesionTable:
         first[index] = True
         return first
 
-    def valid_at(self, t: float) -> NDArray[np.bool_]:
+    def valid_at(self, t: float | NDArray[np.float64]) -> NDArray[np.bool_]:
         """Rows that describe their lesion on day ``t``."""
         return (self.valid_from <= t) & (t < self.valid_to)
 
@@ -158,31 +158,38 @@ class LesionTable:
         names = ("id", "lesion", *_COLUMNS, *_SEGMENT_COLUMNS)
         return LesionTable(**{k: getattr(self, k)[rows] for k in names})
 
-    def size_at(self, t: float) -> NDArray[np.float64]:
-        """Cells in each lesion on day ``t`` (0 before it was founded).
+    def size_at(self, t: float | NDArray[np.float64]) -> NDArray[np.float64]:
+        """Cells in each lesion on day ``t`` (0 before it was founded); ``t`` is one day, or
+        one day per row (a cohort's lesions each at its own patient's end, in one pass).
 
         A dormant founder is one cell; an establishing colony grows as W * exp((b - d) age),
         the supercritical birth-death limit, capped at the micrometastasis size; a
         micrometastasis holds its size until outgrowth; then Gompertz growth.
         """
+        day = np.asarray(t, dtype=float)
+        per_row = day.ndim > 0
+
+        def at(mask: NDArray[np.bool_]) -> NDArray[np.float64]:
+            return day[mask] if per_row else day
+
         size = np.zeros(len(self))
-        founded = (self.arrival <= t) & self.valid_at(t)
+        founded = (self.arrival <= day) & self.valid_at(day)
         size[founded] = 1.0
-        colony = founded & (self.awakening <= t) & (t < self.micrometastasis)
+        colony = founded & (self.awakening <= day) & (day < self.micrometastasis)
         if colony.any():
             growth = np.log(
                 np.maximum(self.x0[colony], 1.0) / self.colony_scale[colony]
             ) / np.maximum(self.micrometastasis[colony] - self.awakening[colony], 1e-300)
             size[colony] = np.clip(
-                self.colony_scale[colony] * np.exp(growth * (t - self.awakening[colony])),
+                self.colony_scale[colony] * np.exp(growth * (at(colony) - self.awakening[colony])),
                 1.0,
                 self.x0[colony],
             )
-        plateau = founded & (self.micrometastasis <= t) & (t < self.outgrowth)
+        plateau = founded & (self.micrometastasis <= day) & (day < self.outgrowth)
         size[plateau] = self.x0[plateau]
-        growing = founded & (self.growth_start <= t)
+        growing = founded & (self.growth_start <= day)
         size[growing] = gompertz_size(
-            t - self.growth_start[growing],
+            at(growing) - self.growth_start[growing],
             self.x0[growing],
             self.rate[growing],
             self.capacity[growing],
