@@ -423,3 +423,9 @@ def test_cohort_out_works_for_a_cohort_run_in_several_blocks(
     ok("cohort", "--untreated", "--patients", "10", "--seed", "2", "--years", "12", "--out",
        str(target))
     assert len(read_cohort(target).patients) == 10
+
+
+def test_version_prints_the_package_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"metastasis {metastasis.__version__}"

@@ -79,6 +79,22 @@ model_app = typer.Typer(
     help="Show, list and export the model: parameters with sources, organ graph.",
     no_args_is_help=True,
 )
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"metastasis {metastasis.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                           help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """A stochastic model of cancer metastasis, from one virtual patient to a cohort."""
+
+
 app.add_typer(model_app, name="model")
 app.add_typer(guide_app, name="guide")
 app.command("explain")(explain)
