@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import multiprocessing
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -53,6 +54,7 @@ __all__ = [
     "make_backend",
     "opened",
     "plan_chunks",
+    "shared_chunk_size",
 ]
 
 Part = TypeVar("Part")
@@ -69,6 +71,16 @@ DEFAULT_CHUNK_PATIENTS = 500
 (a worker held about 580 MB more than at rest with 1,000 untreated colorectal patients over
 10 years, whose heaviest patients carry tens of thousands of lesions); 2,000 parts for a
 million patients."""
+
+CHUNKS_PER_WORKER = 4
+"""Chunks per worker when an in-memory cohort is shared out: patients differ several-fold
+in cost (a heavy spreader, a long treated course), so a few chunks per worker let one that
+drew cheap patients take more, while the per-chunk overhead (sending the model, building a
+table) stays small."""
+
+MAX_SHARED_CHUNK_PATIENTS = 2000
+"""Largest chunk of an in-memory cohort shared out: bounds the memory of a part in flight
+(tens of MB of lesion rows at 10 years) for any cohort size."""
 
 IN_FLIGHT_PER_WORKER = 2
 """Chunks submitted ahead per worker: one running and one queued keeps every worker busy
@@ -109,6 +121,13 @@ def plan_chunks(start: int, n_patients: int, chunk_size: int) -> list[Chunk]:
     bounds = range(start, start + n_patients, chunk_size)
     return [Chunk(k, first, min(chunk_size, start + n_patients - first))
             for k, first in enumerate(bounds)]
+
+
+def shared_chunk_size(n_patients: int, workers: int) -> int:
+    """Chunk size that gives each worker a few chunks, within
+    :data:`MAX_SHARED_CHUNK_PATIENTS` (results never depend on it)."""
+    return max(1, min(MAX_SHARED_CHUNK_PATIENTS,
+                      math.ceil(n_patients / (workers * CHUNKS_PER_WORKER))))
 
 
 def check_workers(workers: object, field: str = "workers") -> int:

@@ -9,7 +9,6 @@ run over the whole range gives.  Every result carries its provenance, from which
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from metastasis.backends import (
     check_workers,
     opened,
     plan_chunks,
+    shared_chunk_size,
 )
 from metastasis.engine.patient import simulate_patient
 from metastasis.engine.seeds import patient_generator
@@ -47,21 +47,7 @@ PROGRESS_EVERY = 50
 """Patients between progress callbacks: often enough for a smooth bar (a patient takes
 milliseconds), rarely enough that redrawing a bar costs nothing measurable."""
 
-CHUNKS_PER_WORKER = 4
-"""Chunks per worker when a cohort is shared out: patients differ several-fold in cost, so a
-few chunks per worker let one that drew cheap patients take more, while the per-chunk
-overhead (sending the model, building a table) stays small."""
-
-MAX_CHUNK_PATIENTS = 2000
-"""Largest chunk when a cohort is shared out: bounds the memory of a part in flight (tens of
-MB of lesion rows at 10 years) for any cohort size."""
-
 ProgressCallback = Callable[[int], object]
-
-
-def shared_chunk_size(n_patients: int, workers: int) -> int:
-    """Chunk size that gives each worker a few chunks, within :data:`MAX_CHUNK_PATIENTS`."""
-    return max(1, min(MAX_CHUNK_PATIENTS, math.ceil(n_patients / (workers * CHUNKS_PER_WORKER))))
 
 
 def simulate_range(

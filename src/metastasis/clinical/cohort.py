@@ -21,6 +21,7 @@ from metastasis.backends import (
     check_workers,
     opened,
     plan_chunks,
+    shared_chunk_size,
 )
 from metastasis.clinical.course import Arm, ClinicalResult, simulate_course
 from metastasis.clinical.schema import ClinicalKnowledge
@@ -32,11 +33,6 @@ Z_95 = 1.959963984540054
 """Two-sided 95 % normal quantile, for the confidence intervals of paired differences."""
 
 STAGE_ORDER = ("localized", "regional", "distant")
-
-CHUNKS_PER_WORKER = 4
-"""Chunks per worker: a clinical story costs several-fold more for some patients (one
-followed for years after treatment) than for others, so a few chunks per worker let one
-that drew cheap patients take more, while the per-chunk overhead stays small."""
 
 
 def _row(result: ClinicalResult) -> dict[str, Any]:
@@ -241,8 +237,8 @@ def run_clinical_cohort(
         return ClinicalCohort(pd.DataFrame(rows), model.cancer, arm.name, seed, years)
     parts: dict[int, pd.DataFrame] = {}
     with opened(workers, scheduler, backend) as running:
-        size = max(1, math.ceil(n_patients / (running.workers * CHUNKS_PER_WORKER)))
-        for chunk, frame in running.run(job, plan_chunks(start, n_patients, size)):
+        chunks = plan_chunks(start, n_patients, shared_chunk_size(n_patients, running.workers))
+        for chunk, frame in running.run(job, chunks):
             parts[chunk.number] = frame
             if progress is not None:
                 progress(chunk.count)
