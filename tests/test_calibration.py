@@ -44,15 +44,48 @@ def _target(**changes) -> Target:
 # ---------------------------------------------------------------- targets
 
 
-def test_packaged_targets_are_checked_figures_of_reference_figures_s5():
-    """Recalled figures are a starting range, never a target: none may be used here."""
+CANCER_TYPES = ("colorectal", "pancreatic", "gastric", "breast", "nsclc", "prostate",
+                "melanoma", "renal_cell")
+
+
+def test_packaged_targets_are_checked_figures_with_their_population():
+    """Recalled figures are a starting range, never a target: every target comes from
+    reference-figures s5 or the registry figures of calibration-targets, and every registry
+    figure says whom it describes and how it was measured."""
     every = load_targets()
-    assert {"colorectal", "pancreatic", "nsclc"} <= set(every)
+    assert set(every) == set(CANCER_TYPES)
     for cancer, targets in every.items():
         assert sum(t.fit for t in targets.values()) <= 1, cancer
+        assert any(t.statistic == "distant_share" for t in targets.values()), cancer
         for target in targets.values():
-            assert "reference-figures s5" in target.source
+            assert ("reference-figures s5" in target.source
+                    or "calibration-targets s" in target.source), target.name
             assert "recalled" not in target.source
+            if "calibration-targets" in target.source:
+                assert target.population and target.definition, target.name
+
+
+def test_survival_and_median_targets_say_what_they_need():
+    with pytest.raises(ModelError) as error:
+        _target(statistic="survival", stage="IV", value=0.5, low=None, high=None)
+    assert error.value.field == "colorectal.t.years"
+    with pytest.raises(ModelError) as error:
+        _target(statistic="median_survival_months", value=12.0, low=None, high=None)
+    assert error.value.field == "colorectal.t.stage"
+    with pytest.raises(ModelError) as error:  # a share above 1 is not a share
+        _target(statistic="stage_share", stage="I", value=1.5, low=None, high=None)
+    assert error.value.field == "colorectal.t.value"
+    with pytest.raises(ModelError) as error:  # untreated patients have no other stage
+        _target(arm="untreated")
+    assert error.value.field == "colorectal.t.arm"
+
+
+def test_acceptable_band_widens_the_published_band_by_the_tolerance():
+    share = _target(value=0.2, low=0.15, high=0.25, tolerance=0.05)
+    assert share.acceptable == pytest.approx((0.10, 0.30))
+    median = _target(statistic="median_survival_months", stage="IV", value=10.0, low=None,
+                     high=None)
+    assert median.acceptable == pytest.approx((7.5, 12.5))  # 25 % by default
 
 
 def test_target_needs_a_site_for_site_statistics():
@@ -217,7 +250,8 @@ def test_check_reports_every_target_with_its_source():
                                  "json"])
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
-    assert {row["target"] for row in data["targets"]} == set(load_targets()["colorectal"])
+    at_diagnosis = {name for name, t in load_targets()["colorectal"].items() if t.at_diagnosis}
+    assert {row["target"] for row in data["targets"]} == at_diagnosis
     assert all(row["source"] for row in data["targets"])
     assert "not medical advice" in data["disclaimer"]
 
@@ -240,7 +274,7 @@ def test_calibrate_writes_a_knowledge_base_that_loads(tmp_path: Path):
 @pytest.mark.parametrize(("args", "field"), [
     (["--target", "nonsense"], "--target"),
     (["--parameter", "speed"], "parameter"),
-    (["--cancer", "melanoma"], "--cancer"),
+    (["--cancer", "nonsense"], "cancer"),
     (["--check", "--out", "x.toml"], "--out"),
     (["--out", "x.json"], "--out"),
     (["--patients", "0"], "patients"),

@@ -31,12 +31,15 @@ it moves every spread statistic in the same direction."""
 
 
 def targets_for(cancer: str, path: Path | None) -> list[Target]:
-    """The calibration targets of one cancer type."""
+    """The calibration targets of one cancer type that a cohort stopped at diagnosis
+    measures."""
     every = load_targets(path)
     if cancer not in every:
         raise ModelError("--cancer", cancer, "a cancer type with calibration targets: "
                          + ", ".join(sorted(every)))
-    return list(every[cancer].values())
+    # survival needs follow-up: `metastasis validate` measures those; calibrate stops at
+    # diagnosis and takes the statistics of the diagnosis
+    return [t for t in every[cancer].values() if t.at_diagnosis]
 
 
 def choose_target(targets: list[Target], name: str | None) -> Target:

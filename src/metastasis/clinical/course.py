@@ -24,6 +24,7 @@ from metastasis.clinical.screening import draw_onset_age, programmes_for, screen
 from metastasis.clinical.staging import Stage, diagnosis_name, stage
 from metastasis.clinical.symptoms import (
     SymptomThreshold,
+    draw_cachexia_threshold,
     draw_symptom_thresholds,
     symptom_onsets,
 )
@@ -52,6 +53,8 @@ are isolated tumour cells, staged N0(i+). Pathology of resected nodes counts dep
 this size."""
 
 CANCER_DEATH = "tumour burden"
+NO_TREATMENT = "no treatment"
+"""The protocol recorded for a patient of an untreated arm."""
 
 
 
@@ -67,12 +70,15 @@ class Arm:
     ``protocol`` None follows the cancer type's default plan for the stage found.
     ``follow_up`` False ends each story at diagnosis (no treatment, no outcome): what a
     study of stage at diagnosis needs, such as calibration, at a fraction of the cost.
+    ``treat`` False diagnoses and follows the patient but gives no treatment: the untreated
+    patients whose survival registries report beside the treated ones.
     """
 
     name: str = "standard care"
     screening: bool = False
     protocol: Protocol | None = None
     follow_up: bool = True
+    treat: bool = True
 
 
 @dataclass(frozen=True)
@@ -156,10 +162,14 @@ class ClinicalResult:
 
 def _first_fatal_crossing(
     clinical: ClinicalKnowledge, model: ResolvedModel, table: LesionTable, start: float,
-    stop: float,
+    stop: float, cachexia: tuple[float, str] | None,
 ) -> tuple[float, str] | None:
-    """The first organ failure in [start, stop], if any."""
+    """The first organ failure or death from the whole burden in [start, stop], if any."""
     best: tuple[float, str] | None = None
+    if cachexia is not None:
+        day = first_crossing(table, None, cachexia[0], start, stop)
+        if day is not None:
+            best = (day, cachexia[1])
     for outcome in clinical.outcomes.organ_failure.values():
         if not outcome.fatal:
             continue
@@ -172,7 +182,7 @@ def _first_fatal_crossing(
 
 def _death(
     clinical: ClinicalKnowledge, model: ResolvedModel, process: DiseaseProcess, start: float,
-    stop: float | None = None,
+    cachexia: tuple[float, str] | None, stop: float | None = None,
 ) -> tuple[float, str] | None:
     """The first fatal event in [start, stop] (stop: the end of the history)."""
     if stop is None:
@@ -181,7 +191,7 @@ def _death(
     else:
         table = process.lesion_table(through=stop)
         stop = min(stop, process.known_end)
-    failure = _first_fatal_crossing(clinical, model, table, start, stop)
+    failure = _first_fatal_crossing(clinical, model, table, start, stop, cachexia)
     lethal = process.complete and process.end_reason == "lethal_burden" and process.end <= stop
     if lethal and (failure is None or process.end < failure[0]):
         return process.end, CANCER_DEATH
@@ -234,6 +244,7 @@ def simulate_course(
     thresholds = draw_symptom_thresholds(clinical, model, rng)
     traits = draw_traits(treatments, model.cancer, rng)
     workup_delay = float(rng.exponential(clinical.workup.delay_days.value))
+    cachexia = draw_cachexia_threshold(clinical, model.cancer, rng)
 
     events: list[ClinicalEvent] = []
     rounds: list[tuple[float, ScreeningProgramme]] = []
@@ -271,7 +282,7 @@ def simulate_course(
                                         "cancer found" if hit else "nothing found"))
             if hit:
                 candidate = (day, "screening", programme.label)
-        untreated_death = _death(clinical, model, process, searched, window)
+        untreated_death = _death(clinical, model, process, searched, cachexia, window)
         searched = window
         if untreated_death is not None and (
             candidate is None or untreated_death[0] <= candidate[0]
@@ -352,11 +363,14 @@ def simulate_course(
         events += [ClinicalEvent(day, "symptom", s.label) for day, s in onsets if day <= dx_day]
         return _finish(model, clinical, process, arm, onset_age, traits, events, diagnosis, (),
                        None, index, seed, None)
-    protocol = arm.protocol or default_protocol(treatments, model.cancer, final_stage.group)
-    treatment = apply_protocol(
-        process, protocol, dx_day, sorted(found_ids), traits, treatments, rng, found_in=scanned
-    )
-    death = _death(clinical, model, process, dx_day)
+    if arm.treat:
+        protocol = arm.protocol or default_protocol(treatments, model.cancer, final_stage.group)
+        treatment = apply_protocol(process, protocol, dx_day, sorted(found_ids), traits,
+                                   treatments, rng, found_in=scanned)
+        protocol_label: str | None = protocol.label
+    else:
+        treatment, protocol_label = [], NO_TREATMENT
+    death = _death(clinical, model, process, dx_day, cachexia)
     # symptoms before diagnosis come from the natural history; later ones from the treated
     # course, for the symptoms the patient did not have yet
     present = {s.name for day, s in onsets if day <= dx_day}
@@ -370,7 +384,7 @@ def simulate_course(
         if day > dx_day
     ]
     return _finish(model, clinical, process, arm, onset_age, traits, events, diagnosis,
-                   tuple(treatment), death, index, seed, protocol.label)
+                   tuple(treatment), death, index, seed, protocol_label)
 
 
 def _finish(

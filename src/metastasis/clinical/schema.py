@@ -244,11 +244,36 @@ class Outcome(_Strict):
         return self
 
 
+class Cachexia(_Strict):
+    """Death from the whole tumour burden: wasting, which kills many patients before any one
+    organ fails.  As with symptoms, each patient's threshold on the total burden (every
+    lesion, the primary included) is drawn once: ``10 ** N(log10 median, log10_spread)``."""
+
+    label: str = Field(default="cancer cachexia (whole tumour burden)", min_length=1)
+    median_threshold_cells: Positive
+    log10_spread: Rate
+
+    @model_validator(mode="after")
+    def _at_least_one_cell(self) -> Cachexia:
+        if self.median_threshold_cells.value < 1.0:
+            raise ModelError("median_threshold_cells", self.median_threshold_cells.value,
+                             "at least 1 cell")
+        return self
+
+
 class Outcomes(_Strict):
-    """Organ failure per vital organ (fatal) and pathological fracture (bone)."""
+    """Organ failure per vital organ (fatal), pathological fracture (bone) and death from
+    the whole burden (``cachexia``: a ``default`` rule and, where a cancer type differs, its
+    own, keyed by the cancer type; none at all leaves only organ failure and the lethal
+    burden of the disease process)."""
 
     organ_failure: dict[str, Outcome] = Field(min_length=1)
     fracture: Outcome
+    cachexia: dict[str, Cachexia] = Field(default_factory=dict)
+
+    def cachexia_rule(self, cancer: str) -> Cachexia | None:
+        """The cachexia rule of a cancer type: its own, else the default, else none."""
+        return self.cachexia.get(cancer, self.cachexia.get(DEFAULT_STAGING))
 
 
 # ---------------------------------------------------------------- staging

@@ -83,6 +83,20 @@ def draw_symptom_thresholds(
     return thresholds
 
 
+def draw_cachexia_threshold(
+    clinical: ClinicalKnowledge, cancer: str, rng: np.random.Generator
+) -> tuple[float, str] | None:
+    """This patient's whole-burden threshold of death by cachexia, with its label (None when
+    the clinical knowledge has no rule for the cancer type).  One standard normal is drawn
+    whether or not there is a rule, so the draws that follow do not depend on it."""
+    z = float(rng.standard_normal())
+    rule = clinical.outcomes.cachexia_rule(cancer)
+    if rule is None:
+        return None
+    log10_cells = math.log10(rule.median_threshold_cells.value) + rule.log10_spread.value * z
+    return float(10.0**log10_cells), rule.label
+
+
 def symptom_onsets(
     table: LesionTable, thresholds: Sequence[SymptomThreshold], start: float, stop: float
 ) -> list[tuple[float, SymptomThreshold]]:

@@ -132,12 +132,13 @@ def distant_founder_shares(m: ResolvedModel) -> np.ndarray:
     return founders / total if total > 0 else founders
 
 
-def doubling_days(m: ResolvedModel, rate: float) -> float:
-    """Volume doubling time at the reference size for a Gompertz rate (inverse of
-    :func:`metastasis.model.growth.gompertz_rate`)."""
+def doubling_days(m: ResolvedModel, rate: float, capacity: float | None = None) -> float:
+    """Volume doubling time at the reference size for a Gompertz rate and capacity (the
+    primary's unless given; inverse of :func:`metastasis.model.growth.gompertz_rate`)."""
     growth = m.knowledge["cancers"][m.cancer]["growth"]
     reference = growth["reference_size_cells"]["value"]
-    return math.log(2.0) / (rate * math.log(m.primary_capacity / reference))
+    capacity = m.primary_capacity if capacity is None else capacity
+    return math.log(2.0) / (rate * math.log(capacity / reference))
 
 
 # ---------------------------------------------------------------- closed forms
@@ -270,21 +271,24 @@ def _colony_establish(cancer: str) -> tuple[float, str, str]:
 @_closed("speedup")
 def _speedup(cancer: str) -> tuple[float, str, str]:
     m = model(cancer)
-    value = m.metastasis_rate / m.primary_rate
+    value = (doubling_days(m, m.primary_rate)
+             / doubling_days(m, m.metastasis_rate, m.metastasis_capacity))
     return (
         value,
         f"{value:.2f} times",
-        (f"Gompertz growth rate of a {m.label} metastasis divided by that of its primary"),
+        (f"doubling time of a {m.label} primary divided by that of a metastasis, both at "
+         "the reference size"),
     )
 
 
 @_closed("doubling")
 def _doubling(cancer: str, which: str) -> tuple[float, str, str]:
     m = model(cancer)
-    rates = {"primary": m.primary_rate, "metastasis": m.metastasis_rate}
-    if which not in rates:
+    curves = {"primary": (m.primary_rate, m.primary_capacity),
+              "metastasis": (m.metastasis_rate, m.metastasis_capacity)}
+    if which not in curves:
         raise ModelError("lesion", which, "primary, metastasis")
-    value = doubling_days(m, rates[which])
+    value = doubling_days(m, *curves[which])
     return (
         value,
         f"{value:.0f} days",

@@ -126,14 +126,26 @@ class Growth(BaseModel):
     reference_size_cells: Positive
     capacity_cells: Positive
     metastasis_speedup: Positive
+    metastasis_capacity_cells: Positive | None = None
+    """Gompertz capacity of a metastasis (absent: ``capacity_cells``).  Measured doubling
+    times of metastases lengthen only modestly from occult to overt lesions, so a metastasis
+    is not held back by the primary's ceiling."""
+
+    @property
+    def metastasis_capacity(self) -> float:
+        if self.metastasis_capacity_cells is None:
+            return self.capacity_cells.value
+        return self.metastasis_capacity_cells.value
 
     @model_validator(mode="after")
     def _reference_below_capacity(self) -> Growth:
-        if self.reference_size_cells.value >= self.capacity_cells.value:
-            raise ValueError(
-                "growth.reference_size_cells must be below growth.capacity_cells, got "
-                f"{self.reference_size_cells.value:g} >= {self.capacity_cells.value:g}"
-            )
+        for name, value in (("capacity_cells", self.capacity_cells.value),
+                            ("metastasis_capacity_cells", self.metastasis_capacity)):
+            if self.reference_size_cells.value >= value:
+                raise ValueError(
+                    f"growth.reference_size_cells must be below growth.{name}, got "
+                    f"{self.reference_size_cells.value:g} >= {value:g}"
+                )
         if self.capacity_cells.value <= 1.0:
             raise ValueError(
                 f"growth.capacity_cells must exceed 1 cell, got {self.capacity_cells.value:g}"

@@ -51,6 +51,7 @@ class ResolvedModel:
     primary_rate: float
     primary_capacity: float
     metastasis_rate: float
+    metastasis_capacity: float
     site_capacity: NDArray[np.float64]
     # steps 1-2
     invasion_enabled: bool
@@ -165,8 +166,16 @@ def resolve(kb: KnowledgeBase, cancer_name: str) -> ResolvedModel:
         g.doubling_time_days.value, g.reference_size_cells.value, g.capacity_cells.value
     )
     capacity = g.capacity_cells.value
+    # a metastasis doubles `metastasis_speedup` times faster than its primary at the reference
+    # size, on its own Gompertz curve (capacity `metastasis_capacity`, or a site's own limit)
+    metastasis_capacity = g.metastasis_capacity
+    metastasis_rate = gompertz_rate(
+        g.doubling_time_days.value / g.metastasis_speedup.value, g.reference_size_cells.value,
+        metastasis_capacity,
+    )
     site_capacity = np.array(
-        [min(capacity, s.max_lesion_cells.value) if s.max_lesion_cells else capacity for s in sites]
+        [min(metastasis_capacity, s.max_lesion_cells.value) if s.max_lesion_cells
+         else metastasis_capacity for s in sites]
     )
     micro = col.micrometastasis_cells.value
     if micro >= site_capacity.min():
@@ -219,7 +228,8 @@ def resolve(kb: KnowledgeBase, cancer_name: str) -> ResolvedModel:
         primary_site=names.index(cancer.primary_site),
         primary_rate=primary_rate,
         primary_capacity=capacity,
-        metastasis_rate=primary_rate * g.metastasis_speedup.value,
+        metastasis_rate=metastasis_rate,
+        metastasis_capacity=metastasis_capacity,
         site_capacity=site_capacity,
         invasion_enabled=inv.enabled,
         motility_per_new_cell=inv.motility_per_new_cell.value,

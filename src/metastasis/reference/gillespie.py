@@ -233,9 +233,11 @@ class _Model:
         cancer = kb.cancer(cancer_name)
         g = cancer.growth
         capacity = g.capacity_cells.value
+        met_capacity = (g.metastasis_capacity_cells.value if g.metastasis_capacity_cells
+                        else capacity)
         sites = []
         for name, s in kb.sites.items():
-            cap = capacity
+            cap = met_capacity
             if s.max_lesion_cells is not None:
                 cap = min(cap, s.max_lesion_cells.value)
             sites.append(_Site(
@@ -262,7 +264,10 @@ class _Model:
             primary=list(kb.sites).index(cancer.primary_site),
             rate=rate,
             capacity=capacity,
-            metastasis_rate=rate * g.metastasis_speedup.value,
+            metastasis_rate=gompertz_rate_from_doubling(
+                g.doubling_time_days.value / g.metastasis_speedup.value,
+                g.reference_size_cells.value, met_capacity,
+            ),
             invasion=cancer.invasion.enabled,
             motility=cancer.invasion.motility_per_new_cell.value,
             breach=cancer.invasion.breach_rate.value,
