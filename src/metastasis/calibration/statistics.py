@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import pandas as pd
 
 from metastasis.calibration.targets import Target
-from metastasis.clinical.cohort import Z_95
 
 
 @dataclass(frozen=True)
@@ -30,13 +29,9 @@ class Estimate:
     def interval(self) -> tuple[float, float]:
         """Wilson score interval: keeps its coverage near 0 and 1, where the normal one
         does not, and shares of rare spread are often near 0."""
-        n = self.trials
-        if n == 0:
-            return (math.nan, math.nan)
-        p = self.share
-        centre = (p + Z_95**2 / (2 * n)) / (1 + Z_95**2 / n)
-        half = Z_95 * math.sqrt(p * (1 - p) / n + Z_95**2 / (4 * n * n)) / (1 + Z_95**2 / n)
-        return (max(0.0, centre - half), min(1.0, centre + half))
+        from metastasis.results.statistics import wilson_interval
+
+        return wilson_interval(self.successes, self.trials)  # (nan, nan) with no trials
 
     def agrees_with(self, target: Target) -> bool:
         """Whether the 95 % interval meets the target's published band."""

@@ -31,6 +31,7 @@ from metastasis.clinical.screening import programmes_for
 from metastasis.clinical.treatment_schema import Protocol, TreatmentKnowledge
 from metastasis.errors import ModelError
 from metastasis.model.resolve import ResolvedModel
+from metastasis.results.statistics import kaplan_meier
 
 FIVE_YEARS = 5.0
 STAGE_GROUPS = ("I", "II", "III", "IV")
@@ -210,32 +211,26 @@ def screening_note(screening: bool, clinical: ClinicalKnowledge,
 
 
 def _km(part: pd.DataFrame) -> dict[str, Any]:
-    """Kaplan-Meier survival from diagnosis with 95 % intervals (lifelines' defaults)."""
-    from lifelines import KaplanMeierFitter
-    from lifelines.utils import median_survival_times
-
-    fitter = KaplanMeierFitter()
+    """Kaplan-Meier survival from diagnosis with 95 % intervals
+    (:func:`metastasis.results.statistics.kaplan_meier`: exponential Greenwood bands, the
+    median's limits read off them)."""
     years = part["survival_days"].to_numpy(dtype=float) / DAYS_PER_YEAR
-    fitter.fit(years, event_observed=part["died"].to_numpy(dtype=bool))
+    curve = kaplan_meier(years, part["died"].to_numpy(dtype=bool))
 
     def finite(x: float) -> float | None:
         return float(x) if math.isfinite(x) else None
 
-    median = finite(float(fitter.median_survival_time_))
+    median = curve.median()
     low = high = None
-    if len(part) > 1:
-        bounds = median_survival_times(fitter.confidence_interval_)
-        low, high = (finite(float(v)) for v in bounds.iloc[0, :2])
+    if len(part) > 1:  # one patient's curve drops straight to 0: no interval to speak of
+        low, high = finite(median.lower), finite(median.upper)
     five = five_low = five_high = None
-    if years.max() >= FIVE_YEARS:  # otherwise 5 years lies beyond every patient's follow-up
-        five = float(fitter.survival_function_at_times(FIVE_YEARS).iloc[0])
-        band = fitter.confidence_interval_survival_function_
-        row = band[band.index <= FIVE_YEARS].iloc[-1]
-        five_low, five_high = float(row.iloc[0]), float(row.iloc[1])
+    if curve.follow_up >= FIVE_YEARS:  # otherwise 5 years lies beyond every follow-up
+        five, five_low, five_high = curve.survival_at(FIVE_YEARS)
     return {
         "patients": len(part),
         "deaths": int(part["died"].sum()),
-        "median_years": median,
+        "median_years": finite(median.estimate),
         "median_ci_years": [low, high],
         "five_year_survival": five,
         "five_year_ci": [five_low, five_high],

@@ -127,13 +127,14 @@ class ClinicalCohort:
 
 
 def kaplan_meier(part: pd.DataFrame) -> dict[str, Any]:
-    """Kaplan-Meier survival from diagnosis (lifelines), censored at the horizon."""
-    from lifelines import KaplanMeierFitter
+    """Kaplan-Meier survival from diagnosis, censored at the horizon, in years
+    (:func:`metastasis.results.statistics.kaplan_meier`, the estimator every report uses)."""
+    from metastasis.results.statistics import kaplan_meier as product_limit
 
-    fitter = KaplanMeierFitter()
-    fitter.fit(part["survival_days"] / 365.25, event_observed=part["died"])
-    median = float(fitter.median_survival_time_)
-    five = float(fitter.survival_function_at_times(5.0).iloc[0])
+    curve = product_limit(part["survival_days"].to_numpy(dtype=float) / 365.25,
+                          part["died"].to_numpy(dtype=bool))
+    median = curve.median().estimate
+    five = curve.survival_at(5.0).estimate
     return {
         "patients": len(part),
         "deaths": int(part["died"].sum()),
@@ -148,9 +149,9 @@ def survival_figure(cohort: ClinicalCohort, path: str | Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from lifelines import KaplanMeierFitter
 
     from metastasis import DISCLAIMER
+    from metastasis.results.statistics import kaplan_meier as product_limit
 
     colours = {"localized": "#0072B2", "regional": "#E69F00", "distant": "#D55E00"}
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
@@ -159,9 +160,15 @@ def survival_figure(cohort: ClinicalCohort, path: str | Path) -> Path:
         part = diagnosed[diagnosed["summary_stage"] == name]
         if len(part) < 2:
             continue
-        fitter = KaplanMeierFitter(label=f"{name} (n={len(part)})")
-        fitter.fit(part["survival_days"] / 365.25, event_observed=part["died"])
-        fitter.plot_survival_function(ax=axes, ci_show=True, color=colours[name])
+        curve = product_limit(part["survival_days"].to_numpy(dtype=float) / 365.25,
+                              part["died"].to_numpy(dtype=bool))
+        # a right-continuous step function: each value holds from its time to the next
+        axes.step(curve.times, curve.survival, where="post", color=colours[name],
+                  label=f"{name} (n={len(part)})")
+        axes.fill_between(curve.times, curve.lower, curve.upper, step="post",
+                          color=colours[name], alpha=0.25, linewidth=0)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend()
     axes.set_xlabel("years from diagnosis")
     axes.set_ylabel("share alive")
     axes.set_ylim(0, 1.02)

@@ -22,7 +22,6 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -32,6 +31,7 @@ from numpy.typing import NDArray
 from metastasis.errors import ModelError
 from metastasis.model.resolve import FATES
 from metastasis.model.routing import ROUTE_NAMES
+from metastasis.results import statistics
 from metastasis.results.patient import LesionTable, PatientResult
 
 REGIONAL_NODES = "regional_lymph_nodes"
@@ -60,10 +60,6 @@ ACCOUNTING_TOTALS = (
     "extravasated", *FATES,
 )
 """Keys of :meth:`metastasis.results.patient.Accounting.totals`, in its order."""
-
-_KM_ROUNDING = 1e-12
-"""Slack when comparing a product-limit survival with 1 - q: the product of many (1 - 1/n)
-factors carries rounding, and a curve that is exactly 1 - q must count as having reached it."""
 
 _INT_COLUMNS = frozenset(
     {"patient_index", "n_lesions_founded", "n_metastases", "n_distant_sites", "lesion", "parent"}
@@ -240,19 +236,15 @@ def empty_lesions() -> pd.DataFrame:
 def wilson_interval(successes: int, trials: int, confidence: float = CONFIDENCE) -> tuple[
     float, float
 ]:
-    """Wilson score interval for a binomial share.
+    """Wilson score interval for a share of a cohort's patients
+    (:func:`metastasis.results.statistics.wilson_interval`).
 
-    Chosen over the normal (Wald) interval because shares near 0 or 1 (brain metastases,
-    cells dying in transit) are common here, where Wald collapses to a point or leaves [0, 1].
+    A cohort always has patients, so no trials here is an error in the caller rather than a
+    share without an interval.
     """
     if trials <= 0:
         raise ModelError("trials", trials, "a positive number of patients")
-    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
-    p = successes / trials
-    z2n = z * z / trials
-    centre = (p + z2n / 2.0) / (1.0 + z2n)
-    half = z / (1.0 + z2n) * math.sqrt(p * (1.0 - p) / trials + z2n / (4.0 * trials))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return statistics.wilson_interval(successes, trials, confidence)
 
 
 def kaplan_meier_quantiles(
@@ -262,16 +254,14 @@ def kaplan_meier_quantiles(
 
     Patients without the event are censored at the end of their natural history (horizon or
     death), so the plain quantiles of observed times would be biased early; the product-limit
-    estimate is not.  ``None`` where the curve never falls that far within follow-up.
+    estimate (:func:`metastasis.results.statistics.kaplan_meier`) is not.  ``None`` where the
+    curve never falls that far within follow-up.
     """
-    order = np.lexsort((~observed, times))  # at tied times, events before censorings
-    t, event = times[order], observed[order]
-    at_risk = t.size - np.arange(t.size)
-    survival = np.cumprod(np.where(event, 1.0 - 1.0 / at_risk, 1.0))
+    curve = statistics.kaplan_meier(times, observed)
     out: list[float | None] = []
     for q in quantiles:
-        reached = np.flatnonzero(event & (survival <= 1.0 - q + _KM_ROUNDING))
-        out.append(float(t[reached[0]]) if reached.size else None)
+        time = curve.quantile(q).estimate
+        out.append(None if math.isinf(time) else time)
     return out
 
 

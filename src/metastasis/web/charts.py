@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from metastasis.cohort import CohortResult
+from metastasis.results.statistics import kaplan_meier as product_limit
 from metastasis.web.bodymap import DAYS_PER_YEAR
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000",
@@ -84,20 +85,10 @@ def clinical_data(patients: pd.DataFrame) -> dict[str, Any] | None:
 
 
 def kaplan_meier(time: np.ndarray, event: np.ndarray) -> dict[str, list[float]]:
-    """Product-limit survival curve (days, survival) with right censoring."""
-    order = np.argsort(time, kind="stable")
-    time, event = time[order], event[order]
-    at_risk = time.size
-    days, survival, s = [0.0], [1.0], 1.0
-    for t in np.unique(time):
-        here = time == t
-        deaths = int(event[here].sum())
-        if deaths:
-            s *= 1.0 - deaths / at_risk
-            days.append(float(t))
-            survival.append(s)
-        at_risk -= int(here.sum())
-    return {"days": days, "survival": survival}
+    """Product-limit survival curve (days, survival) with right censoring: the corners of
+    :func:`metastasis.results.statistics.kaplan_meier`'s step function, from (0, 1)."""
+    days, survival = product_limit(time, event).steps()
+    return {"days": days.tolist(), "survival": survival.tolist()}
 
 
 def cohort_data(result: CohortResult, label: str, *, seed_drawn: bool = False
@@ -235,7 +226,7 @@ def stage_groups(cohorts: list[dict[str, Any]]) -> list[str]:
 def clinical_figures(cohorts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Stage at diagnosis and Kaplan-Meier survival by summary stage (clinical cohorts only).
 
-    The survival curves are lifelines' survival functions as :mod:`clinical_view` returns
+    The survival curves are the Kaplan-Meier curves as :mod:`clinical_view` returns
     them (``survival_by_stage``), drawn as step lines; their numbers are in the page's
     table beside the figure.
     """

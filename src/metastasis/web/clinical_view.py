@@ -21,6 +21,7 @@ import pandas as pd
 
 from metastasis.clinical.cohort import STAGE_ORDER, ClinicalCohort
 from metastasis.clinical.course import ClinicalResult
+from metastasis.results.statistics import kaplan_meier
 from metastasis.web.bodymap import DAYS_PER_YEAR
 from metastasis.web.charts import jsonable
 
@@ -143,28 +144,25 @@ def course_payload(result: ClinicalResult, site_labels: dict[str, str], *, scree
 
 
 def survival_curve(part: pd.DataFrame) -> dict[str, Any]:
-    """Kaplan-Meier survival from diagnosis (lifelines) with its 95 % band, in years.
+    """Kaplan-Meier survival from diagnosis with its 95 % band, in years.
 
-    The same estimator as :func:`metastasis.clinical.cohort.kaplan_meier` (whose summary
-    numbers are returned next to the curve), read off lifelines' survival function so that
-    the page draws exactly what the CLI's figure draws.
+    :func:`metastasis.results.statistics.kaplan_meier`, the estimator behind
+    :func:`metastasis.clinical.cohort.kaplan_meier` (whose summary numbers are returned next
+    to the curve) and the CLI's figure, so the page draws exactly what the CLI draws.  The
+    curve is given at every time of its timeline (0, then each distinct follow-up time).
     """
-    from lifelines import KaplanMeierFitter
-
-    fitter = KaplanMeierFitter()
-    fitter.fit(part["survival_days"] / DAYS_PER_YEAR, event_observed=part["died"])
-    function = fitter.survival_function_.iloc[:, 0]
-    band = fitter.confidence_interval_survival_function_
-    median = float(fitter.median_survival_time_)
+    curve = kaplan_meier(part["survival_days"].to_numpy(dtype=float) / DAYS_PER_YEAR,
+                         part["died"].to_numpy(dtype=bool))
+    median = curve.median().estimate
     return {
         "patients": len(part),
         "deaths": int(part["died"].sum()),
         "median_years": None if math.isinf(median) else median,
-        "five_year_survival": float(fitter.survival_function_at_times(5.0).iloc[0]),
-        "years": [float(t) for t in function.index],
-        "survival": [float(s) for s in function.to_numpy()],
-        "ci_low": [float(s) for s in band.iloc[:, 0].to_numpy()],
-        "ci_high": [float(s) for s in band.iloc[:, 1].to_numpy()],
+        "five_year_survival": curve.survival_at(5.0).estimate,
+        "years": curve.times.tolist(),
+        "survival": curve.survival.tolist(),
+        "ci_low": curve.lower.tolist(),
+        "ci_high": curve.upper.tolist(),
     }
 
 

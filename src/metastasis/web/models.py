@@ -259,7 +259,8 @@ class CohortClinical(BaseModel):
     stage_shares: dict[str, float] = Field(description="Share of the diagnosed by group.")
     metastases_at_diagnosis: dict[str, int]
     survival_by_stage: dict[str, SurvivalCurve] = Field(
-        description="Kaplan-Meier (lifelines) from diagnosis, by summary stage.")
+        description="Kaplan-Meier from diagnosis (metastasis.results.statistics), by summary "
+                    "stage.")
     deaths: int
     causes_of_death: dict[str, int]
 
