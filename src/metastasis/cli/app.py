@@ -47,6 +47,7 @@ from metastasis.cli import (
     narrative,
     numbers,
     output,
+    validation_report,
 )
 from metastasis.cli.serve import serve
 from metastasis.errors import ModelError
@@ -1110,6 +1111,89 @@ def calibrate(
             calibration_report.print_sources(console, result.checks)
         if out is not None:
             typer.echo(f"Wrote {out} (use it with --model)", err=True)
+
+
+# ---------------------------------------------------------------- validate
+
+
+@app.command("validate")
+def validate_command(
+    cancer: Annotated[
+        str | None,
+        typer.Option("--cancer", "-c", help="Cancer type(s) to validate, separated by commas; "
+                     "default: every type with targets, in the targets file's order."),
+    ] = None,
+    patients: Annotated[
+        str, typer.Option("--patients", "-n", metavar="N",
+                          help="Virtual patients per cancer type (each arm lives the same ones).")
+    ] = validation_report.DEFAULT_PATIENTS,
+    seed: Annotated[
+        str, typer.Option("--seed", "-s", metavar="SEED",
+                          help="Root seed (fixed by default, and not one a calibration uses).")
+    ] = validation_report.DEFAULT_SEED,
+    years: Annotated[
+        str | None,
+        typer.Option("--years", "-y", metavar="YEARS",
+                     help="Horizon from the first cancer cell, in (0, 150]; default 30 "
+                          "(five years of follow-up after a late diagnosis)."),
+    ] = None,
+    model: ModelOption = None,
+    clinical: ClinicalOption = None,
+    treatments: TreatmentsOption = None,
+    targets: Annotated[
+        Path | None,
+        typer.Option("--targets", help="A calibration targets file (TOML or JSON) instead of "
+                     "the packaged one."),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", metavar="DIR", help="Write an HTML report with figures "
+                     "(DIR/index.html and SVG files beside it)."),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", metavar="[text|json]",
+                          help="text: a table per cancer type; json: every check as data.")
+    ] = "text",
+    workers: WorkersOption = "1",
+    scheduler: SchedulerOption = None,
+) -> None:
+    """Set the model beside every published registry figure of each cancer type (stage and
+    sites at diagnosis, survival by stage, median survival), with 95 % intervals and a
+    verdict for each (survival is net survival: the model has no deaths from other causes)."""
+    from metastasis.backends import opened
+    from metastasis.calibration.validation import DEFAULT_YEARS
+    from metastasis.cli import validation_html
+
+    with _user_errors():
+        horizon = _years(years if years is not None else f"{DEFAULT_YEARS:g}")
+        n_patients = _integer("patients", patients, 1)
+        root_seed = api.check_seed(_integer("seed", seed, 0))
+        chosen = _choice(SummaryFormat, "--format", fmt)
+        processes = _integer("workers", workers, 1)
+        dask = _scheduler(scheduler)
+        if report is not None:
+            validation_html.check_directory(report)
+        plans = validation_report.prepare(cancer, targets, model, clinical, treatments)
+        labels = {plan.cancer: plan.model.label for plan in plans}
+        settings = {"patients": n_patients, "seed": root_seed, "years": horizon}
+        started = time.perf_counter()
+        with opened(processes, dask) as backend, _progress(_console(stderr=True)) as bar:
+            done = validation_report.run(plans, backend=backend, bar=bar, **settings)
+        elapsed = time.perf_counter() - started
+        page = (None if report is None
+                else validation_html.write_report(report, done, labels, **settings))
+        if chosen is SummaryFormat.json:
+            sys.stdout.write(_dumps({
+                "disclaimer": metastasis.DISCLAIMER, "version": metastasis.__version__,
+                **validation_report.document(done, labels, **settings)}, indent=2))
+        else:
+            console = _console()
+            _disclaimer(console)
+            validation_report.print_validations(console, done, labels, **settings)
+        if page is not None:
+            typer.echo(f"Wrote {page}", err=True)
+        typer.echo(f"{len(plans)} cancer type(s) x {n_patients:,} patients in {elapsed:.1f} s",
+                   err=True)
 
 
 # ---------------------------------------------------------------- model
