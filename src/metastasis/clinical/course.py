@@ -333,6 +333,7 @@ def simulate_course(
         _involved_nodes(model, process, dx_day, findings, pathology=False),
         distant_found,
         cutoffs=cutoffs,
+        groups=clinical.groups(model.cancer),
     )
     operable = clinical_stage.m == "M0"
     final_stage = stage(
@@ -341,6 +342,7 @@ def simulate_course(
         _involved_nodes(model, process, dx_day, findings, pathology=operable),
         distant_found,
         cutoffs=cutoffs,
+        groups=clinical.groups(model.cancer),
     )
     labels = [model.site_labels[model.site_index(s)] for s in distant_found]
     diagnosis = Diagnosis(

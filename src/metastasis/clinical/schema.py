@@ -312,6 +312,30 @@ class TCutoffs(_Strict):
         return self
 
 
+StageGroup = Literal["I", "II", "III", "IV"]
+T_ORDER = ("Tis", "T1", "T2", "T3", "T4")
+"""The T categories in the order a row of :class:`StageGroups` lists their groups."""
+
+
+class StageGroups(_Strict):
+    """Stage group of every T and N category without distant metastasis (M1 is always IV).
+
+    One row per N category, one group per T category in :data:`T_ORDER`: the whole table is
+    written out, so every combination has a group and the file reads as the rule.  Real stage
+    groups differ by cancer type (breast T2 N0 is stage II, colorectal T2 N0 stage I; renal
+    T4 is stage IV without distant spread), which is why the table is data per type.
+    """
+
+    N0: list[StageGroup] = Field(min_length=5, max_length=5)
+    N1: list[StageGroup] = Field(min_length=5, max_length=5)
+    N2: list[StageGroup] = Field(min_length=5, max_length=5)
+    source: str = Field(min_length=3)
+
+    def group(self, t: str, n: str) -> StageGroup:
+        row: list[StageGroup] = getattr(self, n)
+        return row[T_ORDER.index(t)]
+
+
 # ---------------------------------------------------------------- the whole base
 
 
@@ -329,6 +353,9 @@ class ClinicalKnowledge(_Strict):
     onset_age: dict[str, OnsetAge] = Field(min_length=1)
     outcomes: Outcomes
     staging: dict[str, TCutoffs]
+    stage_groups: dict[str, StageGroups] = Field(default_factory=dict)
+    """Stage groups per cancer type (``default`` for the rest); none at all: the
+    colorectal rule (:data:`metastasis.clinical.staging.DEFAULT_GROUPS`)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -377,6 +404,10 @@ class ClinicalKnowledge(_Strict):
             raise ModelError(
                 "onset_age", cancer, f"a cancer type with an onset age: {sorted(self.onset_age)}"
             ) from None
+
+    def groups(self, cancer: str) -> StageGroups | None:
+        """The stage groups of a cancer type: its own, else the default, else None."""
+        return self.stage_groups.get(cancer, self.stage_groups.get(DEFAULT_STAGING))
 
     def t_cutoffs(self, cancer: str) -> TCutoffs:
         """The T cut-offs of a cancer type: its own ``[staging.<cancer>]``, else the default."""

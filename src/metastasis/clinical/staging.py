@@ -13,7 +13,9 @@ T, for instance, is depth of invasion, not size).  It is:
 * **N** from the number of involved regional lymph nodes found: N0 none, N1 one to three,
   N2 four or more.
 * **M** M1 when a distant metastasis has been found, else M0.
-* **Group** I (T1-2 N0 M0), II (T3-4 N0 M0), III (any T, N1-2, M0), IV (any T, any N, M1).
+* **Group** IV with M1; otherwise from the cancer type's table of T and N (data,
+  ``[stage_groups]`` in ``clinical.toml``, :class:`~metastasis.clinical.schema.StageGroups`),
+  by default the colorectal rule: I (Tis-T2 N0), II (T3-4 N0), III (any T, N1-2).
 * **Summary** localized (N0 M0), regional (N1-2 M0), distant (M1), as SEER reports it.
 
 Undetected micrometastases do not enter: staging is what the clinic has found.
@@ -26,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from metastasis.clinical.schema import TCutoffs
+from metastasis.clinical.schema import StageGroups, TCutoffs
 from metastasis.errors import ModelError
 from metastasis.knowledge.schema import Sourced
 
@@ -37,6 +39,14 @@ N2_MIN_NODES = Sourced(
 )
 
 Group = Literal["I", "II", "III", "IV"]
+
+DEFAULT_GROUPS = StageGroups(
+    N0=["I", "I", "I", "II", "II"],
+    N1=["III"] * 5,
+    N2=["III"] * 5,
+    source="AJCC Cancer Staging Manual, 8th ed., colorectal: I is T1-2 N0, II T3-4 N0, III any "
+    "N+ (Tis N0, stage 0 there, is counted with I)",
+)
 Summary = Literal["localized", "regional", "distant"]
 
 
@@ -75,13 +85,16 @@ def stage(
     distant_sites: Sequence[str],
     *,
     cutoffs: TCutoffs,
+    groups: StageGroups | None = None,
 ) -> Stage:
     """Stage a cancer from what has been found (see the module docstring for the rule).
 
     ``distant_sites``: sites where a distant metastasis has been found (any non-empty list
     means M1; distant lymph nodes count as distant).  ``cutoffs``: the cancer type's T
     cut-offs (:meth:`~metastasis.clinical.schema.ClinicalKnowledge.t_cutoffs`); required, so
-    that no caller stages one cancer by another's rule without saying so.
+    that no caller stages one cancer by another's rule without saying so.  ``groups``: its
+    stage groups (:meth:`~metastasis.clinical.schema.ClinicalKnowledge.groups`; None: the
+    colorectal rule, :data:`DEFAULT_GROUPS`).
     """
     if not math.isfinite(primary_diameter_mm) or primary_diameter_mm < 0.0:
         raise ModelError("primary_diameter_mm", primary_diameter_mm, "a finite size >= 0 mm")
@@ -92,10 +105,8 @@ def stage(
     m = "M1" if len(distant_sites) else "M0"
     if m == "M1":
         return Stage(t, n, m, "IV", "distant")
-    if n != "N0":
-        return Stage(t, n, m, "III", "regional")
-    group: Group = "I" if t in ("Tis", "T1", "T2") else "II"
-    return Stage(t, n, m, group, "localized")
+    group = (groups or DEFAULT_GROUPS).group(t, n)
+    return Stage(t, n, m, group, "localized" if n == "N0" else "regional")
 
 
 def diagnosis_name(naming: str, stage: Stage, distant_site_labels: Sequence[str]) -> str:
