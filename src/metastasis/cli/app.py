@@ -996,31 +996,59 @@ def compare(
 @app.command()
 def calibrate(
     cancer: CancerOption = "colorectal",
+    method: Annotated[
+        str, typer.Option("--method", metavar="[search|abc]",
+                          help="search: move one parameter until one target is met (stories "
+                               "end at diagnosis); abc: fit several parameters to every target "
+                               "at once by ABC-SMC, with a posterior (pip install "
+                               "'metastasis\\[calibrate]').")
+    ] = "search",
     target: Annotated[
         str | None,
         typer.Option("--target", "-t", metavar="NAME",
                      help="Target to fit (calibration.toml); default: the cancer type's "
-                          "fit target."),
+                          "fit target. With --method abc: names separated by commas; "
+                          "default: every target of the cancer type."),
     ] = None,
     parameter: Annotated[
-        str, typer.Option("--parameter", "-p", metavar="NAME",
-                          help="Parameter to move: shedding_rate, outgrowth, breach_rate, "
-                               "motility or blood_entry_survival.")
-    ] = "shedding_rate",
+        str | None, typer.Option("--parameter", "-p", metavar="NAME",
+                                 help="Parameter the search moves: shedding_rate (default), "
+                                      "outgrowth, breach_rate, motility, blood_entry_survival, "
+                                      "metastasis_capacity or metastasis_speedup.")
+    ] = None,
+    parameters: Annotated[
+        str | None, typer.Option("--parameters", metavar="A,B,...",
+                                 help="With --method abc: the parameters to fit, separated by "
+                                      "commas (any of --parameter's, cachexia_threshold, "
+                                      "<chemotherapy>_surviving_fraction).")
+    ] = None,
     patients: Annotated[
-        str, typer.Option("--patients", "-n", metavar="N",
-                          help="Virtual patients per evaluation (the same ones every time).")
-    ] = "400",
+        str | None, typer.Option("--patients", "-n", metavar="N",
+                                 help="Virtual patients per evaluation (the same ones every "
+                                      "time); default 400 (search), 200 (abc).")
+    ] = None,
     seed: Annotated[
         str, typer.Option("--seed", "-s", metavar="SEED",
                           help="Root seed of the patients (fixed, so a calibration reruns).")
     ] = "1",
     years: Annotated[
-        str, typer.Option("--years", "-y", metavar="YEARS", help="Horizon in years, in (0, 150].")
-    ] = CLINICAL_YEARS,
+        str | None, typer.Option("--years", "-y", metavar="YEARS",
+                                 help="Horizon in years, in (0, 150]; default 20 (search), 30 "
+                                      "(abc: five years of follow-up after a late diagnosis).")
+    ] = None,
     steps: Annotated[
         str, typer.Option("--steps", metavar="N", help="Most cohorts the search may run.")
     ] = "8",
+    population: Annotated[
+        str | None, typer.Option("--population", metavar="N",
+                                 help="With --method abc: particles per generation (default "
+                                      "20).")
+    ] = None,
+    generations: Annotated[
+        str | None, typer.Option("--generations", metavar="G",
+                                 help="With --method abc: generations after the prior sample "
+                                      "(default 3).")
+    ] = None,
     only_check: Annotated[
         bool, typer.Option("--check", help="Only set the model beside every target; no search.")
     ] = False,
@@ -1035,7 +1063,8 @@ def calibrate(
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Write the calibrated knowledge base (.toml), to use "
-                     "with --model."),
+                     "with --model (abc: fitted clinical or treatment parameters go to "
+                     "FILE.clinical.toml / FILE.treatments.toml beside it)."),
     ] = None,
     fmt: Annotated[
         str, typer.Option("--format", "-f", metavar="[text|json]",
@@ -1044,13 +1073,27 @@ def calibrate(
     workers: WorkersOption = "1",
 ) -> None:
     """Set the model's stage-at-diagnosis statistics beside published figures, and fit one
-    parameter so that one of them meets its target (stories end at diagnosis)."""
+    parameter so that one of them meets its target (stories end at diagnosis); or, with
+    --method abc, fit several parameters to every target at once, with a posterior."""
     from metastasis.calibration.cohorts import CohortSettings, check
     from metastasis.calibration.parameters import parameter as find_parameter
 
     with _user_errors():
-        horizon = _years(years)
-        n_patients = _integer("patients", patients, 1)
+        if method.strip().lower() not in ("search", "abc"):
+            raise ModelError("--method", method, "search, abc")
+        if method.strip().lower() == "abc":
+            _calibrate_abc(cancer, target, parameter, parameters, patients, seed, years,
+                           population, generations, only_check, model, clinical, treatments,
+                           targets, out, fmt, workers)
+            return
+        for option, given in (("--parameters", parameters), ("--population", population),
+                              ("--generations", generations)):
+            if given is not None:
+                raise ModelError(option, given, "to be left out with --method search (it is "
+                                 "an option of --method abc)")
+        parameter = calibration_report.DEFAULT_PARAMETER if parameter is None else parameter
+        horizon = _years(CLINICAL_YEARS if years is None else years)
+        n_patients = _integer("patients", "400" if patients is None else patients, 1)
         root_seed = _integer("seed", seed, 0)
         n_steps = _integer("steps", steps, 1)
         processes = _integer("workers", workers, 1)
@@ -1084,7 +1127,10 @@ def calibrate(
             calibration_report.print_sources(console, checks)
             return
         goal = calibration_report.choose_target(wanted, target)
-        find_parameter(parameter)
+        moved = find_parameter(parameter)
+        if moved.file != "model" or moved.direction == 0:
+            raise ModelError("--parameter", parameter, "a disease parameter with a known "
+                             "direction (the others are fitted with --method abc)")
         command = (f"metastasis calibrate --cancer {resolved.cancer} --target {goal.name} "
                    f"--parameter {parameter} --patients {n_patients} --seed {root_seed} "
                    f"--years {horizon:g}")
@@ -1112,6 +1158,75 @@ def calibrate(
         if out is not None:
             typer.echo(f"Wrote {out} (use it with --model)", err=True)
 
+
+def _calibrate_abc(
+    cancer: str, target: str | None, parameter: str | None, parameters: str | None,
+    patients: str | None, seed: str, years: str | None, population: str | None,
+    generations: str | None, only_check: bool, model: Path | None, clinical: Path | None,
+    treatments: Path | None, targets: Path | None, out: Path | None, fmt: str, workers: str,
+) -> None:
+    """``calibrate --method abc``: every check of the options before the fit, then the fit,
+    then the files (:mod:`metastasis.cli.abc_report` words and writes)."""
+    from metastasis.calibration import abc
+    from metastasis.calibration.validation import DEFAULT_YEARS
+    from metastasis.cli import abc_report
+
+    if only_check:
+        raise ModelError("--check", True, "--method search (abc measures every target at the "
+                         "posterior median)")
+    if parameter is not None:
+        raise ModelError("--parameter", parameter, "--parameters A,B,... with --method abc")
+    names = abc_report.parse_parameters(parameters)
+    horizon = _years(f"{DEFAULT_YEARS:g}" if years is None else years)
+    n_patients = _integer("patients", str(abc_report.DEFAULT_PATIENTS) if patients is None
+                          else patients, 1)
+    root_seed = api.check_seed(_integer("seed", seed, 0))
+    n_population = _integer("population", population or abc_report.DEFAULT_POPULATION, 1)
+    n_generations = _integer("generations", generations or abc_report.DEFAULT_GENERATIONS, 1)
+    processes = _integer("workers", workers, 1)
+    chosen = _choice(SummaryFormat, "--format", fmt)
+    paths = None
+    if out is not None:
+        _check_suffix(out, (".toml",))
+        paths = abc_report.out_paths(out, abc_report.fitted_files(names))
+        for path in paths.values():
+            output.check_writable(path)
+    resolved = api.load_model(cancer, model)
+    clinical_report.load_setup(resolved, model, clinical, treatments, None)  # checks the files
+    wanted = abc_report.targets_to_fit(resolved.cancer, targets, target)
+    base = abc_report.base_knowledge(model, clinical, treatments)
+    command = abc_report.command_line(
+        resolved.cancer, names, target, patients=n_patients, seed=root_seed, years=horizon,
+        population=n_population, generations=n_generations,
+        files={"--model": model, "--clinical": clinical, "--treatments": treatments,
+               "--targets": targets})
+    err = _console(stderr=True)
+
+    def report(k: int, values: dict[str, float], distance: float, seconds: float) -> None:
+        shown = ", ".join(f"{name} = {value:.4g}" for name, value in values.items())
+        err.print(f"evaluation {k}: {shown}: distance {distance:.3g} ({seconds:.1f} s)",
+                  markup=False)
+
+    result = abc.fit(resolved.cancer, names, wanted, knowledge=base, patients=n_patients,
+                     seed=root_seed, years=horizon, population=n_population,
+                     generations=n_generations, workers=processes, progress=report)
+    fitted = abc_report.fitted_knowledge(result, command)
+    if paths is not None:
+        for file, path in paths.items():
+            output.write_text(path, abc_report.toml_text(fitted.raw(file)))
+    if chosen is SummaryFormat.json:
+        sys.stdout.write(_dumps({
+            "disclaimer": metastasis.DISCLAIMER, "version": metastasis.__version__,
+            **abc_report.abc_data(result, command)}, indent=2))
+    else:
+        console = _console()
+        _disclaimer(console)
+        console.print(Text(command, style="bold"), soft_wrap=True)
+        abc_report.print_abc(console, result)
+    if paths is not None:
+        options = {"model": "--model", "clinical": "--clinical", "treatments": "--treatments"}
+        typer.echo("Wrote " + ", ".join(f"{path} (use it with {options[file]})"
+                                        for file, path in paths.items()), err=True)
 
 # ---------------------------------------------------------------- validate
 
