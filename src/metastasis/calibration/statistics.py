@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from metastasis.calibration.targets import Target
+from metastasis.errors import ModelError
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,28 @@ def _sites(cell: object) -> set[str]:
     return set(str(cell).split(";")) - {""} if isinstance(cell, str) else set()
 
 
+GROUPS = ("I", "II", "III", "IV")
+
+
+def stage_column(stage: str) -> str:
+    """The patients table's column a stage name is read from (group I-IV or summary)."""
+    return "stage_group" if stage in GROUPS else "summary_stage"
+
+
 def measure(patients: pd.DataFrame, target: Target) -> Estimate:
-    """The target's statistic on a clinical cohort's patient table."""
+    """The target's statistic on a clinical cohort's patient table (statistics of the
+    diagnosis only: survival needs :mod:`metastasis.calibration.validation`)."""
+    if not target.at_diagnosis:
+        raise ModelError(f"{target.cancer}.{target.name}.statistic", target.statistic,
+                         "a statistic of the diagnosis (survival needs follow-up: validate)")
     diagnosed = patients[patients["diagnosed"]]
     distant = diagnosed["summary_stage"] == "distant"
     if target.statistic == "distant_share":
         return Estimate(int(distant.sum()), len(diagnosed))
+    if target.statistic == "stage_share":
+        assert target.stage is not None
+        chosen = diagnosed[stage_column(target.stage)] == target.stage
+        return Estimate(int(chosen.sum()), len(diagnosed))
     has_site = diagnosed["distant_sites_found"].map(lambda cell: target.site in _sites(cell))
     if target.statistic == "site_share":
         return Estimate(int(has_site.sum()), len(diagnosed))

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from metastasis.errors import ModelError
 from metastasis.knowledge.loader import _first_error, read_raw
+from metastasis.units import DAYS_PER_YEAR
 
 DEFAULT_TARGETS = "calibration.toml"
 
@@ -37,7 +38,7 @@ SHARE_TOLERANCE = 0.05
 points away', for a target that states none of its own."""
 MEDIAN_RELATIVE_TOLERANCE = 0.25
 """Default relative tolerance of a median survival: 'within 25 % of its target'."""
-DAYS_PER_MONTH = 365.25 / 12.0
+DAYS_PER_MONTH = DAYS_PER_YEAR / 12.0
 
 Stage = Literal["I", "II", "III", "IV", "localized", "regional", "distant"]
 Arm = Literal["standard care", "untreated"]

@@ -24,13 +24,15 @@ import numpy as np
 import pandas as pd
 
 from metastasis.backends import Backend
+from metastasis.calibration.statistics import Estimate, stage_column
+from metastasis.calibration.statistics import measure as measure_share
 from metastasis.calibration.targets import DAYS_PER_MONTH, Target
 from metastasis.clinical.cohort import run_clinical_cohort
 from metastasis.clinical.course import Arm
 from metastasis.clinical.schema import ClinicalKnowledge
 from metastasis.clinical.treatment_schema import TreatmentKnowledge
 from metastasis.model.resolve import ResolvedModel
-from metastasis.results.statistics import kaplan_meier, wilson_interval
+from metastasis.results.statistics import kaplan_meier
 from metastasis.units import DAYS_PER_YEAR
 
 Verdict = Literal["meets", "misses", "no data"]
@@ -44,9 +46,6 @@ ARMS: dict[str, Arm] = {"standard care": STANDARD_CARE, "untreated": UNTREATED}
 DEFAULT_YEARS = 30.0
 """Horizon from the first cancer cell: long enough that a patient diagnosed late in the
 run is still followed five years (diagnosis comes 3 to 15 years after the first cell)."""
-
-GROUPS = ("I", "II", "III", "IV")
-
 
 @dataclass(frozen=True)
 class Check:
@@ -80,40 +79,18 @@ class Validation:
         return sum(c.verdict == "meets" for c in self.checks)
 
 
-def _stage_column(stage: str) -> str:
-    return "stage_group" if stage in GROUPS else "summary_stage"
-
-
 def _verdict(target: Target, estimate: float) -> Verdict:
     low, high = target.acceptable
     return "meets" if low <= estimate <= high else "misses"
 
 
-def _share(target: Target, successes: int, trials: int) -> Check:
-    if trials == 0:
+def _share(target: Target, estimate: Estimate) -> Check:
+    if estimate.trials == 0:
         return Check(target, math.nan, math.nan, math.nan, 0, "no data",
                      "no patient the share is about")
-    low, high = wilson_interval(successes, trials)
-    share = successes / trials
-    return Check(target, share, low, high, trials, _verdict(target, share))
-
-
-def _sites(cell: object) -> set[str]:
-    return set(str(cell).split(";")) - {""} if isinstance(cell, str) else set()
-
-
-def _at_diagnosis(diagnosed: pd.DataFrame, target: Target) -> Check:
-    distant = diagnosed["summary_stage"] == "distant"
-    if target.statistic == "distant_share":
-        return _share(target, int(distant.sum()), len(diagnosed))
-    if target.statistic == "stage_share":
-        assert target.stage is not None
-        chosen = diagnosed[_stage_column(target.stage)] == target.stage
-        return _share(target, int(chosen.sum()), len(diagnosed))
-    has_site = diagnosed["distant_sites_found"].map(lambda cell: target.site in _sites(cell))
-    if target.statistic == "site_share":
-        return _share(target, int(has_site.sum()), len(diagnosed))
-    return _share(target, int((has_site & distant).sum()), int(distant.sum()))
+    low, high = estimate.interval
+    return Check(target, estimate.share, low, high, estimate.trials,
+                 _verdict(target, estimate.share))
 
 
 def _survival(staged: pd.DataFrame, target: Target) -> Check:
@@ -144,11 +121,11 @@ def _survival(staged: pd.DataFrame, target: Target) -> Check:
 def measure(cohorts: dict[str, pd.DataFrame], target: Target) -> Check:
     """The target's statistic on the patients table of its arm."""
     patients = cohorts[target.arm]
-    diagnosed = patients[patients["diagnosed"]]
     if target.at_diagnosis:
-        return _at_diagnosis(diagnosed, target)
+        return _share(target, measure_share(patients, target))
     assert target.stage is not None
-    staged = diagnosed[diagnosed[_stage_column(target.stage)] == target.stage]
+    diagnosed = patients[patients["diagnosed"]]
+    staged = diagnosed[diagnosed[stage_column(target.stage)] == target.stage]
     staged = staged[np.isfinite(staged["survival_days"].to_numpy(dtype=float))]
     if staged.empty:
         return Check(target, math.nan, math.nan, math.nan, 0, "no data",

@@ -263,6 +263,11 @@ WorkersOption = Annotated[
                       help="Run the patients on N processes, or N Dask workers with "
                            "--scheduler local (the same results as one).")
 ]
+TargetsOption = Annotated[
+    Path | None,
+    typer.Option("--targets", help="A calibration targets file (TOML or JSON) instead of the "
+                 "packaged one."),
+]
 SchedulerOption = Annotated[
     str | None,
     typer.Option("--scheduler", metavar="local|tcp://HOST:PORT",
@@ -1055,11 +1060,7 @@ def calibrate(
     model: ModelOption = None,
     clinical: ClinicalOption = None,
     treatments: TreatmentsOption = None,
-    targets: Annotated[
-        Path | None,
-        typer.Option("--targets", help="A calibration targets file (TOML or JSON) instead of "
-                     "the packaged one."),
-    ] = None,
+    targets: TargetsOption = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Write the calibrated knowledge base (.toml), to use "
@@ -1255,11 +1256,7 @@ def validate_command(
     model: ModelOption = None,
     clinical: ClinicalOption = None,
     treatments: TreatmentsOption = None,
-    targets: Annotated[
-        Path | None,
-        typer.Option("--targets", help="A calibration targets file (TOML or JSON) instead of "
-                     "the packaged one."),
-    ] = None,
+    targets: TargetsOption = None,
     report: Annotated[
         Path | None,
         typer.Option("--report", metavar="DIR", help="Write an HTML report with figures "

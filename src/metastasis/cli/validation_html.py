@@ -34,8 +34,9 @@ import numpy as np
 import pandas as pd
 
 from metastasis.about import DISCLAIMER, __version__
+from metastasis.calibration.statistics import GROUPS
 from metastasis.calibration.targets import DAYS_PER_MONTH, Target
-from metastasis.calibration.validation import GROUPS, Check, Validation
+from metastasis.calibration.validation import Check, Validation
 from metastasis.cli import validation_report as words
 from metastasis.errors import ModelError
 from metastasis.results.statistics import kaplan_meier, wilson_interval
