@@ -18,7 +18,7 @@ import numpy as np
 
 from metastasis.api import DAYS_PER_YEAR
 from metastasis.clinical.detection import Finding, biopsy, diameter_mm, scan
-from metastasis.clinical.observe import first_crossing
+from metastasis.clinical.observe import BurdenQuery, first_crossing
 from metastasis.clinical.schema import ClinicalKnowledge, ScreeningProgramme
 from metastasis.clinical.screening import draw_onset_age, programmes_for, screening_days
 from metastasis.clinical.staging import Stage, diagnosis_name, stage
@@ -166,15 +166,16 @@ def _first_fatal_crossing(
 ) -> tuple[float, str] | None:
     """The first organ failure or death from the whole burden in [start, stop], if any."""
     best: tuple[float, str] | None = None
+    query = BurdenQuery(table)
     if cachexia is not None:
-        day = first_crossing(table, None, cachexia[0], start, stop)
+        day = query.first_crossing(None, cachexia[0], start, stop)
         if day is not None:
             best = (day, cachexia[1])
     for outcome in clinical.outcomes.organ_failure.values():
         if not outcome.fatal:
             continue
         sites = [model.site_index(name) for name in outcome.sites]
-        day = first_crossing(table, sites, outcome.threshold_cells.value, start, stop)
+        day = query.first_crossing(sites, outcome.threshold_cells.value, start, stop)
         if day is not None and (best is None or day < best[0]):
             best = (day, outcome.label)
     return best

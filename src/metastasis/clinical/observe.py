@@ -94,17 +94,7 @@ def _rows(
     Compiled: ``np.isin``'s set-up took most of a query on the small tables the clinic
     mostly asks about.  :func:`_rows_reference` is the numpy definition.
     """
-    if not _int64(table.site, table.id):
-        return _rows_reference(table, sites, lesions)
-    wanted_sites = _NO_FILTER if sites is None else np.asarray(list(sites), dtype=np.int64)
-    if lesions is None:
-        root, wanted_lesions = table.id, _NO_FILTER
-    else:
-        root = physical_lesions(table)
-        wanted_lesions = np.asarray(list(lesions), dtype=np.int64)
-    return burden_kernels.select_rows(
-        table.site, wanted_sites, sites is not None, root, wanted_lesions, lesions is not None
-    )
+    return BurdenQuery(table)._rows(sites, lesions)
 
 
 def _rows_reference(
@@ -207,6 +197,57 @@ def _float_columns(table: LesionTable) -> tuple[NDArray[np.float64], ...]:
     )
 
 
+class BurdenQuery:
+    """Questions about the burden of one table, sharing what every question needs.
+
+    The clinic asks one table many questions (each symptom, each fatal rule): the kernels'
+    contiguous columns and the rows' physical lesions are prepared once here, not once per
+    question."""
+
+    def __init__(self, table: LesionTable) -> None:
+        self.table = table
+        self._columns: tuple[NDArray[np.float64], ...] | None = None
+        self._physical: NDArray[np.int64] | None = None
+
+    def _rows(self, sites: Sequence[int] | None, lesions: Sequence[int] | None
+              ) -> NDArray[np.int64]:
+        table = self.table
+        if not _int64(table.site, table.id):
+            return _rows_reference(table, sites, lesions)
+        wanted_sites = _NO_FILTER if sites is None else np.asarray(list(sites), dtype=np.int64)
+        if lesions is None:
+            root, wanted_lesions = table.id, _NO_FILTER
+        else:
+            if self._physical is None:
+                self._physical = physical_lesions(table)
+            root, wanted_lesions = self._physical, np.asarray(list(lesions), dtype=np.int64)
+        return burden_kernels.select_rows(table.site, wanted_sites, sites is not None, root,
+                                          wanted_lesions, lesions is not None)
+
+    def first_crossing(
+        self,
+        sites: Sequence[int] | None,
+        threshold: float,
+        start: float,
+        stop: float,
+        *,
+        lesions: Sequence[int] | None = None,
+    ) -> float | None:
+        """:func:`first_crossing` on this query's table."""
+        if not math.isfinite(start) or stop < start or math.isnan(stop):
+            return None  # also for a NaN stop, where the reference's answer depends on set order
+        rows = self._rows(sites, lesions)
+        if not rows.size:
+            return None
+        if self._columns is None:
+            self._columns = _float_columns(self.table)
+        day = burden_kernels.first_crossing_rows(
+            rows, *self._columns, float(threshold), float(start), float(stop),
+            CROSSING_TOLERANCE_DAYS, MAX_BISECTIONS,
+        )
+        return None if math.isnan(day) else float(day)
+
+
 def first_crossing(
     table: LesionTable,
     sites: Sequence[int] | None,
@@ -221,18 +262,10 @@ def first_crossing(
     None if it never does in the window.  Exact to :data:`CROSSING_TOLERANCE_DAYS` whether
     or not treatment has cut the lesions (see the module's docstring for why); the day
     returned always has a burden at or above the threshold.  Compiled; the same search as
-    :func:`first_crossing_reference`, step for step.
+    :func:`first_crossing_reference`, step for step.  Several questions about one table:
+    :class:`BurdenQuery`.
     """
-    if not math.isfinite(start) or stop < start or math.isnan(stop):
-        return None  # also for a NaN stop, where the reference's answer depends on set order
-    rows = _rows(table, sites, lesions)
-    if not rows.size:
-        return None
-    day = burden_kernels.first_crossing_rows(
-        rows.astype(np.int64, copy=False), *_float_columns(table), float(threshold),
-        float(start), float(stop), CROSSING_TOLERANCE_DAYS, MAX_BISECTIONS,
-    )
-    return None if math.isnan(day) else float(day)
+    return BurdenQuery(table).first_crossing(sites, threshold, start, stop, lesions=lesions)
 
 
 def first_crossing_reference(

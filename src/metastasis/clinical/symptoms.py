@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metastasis.clinical.observe import first_crossing
+from metastasis.clinical.observe import BurdenQuery
 from metastasis.clinical.schema import ALL_SITES, ClinicalKnowledge, SymptomKind
 from metastasis.engine.process import PRIMARY
 from metastasis.errors import ModelError
@@ -106,11 +106,12 @@ def symptom_onsets(
     the order of ``thresholds``.
     """
     onsets = []
+    query = BurdenQuery(table)
     for threshold in thresholds:
         if threshold.kind == "primary":
-            day = first_crossing(table, None, threshold.cells, start, stop, lesions=(PRIMARY,))
+            day = query.first_crossing(None, threshold.cells, start, stop, lesions=(PRIMARY,))
         else:
-            day = first_crossing(table, threshold.sites, threshold.cells, start, stop)
+            day = query.first_crossing(threshold.sites, threshold.cells, start, stop)
         if day is not None:
             onsets.append((day, threshold))
     return sorted(onsets, key=lambda pair: pair[0])

@@ -58,7 +58,7 @@ from metastasis.clinical.treatment_schema import (
     check_protocol,
     load_treatments,
 )
-from metastasis.engine.process import MUTATION_ROUTE, PRIMARY, Change, DiseaseProcess
+from metastasis.engine.process import MUTATION_ROUTE, PRIMARY, Changes, DiseaseProcess
 from metastasis.errors import ModelError
 from metastasis.results.patient import LesionTable
 
@@ -243,17 +243,24 @@ class _Lesions:
         self.root = self._roots()
 
     def _roots(self) -> np.ndarray:
+        """Each row's tumour: its lesion, or for a clone the lesion it arose in (followed
+        up through clones of clones), as process ids."""
         table = self.table
+        # table ids number the lesions 0..k-1 in order of appearance: index arrays by them
+        pid_of = np.empty(int(table.id.max()) + 1, dtype=np.int64)
+        pid_of[table.id] = self.pid
+        if not np.any(table.route == MUTATION_ROUTE):
+            return self.pid.copy()
         first = table.first_segments()
-        route = dict(zip(table.id[first].tolist(), table.route[first].tolist(), strict=True))
-        parent = dict(zip(table.id[first].tolist(), table.parent[first].tolist(), strict=True))
-        pid_of = dict(zip(table.id.tolist(), self.pid.tolist(), strict=True))
-        roots = np.empty(len(table), dtype=np.int64)
-        for row, lesion in enumerate(table.id.tolist()):
-            while route[lesion] == MUTATION_ROUTE and parent[lesion] >= 0:
-                lesion = parent[lesion]
-            roots[row] = pid_of[lesion]
-        return roots
+        up = np.arange(pid_of.size)
+        is_clone = (table.route[first] == MUTATION_ROUTE) & (table.parent[first] >= 0)
+        up[table.id[first][is_clone]] = table.parent[first][is_clone]
+        while True:  # pointer jumping: each pass at least halves every clone chain
+            jumped = up[up]
+            if np.array_equal(jumped, up):
+                break
+            up = jumped
+        return pid_of[up[table.id]]
 
     def rows(self, mask: np.ndarray | None = None) -> np.ndarray:
         chosen = self.present if mask is None else self.present & mask
@@ -341,9 +348,9 @@ class _Treatment:
         self.rng = rng
         self.events: list[TreatmentEvent] = []
         self.model = process.model
-        self.queue: list[Change] = []
-        self.removed: set[int] = set()
-        self.scale: dict[int, float] = {}
+        self.queue: list[Changes] = []
+        self.removed = np.zeros(0, dtype=bool)
+        self.scale = np.ones(0)
 
     # -------------------------------------------------------------- helpers
     def _set_frame(self, lesions: _Lesions) -> None:
@@ -387,31 +394,36 @@ class _Treatment:
     def _sites(self, names: Iterable[str]) -> list[int]:
         return [self.model.site_index(name) for name in names]
 
-    def _queue(self, change: Change) -> None:
-        self.queue.append(change)
-        if change.surviving_fraction <= 0.0:
-            self.removed.add(change.lesion)
-        else:
-            self.scale[change.lesion] = (
-                self.scale.get(change.lesion, 1.0) * change.surviving_fraction
-            )
+    def _queue(self, lesions: _Lesions, rows: np.ndarray, changes: Changes) -> None:
+        """Queue ``changes`` to the lesions of the present ``rows``, and note what they do
+        for the day's later actions: a lesion brought to no cell is removed, any other keeps
+        a share of its cells."""
+        self.queue.append(changes)
+        fraction = changes.surviving_fraction
+        gone = fraction <= 0.0
+        self.removed[rows[gone]] = True
+        np.multiply.at(self.scale, rows[~gone], fraction[~gone])
 
     def _alive(self, lesions: _Lesions) -> np.ndarray:
         """Rows present today and not removed by an earlier action today."""
-        return lesions.present & ~np.isin(lesions.pid, list(self.removed))
+        return lesions.present & ~self.removed
 
-    def _size(self, lesions: _Lesions, row: int) -> float:
-        return float(lesions.size[row]) * self.scale.get(int(lesions.pid[row]), 1.0)
+    def _sizes(self, lesions: _Lesions, rows: np.ndarray) -> np.ndarray:
+        """Cells of the lesions of ``rows`` now, after what earlier actions today did."""
+        return lesions.size[rows] * self.scale[rows]
 
     def _tumour_diameters(self, lesions: _Lesions) -> dict[int, float]:
-        """Diameter of every tumour present (a lesion with its resistant clones), in mm."""
-        cells: dict[int, float] = {}
-        for row in np.flatnonzero(self._alive(lesions)):
-            root = int(lesions.root[row])
-            cells[root] = cells.get(root, 0.0) + self._size(lesions, row)
-        roots = list(cells)
-        diameters = diameter_mm(np.array([cells[r] for r in roots]), self.model.cells_per_cm3)
-        return dict(zip(roots, diameters.tolist(), strict=True))
+        """Diameter of every tumour present (a lesion with its resistant clones), in mm, in
+        order of the tumours' first rows."""
+        rows = np.flatnonzero(self._alive(lesions))
+        if rows.size == 0:
+            return {}
+        roots, first, inverse = np.unique(lesions.root[rows], return_index=True,
+                                          return_inverse=True)
+        cells = np.bincount(inverse, weights=self._sizes(lesions, rows), minlength=roots.size)
+        order = np.argsort(first, kind="stable")
+        diameters = diameter_mm(cells[order], self.model.cells_per_cm3)
+        return dict(zip(roots[order].tolist(), diameters.tolist(), strict=True))
 
     def _measurable(self, lesions: _Lesions) -> dict[int, float]:
         """Tumours large enough to measure (RECIST target lesions) and their diameters."""
@@ -481,8 +493,11 @@ class _Treatment:
                 outcome = "resected"
             description = f"{therapy.label} of metastases ({len(met_roots)} found)"
             self._event(day, index, description, outcome, met_roots)
-        for pid in dict.fromkeys(removed):
-            self._queue(Change(int(pid), surviving_fraction=0.0))
+        unique = np.array(list(dict.fromkeys(removed)), dtype=np.int64)
+        rows = np.flatnonzero(self._alive(lesions))
+        rows = rows[np.argsort(lesions.pid[rows], kind="stable")]
+        removed_rows = rows[np.searchsorted(lesions.pid[rows], unique)]
+        self._queue(lesions, removed_rows, Changes.build(unique, surviving_fraction=0.0))
 
     # -------------------------------------------------------------- courses
     def why_inactive(self, step: CourseStep) -> str | None:
@@ -525,32 +540,28 @@ class _Treatment:
                 median = f" (median patient {(1.0 - therapy.surviving_fraction.value) * 100:.4g} %)"
         mu = getattr(therapy, "resistance_per_cell", None)
         draws_resistance = mu is not None and (isinstance(therapy, TargetedTherapy) or k == 0)
-        treated, spared, carriers = [], [], []
-        dormant = 0
-        for row in np.flatnonzero(self._alive(lesions)):
-            root = int(lesions.root[row])
-            if lesions.dormant[row]:
-                dormant += 1
-                continue
-            if bit and int(lesions.table.resistance[row]) & bit:
-                spared.append(root)
-                continue
-            treated.append(root)
-            size = self._size(lesions, row)
-            resistant = 0
-            if draws_resistance:
-                resistant = min(int(self.rng.poisson(mu.value * size)), math.floor(size))
-            if resistant:
-                carriers.append(root)
-            self._queue(
-                Change(
-                    int(lesions.pid[row]),
-                    surviving_fraction=f * (size - resistant) / size,
-                    spare_resistance=bit,
-                    clone_cells=float(resistant),
-                    clone_resistance=bit if resistant else 0,
-                )
-            )
+        alive = np.flatnonzero(self._alive(lesions))
+        asleep = lesions.dormant[alive]
+        dormant = int(asleep.sum())
+        awake = alive[~asleep]
+        carries_bit = (lesions.table.resistance[awake] & bit) != 0 if bit else \
+            np.zeros(awake.size, dtype=bool)
+        spared = lesions.root[awake[carries_bit]].tolist()
+        rows = awake[~carries_bit]
+        treated = lesions.root[rows].tolist()
+        size = self._sizes(lesions, rows)
+        # one Poisson draw per treated lesion, in row order: numpy draws an array of means
+        # element by element, so the stream is the same as one call per lesion
+        resistant = (np.minimum(self.rng.poisson(mu.value * size), np.floor(size))
+                     if draws_resistance else np.zeros(rows.size))
+        carriers = lesions.root[rows[resistant > 0]].tolist()
+        self._queue(lesions, rows, Changes.build(
+            lesions.pid[rows],
+            surviving_fraction=f * (size - resistant) / size,
+            spare_resistance=bit,
+            clone_cells=resistant.astype(float),
+            clone_resistance=np.where(resistant > 0, bit, 0),
+        ))
         killed = f"{(1.0 - f) * 100:.4g} %"
         what = (
             "of cells killed by the immune response"
@@ -630,9 +641,9 @@ class _Treatment:
             self._event(day, index, course, f"not needed: no lesion found in {where}")
             return
         cells: dict[int, float] = {}
-        for row in rows:
-            root = int(lesions.root[row])
-            cells[root] = cells.get(root, 0.0) + self._size(lesions, row)
+        for root, size in zip(lesions.root[rows].tolist(), self._sizes(lesions, rows).tolist(),
+                              strict=True):
+            cells[root] = cells.get(root, 0.0) + size
         targets = sorted(cells, key=lambda r: (-cells[r], r))[: therapy.max_lesions.n]
         for root in targets:
             controlled = self.rng.random() < therapy.local_control.value
@@ -642,8 +653,8 @@ class _Treatment:
                 else therapy.uncontrolled_surviving_fraction.value
             )
             tumour = rows[lesions.root[rows] == root]
-            for row in tumour:
-                self._queue(Change(int(lesions.pid[row]), surviving_fraction=fraction))
+            self._queue(lesions, tumour,
+                        Changes.build(lesions.pid[tumour], surviving_fraction=fraction))
             site = self.model.site_labels[int(lesions.table.site[tumour[0]])]
             outcome = "local control" if controlled else "no local control"
             self._event(day, index, f"{course}: {site} lesion", outcome, [root])
@@ -694,11 +705,13 @@ class _Treatment:
                     "not given",
                 )
                 break
-            self.queue, self.removed, self.scale = [], set(), {}
+            rows = len(lesions.pid) if lesions is not None else 0
+            self.queue, self.removed, self.scale = [], np.zeros(rows, dtype=bool), np.ones(rows)
             for action in todo:
                 action.run(lesions, day)  # None only for actions that do not read it
-            if self.queue:
-                self.process.intervene(day, self.queue)
+            changes = Changes.concat(self.queue)
+            if len(changes):
+                self.process.intervene(day, changes)
         return self.events
 
 

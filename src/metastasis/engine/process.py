@@ -72,6 +72,8 @@ class LesionRows:
     def __init__(self) -> None:
         self.size = 0
         self.next_lesion = 0
+        self.version = 0
+        """Counts changes to the rows, so that what is derived from them can be kept."""
         for name in self.COLUMNS:
             dtype = np.int64 if name in self.INTEGER_COLUMNS else np.float64
             setattr(self, name, np.empty(self.INITIAL_CAPACITY, dtype=dtype))
@@ -92,6 +94,7 @@ class LesionRows:
                 grown = np.empty(capacity, dtype=old.dtype)
                 grown[:first] = old[:first]
                 setattr(self, name, grown)
+        self.version += 1
         if "lesion" not in columns:
             columns["lesion"] = np.arange(self.next_lesion, self.next_lesion + n)
             self.next_lesion += n
@@ -102,6 +105,7 @@ class LesionRows:
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the rows where ``mask`` is False (the discarded future)."""
+        self.version += 1
         count = int(mask.sum())
         for name in self.COLUMNS:
             column = getattr(self, name)[: self.size][mask]
@@ -115,6 +119,7 @@ class LesionRows:
         view = LesionRows.__new__(LesionRows)
         view.size = self.size
         view.next_lesion = self.next_lesion
+        view.version = self.version
         for name in self.COLUMNS:
             setattr(view, name, getattr(self, name)[: self.size])
         return view
@@ -183,6 +188,61 @@ class Change:
     clone_resistance: int = 0
 
 
+@dataclass(frozen=True)
+class Changes:
+    """Many :class:`Change` as columns, in order: what a day of treatment hands the process.
+
+    A course of chemotherapy changes every lesion on every cycle, so the clinic builds its
+    changes as arrays; one :class:`Change` object per lesion per cycle was most of a cycle's
+    cost.  The law is the same: row k is ``Change(lesion[k], surviving_fraction[k], ...)``.
+    """
+
+    lesion: np.ndarray
+    surviving_fraction: np.ndarray
+    spare_resistance: np.ndarray
+    clone_cells: np.ndarray
+    clone_resistance: np.ndarray
+
+    @classmethod
+    def of(cls, changes: Iterable[Change]) -> Changes:
+        items = list(changes)
+        return cls(
+            lesion=np.array([c.lesion for c in items], dtype=np.int64),
+            surviving_fraction=np.array([c.surviving_fraction for c in items], dtype=float),
+            spare_resistance=np.array([c.spare_resistance for c in items], dtype=np.int64),
+            clone_cells=np.array([c.clone_cells for c in items], dtype=float),
+            clone_resistance=np.array([c.clone_resistance for c in items], dtype=np.int64),
+        )
+
+    @classmethod
+    def build(cls, lesion: np.ndarray, surviving_fraction: np.ndarray | float = 1.0,
+              spare_resistance: np.ndarray | int = 0, clone_cells: np.ndarray | float = 0.0,
+              clone_resistance: np.ndarray | int = 0) -> Changes:
+        """Columns from arrays or scalars (a scalar applies to every lesion)."""
+        lesion = np.asarray(lesion, dtype=np.int64)
+        n = lesion.size
+
+        def column(value: np.ndarray | float, dtype: type) -> np.ndarray:
+            return np.broadcast_to(np.asarray(value, dtype=dtype), (n,)).copy()
+
+        return cls(lesion, column(surviving_fraction, float), column(spare_resistance, np.int64),
+                   column(clone_cells, float), column(clone_resistance, np.int64))
+
+    @classmethod
+    def concat(cls, parts: Iterable[Changes]) -> Changes:
+        parts = list(parts)
+        if not parts:
+            return cls.of(())
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts])
+                     for f in dataclasses.fields(cls)))
+
+    def __len__(self) -> int:
+        return int(self.lesion.size)
+
+    def take(self, index: np.ndarray | slice) -> Changes:
+        return Changes(*(getattr(self, f.name)[index] for f in dataclasses.fields(self)))
+
+
 class DiseaseProcess:
     """The disease process of one patient, as a sequence of exactly sampled futures."""
 
@@ -219,6 +279,7 @@ class DiseaseProcess:
         self._sampled_to = 0.0
         self._end: float | None = None
         self._end_reason = "horizon"
+        self._cached_table: tuple[tuple[int, float], LesionTable] | None = None
 
     # ------------------------------------------------------------------ lazy sampling
     @property
@@ -470,7 +531,7 @@ class DiseaseProcess:
         )
 
     # ------------------------------------------------------------------ treatment
-    def intervene(self, day: float, changes: Iterable[Change]) -> None:
+    def intervene(self, day: float, changes: Iterable[Change] | Changes) -> None:
         """Cut the future at ``day``, apply ``changes`` and sample a new future from there.
 
         Interventions come in time order, before the end of the natural history.
@@ -487,7 +548,7 @@ class DiseaseProcess:
         keep = rows.arrival[: rows.size] <= day
         keep[0] = True
         rows.keep(keep)
-        self._apply_all(day, list(changes))
+        self._apply_all(day, changes if isinstance(changes, Changes) else Changes.of(changes))
         self.cut = day
         self.interventions.append(day)
         self._sampled_to, self._end, self._end_reason = day, None, "horizon"
@@ -500,7 +561,7 @@ class DiseaseProcess:
             self._end, self._end_reason = float(day), reason
             self._sampled_to = float(day)
 
-    def _apply_all(self, day: float, changes: list[Change]) -> None:
+    def _apply_all(self, day: float, changes: Changes) -> None:
         """Apply the day's changes in order.
 
         A course of chemotherapy changes every lesion on every cycle, so the changes are
@@ -508,30 +569,34 @@ class DiseaseProcess:
         second time, whose change must see the row the first one made.  New rows are added in
         the order the changes come (a change's clone, then the lesion's new segment), the
         order one change at a time would give."""
-        run: list[Change] = []
+        begin = 0
         seen: set[int] = set()
-        for change in changes:
-            if change.lesion in seen:
-                self._apply_run(day, run)
-                run, seen = [], set()
-            run.append(change)
-            seen.add(change.lesion)
-        if run:
-            self._apply_run(day, run)
+        for k, lesion in enumerate(changes.lesion.tolist()):
+            if lesion in seen:
+                self._apply_run(day, changes.take(slice(begin, k)))
+                begin, seen = k, set()
+            seen.add(lesion)
+        if len(changes) > begin:
+            self._apply_run(day, changes.take(slice(begin, len(changes))))
 
-    def _apply_run(self, day: float, run: list[Change]) -> None:
+    def _apply_run(self, day: float, run: Changes) -> None:
         rows = self.rows
         n = rows.size
         live = np.flatnonzero((rows.valid_from[:n] <= day) & (rows.valid_to[:n] > day))
-        current = dict(zip(rows.lesion[live].tolist(), live.tolist(), strict=True))
-        found = [(c, current[c.lesion]) for c in run if c.lesion in current]
-        if not found:
+        # each lesion has at most one row valid on a day: find the changed lesions' rows
+        if live.size == 0:
             return
-        row = np.array([i for _, i in found], dtype=np.int64)
-        spare = np.array([c.spare_resistance for c, _ in found], dtype=np.int64)
-        fraction = np.array([c.surviving_fraction for c, _ in found], dtype=float)
-        fraction = np.where((rows.resistance[row] & spare) != 0, 1.0, fraction)
-        clone = np.array([c.clone_cells > 0.0 for c, _ in found])
+        order = np.argsort(rows.lesion[live], kind="stable")
+        live_ids = rows.lesion[live][order]
+        where = np.minimum(np.searchsorted(live_ids, run.lesion), live_ids.size - 1)
+        matched = live_ids[where] == run.lesion
+        if not matched.any():
+            return
+        run = run.take(np.flatnonzero(matched))
+        row = live[order][where[matched]]
+        spare = run.spare_resistance
+        fraction = np.where((rows.resistance[row] & spare) != 0, 1.0, run.surviving_fraction)
+        clone = run.clone_cells > 0.0
         dormant = (rows.arrival[row] <= day) & (day < rows.awakening[row])
         # a dormant cell does not cycle, so cytotoxic and targeted kills miss it
         cut = (fraction < 1.0) & ~(dormant & (fraction > 0.0))
@@ -539,11 +604,11 @@ class DiseaseProcess:
         cut_rows = row[cut]
         size = self._sizes_of_rows(cut_rows, day)
         rows.valid_to[cut_rows] = day  # closed; eradicated lesions get no new segment
+        rows.version += 1
         survivors = size * fraction[cut]
         alive = survivors >= 1.0
         segment = self._segments(day, cut_rows[alive], fraction[cut][alive], survivors[alive])
-        clones = self._clones(day, row[clone], [c for (c, _), k in zip(found, clone,
-                                                                         strict=True) if k])
+        clones = self._clones(day, row[clone], run.take(np.flatnonzero(clone)))
         # interleave in change order: change k's clone, then its segment
         order_clone = np.flatnonzero(clone) * 2
         order_segment = np.flatnonzero(cut)[alive] * 2 + 1
@@ -599,14 +664,14 @@ class DiseaseProcess:
                 new[key][awake] = new[key][awake] + regrowth
         return new
 
-    def _clones(self, day: float, index: np.ndarray, changes: list[Change]
+    def _clones(self, day: float, index: np.ndarray, changes: Changes
                 ) -> dict[str, np.ndarray]:
         """New lesions: a clone of ``change.clone_cells`` cells inside each row ``index``,
         with fresh lesion ids in change order."""
         rows = self.rows
         count = index.size
-        cells = np.array([c.clone_cells for c in changes], dtype=float)
-        extra = np.array([c.clone_resistance for c in changes], dtype=np.int64)
+        cells = changes.clone_cells.astype(float)
+        extra = changes.clone_resistance.astype(np.int64)
         growing = day >= rows.growth_start[index]
         start = np.where(growing, day, rows.growth_start[index])
         ids = np.arange(rows.next_lesion, rows.next_lesion + count, dtype=np.int64)
@@ -641,9 +706,23 @@ class DiseaseProcess:
         act on the lesions on that day, and much cheaper while a treatment is under way."""
         if through is None:
             end = self.end  # samples the rest of the future first
-            return LesionTable.from_columns(self.rows.view(), end)
-        self._sample_through(through)
-        return LesionTable.from_columns(self.rows.view(), min(through, self.known_end))
+        else:
+            self._sample_through(through)
+            end = min(through, self.known_end)
+        return self._table(end)
+
+    def _table(self, end: float) -> LesionTable:
+        """The table of the rows founded before ``end``, built once per state of the rows.
+
+        The clinic reads the same rows many times (symptoms, death, a treatment day's
+        actions); the table is read-only, so one copy can serve every reader."""
+        key = (self.rows.version, end)
+        if self._cached_table is None or self._cached_table[0] != key:
+            table = LesionTable.from_columns(self.rows.view(), end)
+            for column in dataclasses.fields(table):
+                getattr(table, column.name).flags.writeable = False
+            self._cached_table = (key, table)
+        return self._cached_table[1]
 
     def finish(self, *, patient_index: int = 0, root_seed: int | None = None) -> PatientResult:
         """Draw the aggregate cell accounting and return the patient's result."""

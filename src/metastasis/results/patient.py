@@ -123,15 +123,16 @@ class LesionTable:
             else {}
         )
         data.pop("parent")
+        # the columns were copied by the selection above: no second copy to convert them
         return cls(
             id=renumbered,
-            lesion=ids.astype(np.int64),
+            lesion=ids.astype(np.int64, copy=False),
             parent=parent_ids,
-            site=data.pop("site").astype(np.int64),
-            route=data.pop("route").astype(np.int64),
-            **{k: v.astype(float) for k, v in data.items()},
+            site=data.pop("site").astype(np.int64, copy=False),
+            route=data.pop("route").astype(np.int64, copy=False),
+            **{k: v.astype(float, copy=False) for k, v in data.items()},
             **{
-                k: (v.astype(np.int64) if k == "resistance" else v.astype(float))
+                k: v.astype(np.int64 if k == "resistance" else float, copy=False)
                 for k, v in extra.items()
             },
         )
