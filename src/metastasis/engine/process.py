@@ -47,6 +47,13 @@ SAMPLING_STEP_DAYS = 365.25
 is short beside the years a cancer takes to be found, and long enough that a piece's fixed
 cost is small."""
 
+FIRST_PIECE_AFTER_CUT_DAYS = 14.0
+"""After a treatment cuts the future at day T, the pieces end at T + 14, T + 14 + 28, ...
+(each twice the last, up to :data:`SAMPLING_STEP_DAYS`): a cost setting, as exact as any.
+Treatment reads the process every few weeks and cuts it again, so a year-long piece after a
+cut was mostly sampled to be thrown away; two weeks is the commonest interval between
+cycles.  The days depend only on T, never on who reads, so reading still changes nothing."""
+
 VECTOR_MIN_SOURCES = 8
 """Lesions expanded together in one round are handled as arrays from this many on; below it,
 numpy's fixed cost per call exceeds a loop over scalars (a cost setting: both are exact)."""
@@ -316,14 +323,25 @@ class DiseaseProcess:
         by the clinic, or cut by a treatment that comes later.
         """
         while self._end is None and self._sampled_to < min(day, self.horizon):
-            boundary = (math.floor(self._sampled_to / SAMPLING_STEP_DAYS) + 1) * SAMPLING_STEP_DAYS
-            until = min(boundary, self.horizon)
+            until = min(self._piece_end(self._sampled_to), self.horizon)
             end, reason = self._sample_future(self._sampled_to, until)
             if reason == "lethal_burden" or until >= self.horizon:
                 self._end, self._end_reason = end, reason
                 self._sampled_to = end
             else:
                 self._sampled_to = until
+
+    def _piece_end(self, sampled_to: float) -> float:
+        """The end of the piece that starts at ``sampled_to``: the next multiple of
+        :data:`SAMPLING_STEP_DAYS` before any treatment; after one, the next of the days
+        :data:`FIRST_PIECE_AFTER_CUT_DAYS` describes, counted from the last cut."""
+        if not self.interventions:
+            return (math.floor(sampled_to / SAMPLING_STEP_DAYS) + 1) * SAMPLING_STEP_DAYS
+        boundary, length = self.cut, FIRST_PIECE_AFTER_CUT_DAYS
+        while boundary <= sampled_to:
+            boundary += length
+            length = min(2.0 * length, SAMPLING_STEP_DAYS)
+        return boundary
 
     # ------------------------------------------------------------------ sampling
     def _cumulative(self, i: int, t: float) -> float:
