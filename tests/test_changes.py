@@ -1,0 +1,115 @@
+"""A day of treatment as arrays: the same law as one change at a time.
+
+The clinic hands the disease process its changes as columns (:class:`Changes`) and keeps
+per-row notes of what a day's earlier actions did; the process builds one read-only table
+per state of its rows.  These are cost settings: each is checked here against the plain
+form it replaced, exactly (same rows, same numbers).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from metastasis.api import load_model
+from metastasis.clinical.observe import physical_lesions_reference
+from metastasis.clinical.treatment import _Lesions
+from metastasis.engine.process import MUTATION_ROUTE, Change, Changes, DiseaseProcess
+from metastasis.engine.seeds import patient_generator
+
+HORIZON = 12 * 365.25
+DAY = 3300.0
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model("colorectal")
+
+
+def _changes(table, rng: np.random.Generator) -> list[Change]:
+    """Kills, removals, clones and a lesion changed twice in one day (a new run)."""
+    present = np.flatnonzero(table.valid_at(DAY) & (table.arrival <= DAY))
+    out = []
+    for r in present:
+        kind = rng.integers(4)
+        lesion = int(table.lesion[r])
+        if kind == 0:
+            out.append(Change(lesion, surviving_fraction=float(rng.uniform(0.01, 0.9))))
+        elif kind == 1:
+            out.append(Change(lesion, surviving_fraction=0.0))
+        elif kind == 2:
+            out.append(Change(lesion, 0.5, spare_resistance=1, clone_cells=3.0,
+                              clone_resistance=1))
+        else:
+            out.append(Change(lesion))
+    if present.size:
+        out.append(Change(int(table.lesion[present[0]]), surviving_fraction=0.5))
+    return out
+
+
+def test_changes_as_columns_are_changes_one_by_one(model) -> None:
+    """The same changes given as a list of Change and as Changes give the same rows."""
+    compared = 0
+    for index in range(25):
+        a = DiseaseProcess(model, patient_generator(4, index), HORIZON)
+        b = DiseaseProcess(model, patient_generator(4, index), HORIZON)
+        changes = _changes(a.lesion_table(through=DAY), np.random.default_rng(index))
+        b.lesion_table(through=DAY)
+        a.intervene(DAY, changes)
+        b.intervene(DAY, Changes.of(changes))
+        ta, tb = a.lesion_table(), b.lesion_table()
+        for field in dataclasses.fields(ta):
+            assert np.array_equal(getattr(ta, field.name), getattr(tb, field.name)), field.name
+        compared += len(changes)
+    assert compared > 50
+
+
+def test_changes_build_broadcasts_and_concatenates() -> None:
+    built = Changes.build(np.array([3, 5]), surviving_fraction=0.25,
+                          clone_cells=np.array([0.0, 2.0]))
+    assert built.spare_resistance.tolist() == [0, 0]
+    assert built.surviving_fraction.tolist() == [0.25, 0.25]
+    joined = Changes.concat([built, Changes.of([Change(7, 0.5)])])
+    assert joined.lesion.tolist() == [3, 5, 7]
+    assert joined.clone_cells.tolist() == [0.0, 2.0, 0.0]
+    assert len(Changes.concat([])) == 0
+
+
+def test_tumour_roots_follow_clones_of_clones(model) -> None:
+    """Each row's tumour (the lesion a clone arose in, through clones of clones) as the
+    clinic computes it with arrays is the plain walk of ``physical_lesions_reference``."""
+    checked = 0
+    for index in range(15):
+        process = DiseaseProcess(model, patient_generator(6, index), HORIZON)
+        table = process.lesion_table(through=DAY)
+        present = np.flatnonzero(table.valid_at(DAY) & (table.arrival <= DAY))
+        process.intervene(DAY, [Change(int(table.lesion[r]), 0.5, clone_cells=2.0,
+                                       clone_resistance=1) for r in present])
+        later = process.lesion_table(through=DAY + 30.0)
+        present = np.flatnonzero(later.valid_at(DAY + 30.0) & (later.arrival <= DAY + 30.0))
+        process.intervene(DAY + 30.0, [Change(int(later.lesion[r]), 0.5, clone_cells=2.0,
+                                              clone_resistance=2) for r in present])
+        lesions = _Lesions(process, DAY + 60.0)
+        table = lesions.table
+        assert np.any(table.route == MUTATION_ROUTE)
+        pid_of = dict(zip(table.id.tolist(), table.lesion.tolist(), strict=True))
+        expected = [pid_of[i] for i in physical_lesions_reference(table).tolist()]
+        assert lesions.root.tolist() == expected
+        checked += len(table)
+    assert checked > 100
+
+
+def test_one_table_per_state_of_the_rows(model) -> None:
+    """Reading twice gives the same read-only table; any change to the rows, even one that
+    only closes rows (an eradication), gives a new one."""
+    process = DiseaseProcess(model, patient_generator(2, 1), HORIZON)
+    first = process.lesion_table(through=DAY)
+    assert process.lesion_table(through=DAY) is first
+    with pytest.raises(ValueError):
+        first.x0[0] = 2.0
+    process.intervene(DAY, [Change(0, surviving_fraction=0.0)])
+    after = process.lesion_table(through=DAY)
+    assert after is not first
+    assert after.valid_to[0] == DAY and first.valid_to[0] == np.inf
