@@ -429,3 +429,28 @@ def test_version_prints_the_package_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.stdout.strip() == f"metastasis {metastasis.__version__}"
+
+
+def test_help_loads_no_engine() -> None:
+    """``metastasis --help`` answers without importing the engine, numba, pandas or SciPy
+    (they take seconds; the commands load them on first use): checked in a fresh
+    interpreter by what is in ``sys.modules`` after the help is printed, not by a clock
+    (a module named for :func:`metastasis.lazy.lazy_module` sits there unexecuted, as a
+    ``_LazyModule``, until first used)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from metastasis.cli.app import app\n"
+        "result = CliRunner().invoke(app, ['--help'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "heavy = ('numba', 'pandas', 'scipy', 'metastasis.engine.process', 'metastasis.api')\n"
+        "loaded = [m for m in heavy if m in sys.modules\n"
+        "          and type(sys.modules[m]).__name__ != '_LazyModule']\n"
+        "print(sorted(loaded))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -1,9 +1,11 @@
 """The shape of the code: the disease process never depends on the clinic or the
 interfaces, and no module imports, however lazily, a module that imports it back.
 
-Read from the source with ``ast`` (every ``import``, at module level or inside a function;
-those under ``if TYPE_CHECKING:`` are annotations only and do not count), so the test sees
-the imports a lazy import would hide from ``sys.modules``.
+Read from the source with ``ast`` (every ``import``, at module level or inside a function,
+and the modules named for :func:`metastasis.lazy.lazy_module` and the packages'
+``__getattr__`` tables; those under
+``if TYPE_CHECKING:`` are annotations only and do not count), so the test sees the imports
+a lazy import would hide from ``sys.modules``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,21 @@ def _is_type_checking(test: ast.expr) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
+LAZY_LOADERS = ("lazy_module", "import_module")
+LAZY_TABLES = ("_LAZY", "_HOMES")
+"""Calls that import the module named by their string argument, and the packages' tables of
+names imported on first use (``__getattr__``)."""
+
+
+def _names_lazy_imports(node: ast.AST) -> bool:
+    if isinstance(node, ast.Call):
+        name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+        return name in LAZY_LOADERS
+    if isinstance(node, ast.Assign):
+        return any(isinstance(t, ast.Name) and t.id in LAZY_TABLES for t in node.targets)
+    return False
+
+
 def _imports(path: Path, modules: set[str]) -> set[str]:
     """The package's modules that ``path`` imports at run time."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -57,6 +74,11 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
                 base = ".".join([*anchor, base] if base else anchor)
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)
+        elif _names_lazy_imports(node):
+            # modules named in strings that are imported on first use (metastasis.lazy, or
+            # a package's PEP 562 __getattr__ table) count as imports
+            found.update(c.value for c in ast.walk(node)
+                         if isinstance(c, ast.Constant) and isinstance(c.value, str))
         for child in ast.iter_child_nodes(node):
             visit(child)
 
@@ -78,6 +100,8 @@ def test_the_graph_is_read() -> None:
     """The reader finds imports it must find (so the checks below are not vacuous)."""
     graph = _graph()
     assert "metastasis.engine.process" in graph["metastasis.engine.patient"]
+    assert "metastasis.api" in graph["metastasis.cli.app"]  # named for metastasis.lazy
+    assert "metastasis.api" in graph["metastasis"]  # a PEP 562 lazy name
     assert "metastasis.model.growth" in graph["metastasis.engine.process"]
     assert "metastasis.backends" in graph["metastasis.cohort"]
 

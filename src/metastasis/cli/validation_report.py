@@ -33,13 +33,6 @@ from metastasis.cli.clinical_report import ClinicalSetup, file_option, load_setu
 from metastasis.errors import ModelError
 from metastasis.model.resolve import ResolvedModel
 
-DEFAULT_PATIENTS = "400"
-"""Virtual patients per cancer type: intervals of about +-5 points on the shares of all
-diagnosed patients, and all eight types in a few minutes on two workers."""
-DEFAULT_SEED = "2026"
-"""A fixed root seed that no calibration uses (``metastasis calibrate`` defaults to 1), so
-the validation is on patients the fit never saw."""
-
 NET_SURVIVAL_NOTE = (
     "Survival is net survival: the model has no deaths from other causes, so its survival "
     "from diagnosis compares with the registries' net (relative) survival; the median "

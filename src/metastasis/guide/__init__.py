@@ -9,17 +9,32 @@ terminal.  The web explorer is meant to use these same functions.
 Educational and research software: not medical advice.
 """
 
-from metastasis.guide.content import (
-    GlossaryTerm,
-    Section,
-    find,
-    for_step,
-    glossary,
-    sections,
-)
-from metastasis.guide.explain import SiteExplanation, explain_site
-from metastasis.guide.pages import RenderedPage, render, table_of_contents
-from metastasis.guide.search import SearchHit, search
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from metastasis.guide.content import (
+        GlossaryTerm,
+        Section,
+        find,
+        for_step,
+        glossary,
+        sections,
+    )
+    from metastasis.guide.explain import SiteExplanation, explain_site
+    from metastasis.guide.pages import RenderedPage, render, table_of_contents
+    from metastasis.guide.search import SearchHit, search
+
+_HOMES = {
+    "metastasis.guide.content": ("GlossaryTerm", "Section", "find", "for_step", "glossary",
+                                 "sections"),
+    "metastasis.guide.explain": ("SiteExplanation", "explain_site"),
+    "metastasis.guide.pages": ("RenderedPage", "render", "table_of_contents"),
+    "metastasis.guide.search": ("SearchHit", "search"),
+}
+_LAZY = {name: module for module, names in _HOMES.items() for name in names}
+"""Public names, imported on first use: the pages and figures need the engine, which the
+command line's ``--help`` should not wait for."""
 
 __all__ = [
     "GlossaryTerm",
@@ -36,3 +51,11 @@ __all__ = [
     "sections",
     "table_of_contents",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'metastasis.guide' has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value

@@ -27,10 +27,14 @@ from typer.core import TyperGroup
 
 import metastasis
 from metastasis.errors import ModelError
-from metastasis.guide import content, figures
-from metastasis.guide.explain import EXPLAIN_PATIENTS, explain_site, to_markdown
-from metastasis.guide.pages import GUIDE_TITLE, render
-from metastasis.guide.search import SearchUnavailable, search
+from metastasis.guide import content
+from metastasis.guide.settings import EXPLAIN_PATIENTS, GUIDE_SEED, GUIDE_YEARS, MAX_PATIENTS
+from metastasis.lazy import lazy_module
+
+# the pages, figures and search need the model: loaded when a command uses them
+explain_module = lazy_module("metastasis.guide.explain")
+pages_module = lazy_module("metastasis.guide.pages")
+search_module = lazy_module("metastasis.guide.search")
 
 USAGE_ERROR = 2
 """Exit status for bad input, the same as click's for a bad option."""
@@ -92,7 +96,7 @@ def guide(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is None:
         console = _console()
         _disclaimer(console)
-        table = Table(title=GUIDE_TITLE, title_style="bold", show_edge=False)
+        table = Table(title=pages_module.GUIDE_TITLE, title_style="bold", show_edge=False)
         table.add_column("#", justify="right")
         table.add_column("section")
         table.add_column("slug", style="cyan")
@@ -122,7 +126,7 @@ def show(
         page = content.find(section)
         console = _console()
         with console.status("computing the model's figures…"):
-            rendered = render(page.slug)
+            rendered = pages_module.render(page.slug)
     console.print(Markdown(rendered.markdown))
     pages = content.sections()
     nav = []
@@ -142,8 +146,8 @@ def search_command(
     query = " ".join(words)
     with _user_errors():
         try:
-            hits = search(query, limit)
-        except SearchUnavailable as error:
+            hits = search_module.search(query, limit)
+        except search_module.SearchUnavailable as error:
             typer.echo(f"metastasis: error: {error}", err=True)
             raise typer.Exit(1) from None
     console = _console()
@@ -170,20 +174,20 @@ def explain(
         typer.Option(
             "--patients",
             "-n",
-            help=f"Virtual patients per cancer type (1-{figures.MAX_PATIENTS}).",
+            help=f"Virtual patients per cancer type (1-{MAX_PATIENTS}).",
         ),
     ] = EXPLAIN_PATIENTS,
     seed: Annotated[
         int, typer.Option("--seed", "-s", help="Root seed of the cohorts.")
-    ] = figures.GUIDE_SEED,
+    ] = GUIDE_SEED,
     years: Annotated[
         float, typer.Option("--years", "-y", help="Untreated follow-up, years.")
-    ] = figures.GUIDE_YEARS,
+    ] = GUIDE_YEARS,
 ) -> None:
     """Explain which cancers spread to a site and why, its symptoms, and how often in the
     model."""
     with _user_errors():
         console = _console()
         with console.status("simulating small cohorts…"):
-            explanation = explain_site(site, patients, seed, years)
-    console.print(Markdown(to_markdown(explanation)))
+            explanation = explain_module.explain_site(site, patients, seed, years)
+    console.print(Markdown(explain_module.to_markdown(explanation)))

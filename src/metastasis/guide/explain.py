@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from metastasis.errors import ModelError
 from metastasis.guide import content, figures
 from metastasis.guide.pages import DRAINAGE_WORDS
+from metastasis.guide.settings import EXPLAIN_PATIENTS
 from metastasis.knowledge.loader import load as load_knowledge
 from metastasis.knowledge.schema import THORACIC_DUCT, KnowledgeBase
 
@@ -33,9 +34,6 @@ COMMON_SHARE = 0.1
 """A cancer type 'commonly' spreads to a site, in the model, when at least this share of its
 distant metastasis founders land there (closed form)."""
 
-EXPLAIN_PATIENTS = 100
-"""Default virtual patients per cancer type for ``explain``: eight cohorts of 100 take a few
-seconds (the guide's pages use 200 of a few cancer types); ``--patients`` buys precision."""
 
 EXPLAINED = 4
 """Most cancer types whose route to the site is spelt out (the table lists them all)."""

@@ -24,22 +24,9 @@ import numpy as np
 
 from metastasis.api import load_model, run_patient
 from metastasis.errors import ModelError
+from metastasis.guide.settings import GUIDE_PATIENTS, GUIDE_SEED, GUIDE_YEARS, MAX_PATIENTS
 from metastasis.model.resolve import FATES, ResolvedModel
 from metastasis.model.routing import ROUTE_NAMES
-
-GUIDE_SEED = 2024
-"""Root seed of every simulated figure in the guide (stated next to each figure)."""
-
-GUIDE_PATIENTS = 200
-"""Virtual patients per cancer type behind a simulated figure: enough that a share is
-known to within a few percentage points, few enough that a page renders in seconds."""
-
-GUIDE_YEARS = 10.0
-"""Untreated follow-up of the simulated cohorts, in years."""
-
-MAX_PATIENTS = 5000
-"""Largest cohort a guide figure or ``explain`` may ask for: keeps a terminal command (or a
-web request built on this module) from running for minutes."""
 
 REGIONAL_NODES = "regional_lymph_nodes"
 NODE_SITES = frozenset({REGIONAL_NODES, "distant_lymph_nodes"})
