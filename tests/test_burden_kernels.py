@@ -276,3 +276,44 @@ def test_clone_chains() -> None:
     loop = np.array([0, 1], dtype=np.int64)
     with pytest.raises(ValueError, match="loop"):
         kernels.physical_roots(loop, loop[::-1].copy(), np.ones(2, dtype=np.bool_))
+
+
+def test_a_window_ceiling_skips_only_searches_that_cannot_cross(
+    tables: list[LesionTable], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no row closes in a window, the whole body's burden at its end bounds every
+    burden in it: a threshold above it is answered without a search, and the answer is the
+    reference's; a threshold at it is still searched and found."""
+    from metastasis.clinical import burden_kernels as kernels
+    from metastasis.clinical.observe import BurdenQuery
+
+    searches = []
+    search = kernels.first_crossing_rows
+
+    def counted(*args):  # type: ignore[no-untyped-def]
+        searches.append(1)
+        return search(*args)
+
+    monkeypatch.setattr(kernels, "first_crossing_rows", counted)
+    checked = 0
+    for table in tables:
+        start = 0.0
+        # up to the day before the first cut (a window in which nothing closes)
+        stop = float(np.min(table.valid_to[np.isfinite(table.valid_to)], initial=4001.0))
+        stop = min(stop, 4001.0) - 1.0
+        query = BurdenQuery(table)
+        ceiling = query.ceiling(start, stop)
+        if not (np.isfinite(ceiling) and ceiling > 1.0):
+            continue
+        for sites, lesions in ((None, None), ([int(table.site[0])], None), (None, (0,))):
+            before = len(searches)
+            above = ceiling * 1.001
+            assert query.first_crossing(sites, above, start, stop, lesions=lesions) is None
+            assert first_crossing_reference(table, sites, above, start, stop,
+                                            lesions=lesions) is None
+            assert len(searches) == before  # answered by the ceiling
+        at = query.first_crossing(None, ceiling, start, stop)
+        assert at is not None and at <= stop
+        assert len(searches) > 0
+        checked += 1
+    assert checked >= 3

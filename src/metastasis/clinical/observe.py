@@ -197,17 +197,46 @@ def _float_columns(table: LesionTable) -> tuple[NDArray[np.float64], ...]:
     )
 
 
+CEILING_MARGIN = 1e-9
+"""Relative margin by which a threshold must exceed a window's ceiling for the search to be
+skipped: far above the last-bit differences between sums of the same cells taken in other
+orders, far below any threshold's own spread (a cost setting: the answer is unchanged)."""
+
+
 class BurdenQuery:
     """Questions about the burden of one table, sharing what every question needs.
 
     The clinic asks one table many questions (each symptom, each fatal rule): the kernels'
     contiguous columns and the rows' physical lesions are prepared once here, not once per
-    question."""
+    question; so is each window's ceiling.  Where no row closes inside a window, no burden
+    of any set of rows can fall there (see the module's docstring), so the whole body's
+    burden at the window's end bounds every burden in it: a threshold above that ceiling is
+    not crossed, and its search is skipped.  Before diagnosis nothing closes, and most years
+    of a history are far below every symptom: most searches end here."""
 
     def __init__(self, table: LesionTable) -> None:
         self.table = table
         self._columns: tuple[NDArray[np.float64], ...] | None = None
         self._physical: NDArray[np.int64] | None = None
+        self._ceilings: dict[tuple[float, float], float] = {}
+
+    def ceiling(self, start: float, stop: float) -> float:
+        """An upper bound of the burden of every set of rows on [start, stop]: the whole
+        body's burden at ``stop`` when no row closes in (start, stop], else infinity."""
+        key = (start, stop)
+        if key not in self._ceilings:
+            table = self.table
+            if len(table) == 0:
+                self._ceilings[key] = 0.0
+            elif np.any((table.valid_to > start) & (table.valid_to <= stop)):
+                self._ceilings[key] = math.inf
+            else:
+                if self._columns is None:
+                    self._columns = _float_columns(table)
+                every = np.arange(len(table), dtype=np.int64)
+                self._ceilings[key] = burden_kernels.burden_at(every, *self._columns,
+                                                               float(stop))
+        return self._ceilings[key]
 
     def _rows(self, sites: Sequence[int] | None, lesions: Sequence[int] | None
               ) -> NDArray[np.int64]:
@@ -236,6 +265,8 @@ class BurdenQuery:
         """:func:`first_crossing` on this query's table."""
         if not math.isfinite(start) or stop < start or math.isnan(stop):
             return None  # also for a NaN stop, where the reference's answer depends on set order
+        if float(threshold) > self.ceiling(start, stop) * (1.0 + CEILING_MARGIN):
+            return None
         rows = self._rows(sites, lesions)
         if not rows.size:
             return None
