@@ -211,11 +211,10 @@ class LesionTable:
     def time_to_size(self, cells: float) -> NDArray[np.float64]:
         """Day each lesion reaches ``cells`` (infinite if it never does)."""
         days = np.full(len(self), np.inf)
-        for i in np.flatnonzero(self.capacity > cells):
-            day = self.growth_start[i] + float(
-                gompertz_age_at(cells, max(self.x0[i], 1.0), self.rate[i], self.capacity[i])
-            )
-            days[i] = day if day < self.valid_to[i] else np.inf
+        rows = np.flatnonzero(self.capacity > cells)
+        day = self.growth_start[rows] + gompertz_age_at(
+            cells, np.maximum(self.x0[rows], 1.0), self.rate[rows], self.capacity[rows])
+        days[rows] = np.where(day < self.valid_to[rows], day, np.inf)
         return days
 
 
