@@ -48,3 +48,19 @@ def default_raw() -> dict[str, Any]:
 def iwata_raw() -> dict[str, Any]:
     """The Iwata 2000 knowledge base as plain data (callers must copy before modifying)."""
     return _knowledge_raw("iwata2000.toml")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The guide's cohort cache (metastasis.guide.store) of this test run: a fresh folder,
+    never the user's own ``~/.cache`` (subprocesses inherit it through the environment)."""
+    import os
+
+    folder = tmp_path_factory.mktemp("user-cache")
+    previous = os.environ.get("METASTASIS_CACHE_DIR")
+    os.environ["METASTASIS_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("METASTASIS_CACHE_DIR", None)
+    else:
+        os.environ["METASTASIS_CACHE_DIR"] = previous

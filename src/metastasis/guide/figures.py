@@ -19,11 +19,13 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from typing import Any
 
 import numpy as np
 
 from metastasis.api import load_model, run_patient
 from metastasis.errors import ModelError
+from metastasis.guide import store
 from metastasis.guide.settings import GUIDE_PATIENTS, GUIDE_SEED, GUIDE_YEARS, MAX_PATIENTS
 from metastasis.model.resolve import FATES, ResolvedModel
 from metastasis.model.routing import ROUTE_NAMES
@@ -316,6 +318,18 @@ class PatientDigest:
     nodes_seeded_before_organ: bool
     shedding_before_clinical: bool
 
+    def to_row(self) -> list[Any]:
+        """The digest as plain data (:mod:`metastasis.guide.store` keeps cohorts as JSON)."""
+        return [sorted(self.sites), self.first_site, self.first_organ, self.has_distant,
+                self.nodes_before_organ, self.nodes_seeded_before_organ,
+                self.shedding_before_clinical]
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> PatientDigest:
+        sites, first_site, first_organ, distant, before, seeded, shedding = row
+        return cls(frozenset(sites), first_site, first_organ, bool(distant), bool(before),
+                   bool(seeded), bool(shedding))
+
 
 @dataclass(frozen=True)
 class CohortDigest:
@@ -383,15 +397,25 @@ def cohort(
     seed: int = GUIDE_SEED,
     years: float = GUIDE_YEARS,
 ) -> CohortDigest:
-    """Simulate (once per process) patients 0..patients-1 of root ``seed`` for ``cancer``.
+    """Patients 0..patients-1 of root ``seed`` for ``cancer``, digested: simulated once and
+    kept (:mod:`metastasis.guide.store`: shipped with the package for the guide's own
+    settings, else cached on disk), and held per process.
 
     Patient ``i`` is :func:`metastasis.api.run_patient` with index ``i``, so any figure can be
     reproduced one patient at a time through the public API.
     """
     check_patients(patients)
     m = model(cancer)
-    rows = tuple(digest(run_patient(m, seed, i, years), m) for i in range(patients))
+    name = store.key(cancer, patients, seed, years)
+    stored = store.kept(name, lambda: simulate_digest_rows(cancer, patients, seed, years))
+    rows = tuple(PatientDigest.from_row(row) for row in stored)
     return CohortDigest(cancer, m.label, patients, seed, float(years), rows)
+
+
+def simulate_digest_rows(cancer: str, patients: int, seed: int, years: float) -> list[list[Any]]:
+    """Simulate the cohort and reduce it to digest rows (what :func:`cohort` keeps)."""
+    m = model(cancer)
+    return [digest(run_patient(m, seed, i, years), m).to_row() for i in range(patients)]
 
 
 def _simulated_share(
