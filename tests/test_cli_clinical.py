@@ -318,6 +318,35 @@ def test_cohort_json_has_the_clinical_summary_of_the_api() -> None:
     assert got["survival_by_stage"].keys() == expected["survival_by_stage"].keys()
 
 
+def test_cohort_sets_its_survival_beside_the_registries() -> None:
+    """Every survival figure the report prints is set beside the registry figures of its
+    type, with verdicts that agree with the published range, and a plain sentence; the
+    JSON carries the same checks.  Screened patients get no comparison, and a sentence why."""
+    from metastasis.calibration.registry import survival_targets
+
+    targets = survival_targets("colorectal")
+    assert len(targets) >= 8  # 1- and 5-year survival by stage, the median of stage IV
+    out = ok("cohort", "--patients", "24", "--seed", "5")
+    assert "Survival beside registry figures (net survival, standard care)" in out
+    for target in targets:
+        assert target.label in out, target.label
+    assert "registry survival figures met" in out
+    data = json.loads(ok("cohort", "--patients", "24", "--seed", "5", "--format", "json"))
+    registry = data["clinical"]["registry_survival"]
+    assert registry["compared"] is True
+    assert [c["label"] for c in registry["checks"]] == [t.label for t in targets]
+    for check in registry["checks"]:
+        low, high = check["acceptable"]
+        if check["verdict"] == "meets":
+            assert low <= check["estimate"] <= high
+        elif check["verdict"] == "misses":
+            assert not low <= check["estimate"] <= high
+    assert registry["met"] == sum(c["verdict"] == "meets" for c in registry["checks"])
+    screened = ok("cohort", "--patients", "6", "--seed", "5", "--screening")
+    assert "Registry survival figures are not shown: these patients were screened" in screened
+    assert "Survival beside registry figures" not in screened
+
+
 # ---------------------------------------------------------------- compare
 
 MEASURES = ("diagnosed at a distant stage", "metastases present at diagnosis",

@@ -25,7 +25,7 @@ from metastasis.errors import ModelError
 from metastasis.guide import content, figures, pages
 from metastasis.guide.cli import explain, guide_app
 from metastasis.guide.explain import explain_site, resolve_site
-from metastasis.guide.search import fts_query, index, search
+from metastasis.guide.fulltext import fts_query, index, search
 from metastasis.knowledge.loader import load as load_knowledge
 
 SEED_GUIDE = Path(__file__).resolve().parents[2] / "shared" / "seed" / "metastasis-guide.txt"

@@ -530,6 +530,26 @@ def test_cohort_page(client: TestClient) -> None:
     assert "at most 2000 patients per request in all" in too_many.text
 
 
+def test_clinical_cohort_sets_survival_beside_the_registries(client: TestClient) -> None:
+    """With the clinical course the cohort page and API set the cohort's survival beside
+    the registry figures of its type, with verdicts and the plain sentence; screened
+    patients get the reason instead."""
+    params = {"cancer": "colorectal", "patients": "12", "seed": "4", "years": "20",
+              "clinical": "true"}
+    body = client.get("/api/cohort", params=params).json()
+    registry = body["clinical"]["registry"]
+    assert registry["compared"] is True and registry["rows"]
+    assert {r["verdict"] for r in registry["rows"]} <= {"meets", "misses", "no data"}
+    assert "registry survival figures met" in registry["sentence"]
+    page = client.get("/cohort", params=params)
+    assert page.status_code == 200
+    assert 'id="registry-table"' in page.text
+    assert registry["rows"][0]["label"] in page.text
+    screened = client.get("/api/cohort", params={**params, "screening": "true"}).json()
+    assert screened["clinical"]["registry"]["compared"] is False
+    assert "screened" in screened["clinical"]["registry"]["sentence"]
+
+
 # --------------------------------------------------------------------------- offline, safe
 
 

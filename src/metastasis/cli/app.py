@@ -53,6 +53,7 @@ model_view = lazy_module("metastasis.cli.model_view")
 narrative = lazy_module("metastasis.cli.narrative")
 numbers = lazy_module("metastasis.cli.numbers")
 output = lazy_module("metastasis.cli.output")
+registry = lazy_module("metastasis.cli.registry")
 validation_report = lazy_module("metastasis.cli.validation_report")
 knowledge_loader = lazy_module("metastasis.knowledge.loader")
 
@@ -783,6 +784,7 @@ def cohort(
     """Simulate a cohort: where and when cancer spread (the disease), and the clinical course:
     stage at diagnosis, metastases found and hidden, survival by stage, causes of death."""
     from metastasis.backends import opened
+    from metastasis.calibration.registry import compare as compare_with_registries
     from metastasis.clinical.cohort import ClinicalCohort, run_clinical_cohort, survival_figure
     from metastasis.cohort import run_cohort
     from metastasis.results.dataset import check_target, read_dataset_table
@@ -885,6 +887,9 @@ def cohort(
                     "version": metastasis.__version__, **summary}
             if clinical_summary is not None:
                 data["clinical"] = clinical_summary
+                assert course is not None
+                data["clinical"]["registry_survival"] = registry.registry_data(
+                    compare_with_registries(course, arm))
             sys.stdout.write(_dumps(data, indent=2))
             if note:
                 typer.echo(note, err=True)
@@ -902,6 +907,8 @@ def cohort(
                     console, clinical_summary, horizon,
                     care=clinical_report.describe_arm(arm, setup.clinical, resolved),
                     note=clinical_report.screening_note(screening, setup.clinical, resolved))
+                assert course is not None
+                registry.print_registry(console, compare_with_registries(course, arm))
         if figure is not None:
             typer.echo(f"Wrote {figure}", err=True)
         if target is not None:

@@ -2,7 +2,7 @@
 
 Pages are Markdown files under ``content/`` (:mod:`metastasis.guide.content`); rendering fills
 their placeholders with numbers computed from the model (:mod:`metastasis.guide.figures`,
-:mod:`metastasis.guide.pages`); :mod:`metastasis.guide.search` indexes them with SQLite FTS5;
+:mod:`metastasis.guide.pages`); :mod:`metastasis.guide.fulltext` indexes them with SQLite FTS5;
 :mod:`metastasis.guide.explain` explains one organ; :mod:`metastasis.guide.cli` is the
 terminal.  The web explorer is meant to use these same functions.
 
@@ -22,15 +22,15 @@ if TYPE_CHECKING:
         sections,
     )
     from metastasis.guide.explain import SiteExplanation, explain_site
+    from metastasis.guide.fulltext import SearchHit, search
     from metastasis.guide.pages import RenderedPage, render, table_of_contents
-    from metastasis.guide.search import SearchHit, search
 
 _HOMES = {
     "metastasis.guide.content": ("GlossaryTerm", "Section", "find", "for_step", "glossary",
                                  "sections"),
     "metastasis.guide.explain": ("SiteExplanation", "explain_site"),
     "metastasis.guide.pages": ("RenderedPage", "render", "table_of_contents"),
-    "metastasis.guide.search": ("SearchHit", "search"),
+    "metastasis.guide.fulltext": ("SearchHit", "search"),
 }
 _LAZY = {name: module for module, names in _HOMES.items() for name in names}
 """Public names, imported on first use: the pages and figures need the engine, which the

@@ -34,7 +34,7 @@ from metastasis.lazy import lazy_module
 # the pages, figures and search need the model: loaded when a command uses them
 explain_module = lazy_module("metastasis.guide.explain")
 pages_module = lazy_module("metastasis.guide.pages")
-search_module = lazy_module("metastasis.guide.search")
+search_module = lazy_module("metastasis.guide.fulltext")
 
 USAGE_ERROR = 2
 """Exit status for bad input, the same as click's for a bad option."""

@@ -19,8 +19,9 @@ from typing import Any
 
 import pandas as pd
 
+from metastasis.calibration.registry import compare, verdict_sentence
 from metastasis.clinical.cohort import STAGE_ORDER, ClinicalCohort
-from metastasis.clinical.course import ClinicalResult
+from metastasis.clinical.course import Arm, ClinicalResult
 from metastasis.results.statistics import kaplan_meier
 from metastasis.web.bodymap import DAYS_PER_YEAR
 from metastasis.web.charts import jsonable
@@ -166,8 +167,26 @@ def survival_curve(part: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def registry_rows(cohort: ClinicalCohort, arm: Arm) -> dict[str, Any]:
+    """The cohort's survival beside the registries' figures, for the page: each figure's
+    label, this cohort's value and the published one (a share, or months), the verdict,
+    and the plain sentence (:mod:`metastasis.calibration.registry`)."""
+    comparison = compare(cohort, arm)
+    rows = []
+    for check in comparison.checks:
+        target = check.target
+        median = target.statistic == "median_survival_months"
+        rows.append({"label": target.label, "unit": "months" if median else "share",
+                     "model": check.estimate, "published": target.value,
+                     "verdict": check.verdict, "note": check.note,
+                     "patients": check.patients})
+    return {"compared": comparison.compared, "rows": rows,
+            "sentence": verdict_sentence(comparison)}
+
+
 def cohort_clinical(cohort: ClinicalCohort, *, screening: bool) -> dict[str, Any]:
-    """Stage at diagnosis, metastases at diagnosis, survival by stage, causes of death."""
+    """Stage at diagnosis, metastases at diagnosis, survival by stage, causes of death, and
+    the survival beside the registries' figures."""
     frame = cohort.patients
     summary = cohort.summary()
     diagnosed = frame[frame["diagnosed"]]
@@ -189,4 +208,5 @@ def cohort_clinical(cohort: ClinicalCohort, *, screening: bool) -> dict[str, Any
         "survival_by_stage": curves,
         "deaths": int(frame["died"].sum()),
         "causes_of_death": summary["causes_of_death"],
+        "registry": registry_rows(cohort, Arm(cohort.arm, screening=screening)),
     })

@@ -23,8 +23,8 @@ from markdown_it.token import Token
 import metastasis.guide as guide
 from metastasis.errors import ModelError
 from metastasis.guide.content import anchor
+from metastasis.guide.fulltext import HIT_END, HIT_START
 from metastasis.guide.pages import disclaimer_block
-from metastasis.guide.search import HIT_END, HIT_START
 
 GUIDE_PREFIX = "/guide"
 GLOSSARY_SLUG = "glossary"

@@ -246,6 +246,28 @@ class SurvivalCurve(BaseModel):
     ci_high: list[float]
 
 
+class RegistryRow(BaseModel):
+    """One registry survival figure beside the cohort's."""
+
+    label: str
+    unit: str = Field(description="share (a fraction) or months.")
+    model: float | None = Field(description="This cohort's figure (null: no data, or a "
+                                            "median not reached).")
+    published: float
+    verdict: str = Field(description="meets, misses or no data.")
+    note: str
+    patients: int
+
+
+class RegistryComparison(BaseModel):
+    """The cohort's survival beside the registries' figures (calibration.toml), or why not:
+    comparable only for standard care without screening."""
+
+    compared: bool
+    rows: list[RegistryRow]
+    sentence: str
+
+
 class CohortClinical(BaseModel):
     """A cohort's clinical courses (``clinical=true``): the same patients, diagnosed and
     treated."""
@@ -263,6 +285,7 @@ class CohortClinical(BaseModel):
                     "stage.")
     deaths: int
     causes_of_death: dict[str, int]
+    registry: RegistryComparison
 
 
 class CohortResponse(WithDisclaimer):
