@@ -241,7 +241,24 @@ def test_out_writes_a_file_and_prints_nothing_on_stdout(tmp_path: Path, fmt: str
         assert "Cell accounting" in text
     else:
         assert text.startswith("time,step")
-    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+    assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+
+
+def test_long_output_names(tmp_path: Path) -> None:
+    """A name as long as the file system allows is written (its temporary name is short);
+    a longer one is refused before any work, in one line, with nothing left behind."""
+    longest = tmp_path / ("x" * 250 + ".toml")
+    code, _out, err = invoke("model", "export", "--out", str(longest))
+    assert code == 0, err
+    assert longest.read_text(encoding="utf-8").strip()
+    for args in (("model", "export"), ("cohort", "--untreated", "--patients", "2", "--seed", "1"),
+                 ("simulate", "--untreated", "--seed", "1")):
+        too_long = tmp_path / ("y" * 300 + ".json")
+        code, _out, err = invoke(*args, "--out", str(too_long))
+        assert code == 2, (args, err)
+        assert "at most 255 bytes" in err or "File name too long" in err, err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [longest.name]
 
 
 # ---------------------------------------------------------------- cohort
@@ -454,3 +471,22 @@ def test_help_loads_no_engine() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(("args", "field"), [
+    (("cohort", "--untreated", "--patients", "9" * 400), "patients"),
+    (("cohort", "--untreated", "--patients", str(10**9 + 1)), "patients"),
+    (("cohort", "--untreated", "--patients", "1_000"), "patients"),
+    (("cohort", "--untreated", "--patients", "١٢"), "patients"),
+    (("cohort", "--untreated", "--patients", "１２"), "patients"),
+    (("cohort", "--untreated", "--patients", " 3 "), "patients"),
+    (("simulate", "--untreated", "--seed", str(2**63)), "seed"),
+    (("simulate", "--untreated", "--seed", str(10**99)), "seed"),
+])
+def test_odd_and_huge_numbers_are_refused_in_one_line(args: tuple[str, ...], field: str) -> None:
+    """ASCII digits only, within the documented limits (metastasis.limits: a billion
+    patients, seeds up to 2**63 - 1 as in the web API); one line, exit 2, no traceback."""
+    code, _out, err = invoke(*args)
+    assert code == 2, err
+    assert err.startswith(f"metastasis: error: {field}: got "), err
+    assert len(err.strip().splitlines()) == 1 and len(err) < 300, err

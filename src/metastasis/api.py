@@ -14,6 +14,7 @@ from metastasis.engine.patient import simulate_patient
 from metastasis.engine.seeds import draw_root_seed, patient_generator
 from metastasis.errors import ModelError
 from metastasis.knowledge.loader import load as load_knowledge
+from metastasis.limits import MAX_SEED
 from metastasis.model.resolve import ResolvedModel, resolve
 from metastasis.results.patient import PatientResult
 from metastasis.units import DAYS_PER_YEAR
@@ -51,8 +52,8 @@ def check_seed(seed: int | None) -> int:
     """Validate a root seed, drawing a fresh one when none is given."""
     if seed is None:
         return draw_root_seed()
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ModelError("seed", seed, "a non-negative integer")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ModelError("seed", seed, f"an integer from 0 to {MAX_SEED}")
     return seed
 
 

@@ -42,6 +42,7 @@ from metastasis.cli.serve import serve
 from metastasis.errors import ModelError
 from metastasis.guide.cli import explain, guide_app
 from metastasis.lazy import lazy_module
+from metastasis.limits import MAX_PATIENTS, MAX_SEED
 
 # the engine, pandas and SciPy load only when a command needs them: --help and a bad option
 # answer without them
@@ -196,17 +197,30 @@ def _years(text: str) -> float:
     return api.check_years(value)
 
 
+MAXIMUM = {"seed": MAX_SEED, "patients": MAX_PATIENTS}
+"""Options with a largest value (metastasis.limits); the others are bounded by what they
+count (an index by its cohort, workers by the machine)."""
+
+DIGITS = re.compile(r"[0-9]{1,40}")
+"""A whole number as the command line accepts it: ASCII digits only (no '1_000', no other
+scripts' digits, no spaces), at most 40 of them (beyond every limit, so a huge number is
+refused by its value, not parsed at length)."""
+
+
 def _integer(field: str, text: str | None, minimum: int) -> int | None:
     """Parse a whole-number option; ``None`` stays ``None`` (for a seed to be drawn)."""
     if text is None:
         return None
-    try:
-        value = int(text.strip())
-    except ValueError:
-        value = None
-    if value is None or value < minimum:
-        allowed = "a non-negative integer" if minimum == 0 else f"an integer >= {minimum}"
-        raise ModelError(field, text if value is None else value, allowed)
+    value = int(text) if DIGITS.fullmatch(text) else None
+    maximum = MAXIMUM.get(field)
+    if value is None or value < minimum or (maximum is not None and value > maximum):
+        if maximum is not None:
+            allowed = f"an integer from {minimum} to {maximum}"
+        else:
+            allowed = "a non-negative integer" if minimum == 0 else f"an integer >= {minimum}"
+        shown = text if value is None else value
+        raise ModelError(field, shown if len(str(shown)) <= 60 else f"{str(shown)[:57]}...",
+                         allowed)
     return value
 
 
@@ -717,7 +731,21 @@ DATASET_CHUNK = str(DEFAULT_CHUNK_PATIENTS)
 def _is_directory(out: str) -> bool:
     """``--out`` names a dataset directory: a path ending in a separator, or one that is a
     directory already (a file name always has one of the cohort formats' suffixes)."""
-    return out.endswith(("/", "\\")) or Path(out).is_dir()
+    if out.endswith(("/", "\\")):
+        return True
+    if not _exists(out):
+        output.check_writable(Path(out))  # a name too long, a missing folder: said here
+        return False
+    return Path(out).is_dir()
+
+
+def _exists(out: str) -> bool:
+    """Whether ``out`` exists; a path the system cannot even look up is refused clearly."""
+    try:
+        return Path(out).exists()
+    except OSError as exc:
+        raise ModelError("--out", out[:80], f"a path that can be written ({exc.strerror})"
+                         ) from None
 
 
 def _scheduler(value: str | None) -> str | None:

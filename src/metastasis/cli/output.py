@@ -15,28 +15,55 @@ from pathlib import Path
 
 from metastasis.errors import ModelError
 
+NAME_MAX_FALLBACK = 255
+"""Longest file name, in bytes, where the file system does not say (Linux, macOS and
+Windows all allow 255)."""
 
-def check_writable(path: Path) -> None:
-    """Fail before any work if ``path`` cannot be created (missing folder, a directory)."""
-    if path.is_dir():
-        raise ModelError("--out", str(path), "a file path, not a directory")
+
+def _name_max(folder: Path) -> int:
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (AttributeError, OSError, ValueError):
+        return NAME_MAX_FALLBACK
+
+
+def _shown(path: Path) -> str:
+    """A path short enough to read in one line of an error."""
+    text = str(path)
+    return text if len(text) <= 80 else f"{text[:38]}...{text[-38:]}"
+
+
+def check_writable(path: Path, option: str = "--out") -> None:
+    """Fail before any work if ``path`` cannot be created: a directory, a missing folder, a
+    name longer than the file system allows."""
     parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ModelError("--out", str(path), f"a path in an existing folder ({parent} is missing)")
+    limit = _name_max(parent)
+    if len(os.fsencode(path.name)) > limit:
+        raise ModelError(option, _shown(path), f"a file name of at most {limit} bytes")
+    try:
+        if path.is_dir():
+            raise ModelError(option, _shown(path), "a file path, not a directory")
+        if not parent.is_dir():
+            raise ModelError(option, _shown(path),
+                             f"a path in an existing folder ({_shown(parent)} is missing)")
+    except OSError as exc:  # a folder name too long, or a folder that cannot be read
+        raise ModelError(option, _shown(path), f"a path that can be written ({exc.strerror})"
+                         ) from None
 
 
 @contextlib.contextmanager
 def staged(path: Path) -> Iterator[Path]:
     """Yield a temporary path with the same suffix; move it onto ``path`` on success only."""
     check_writable(path)
-    temporary = path.with_name(f".{path.stem}.partial-{uuid.uuid4().hex[:8]}{path.suffix}")
+    # a short temporary name, so that any name the final file may have fits beside it
+    temporary = path.with_name(f".metastasis-{uuid.uuid4().hex[:12]}.partial{path.suffix[:16]}")
     try:
         yield temporary
         os.replace(temporary, path)
     except OSError as exc:
-        raise ModelError("--out", str(path), f"a writable file ({exc.strerror})") from None
+        raise ModelError("--out", _shown(path), f"a writable file ({exc.strerror})") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             temporary.unlink()
 
 

@@ -92,7 +92,8 @@ def _atomic(paths: list[Path]) -> Iterator[list[Path]]:
     names are only reserved (a random suffix), not created, so that the writers create the
     files with the user's usual permissions (``mkstemp`` would make them private).
     """
-    temps = [path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp") for path in paths]
+    # short temporary names, so that any name the final files may have fits beside them
+    temps = [path.with_name(f".metastasis-{uuid.uuid4().hex[:12]}.tmp") for path in paths]
     try:
         yield temps
         for temp, path in zip(temps, paths, strict=True):

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MAX_SEED = 2**63 - 1
-"""Largest root seed accepted: the range :func:`metastasis.engine.seeds.draw_root_seed`
-draws from, and small enough to be an exact integer in every JSON reader that uses 64-bit
-integers."""
+from metastasis.limits import MAX_SEED  # one seed range for the command line, API and web
 
 MAX_INDEX = 2**32 - 1
 """Largest patient index accepted: far beyond any cohort, and it catches typos."""
