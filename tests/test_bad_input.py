@@ -182,9 +182,9 @@ def test_missing_model_file(tmp_path: Path) -> None:
         (["simulate", "--years", "nan"], ("years", "nan", "(0, 150]")),
         (["simulate", "--years", "inf"], ("years", "inf", "(0, 150]")),
         (["cohort", "--years", "200", "--patients", "2"], ("years", "200", "(0, 150]")),
-        (["cohort", "--patients", "0"], ("patients", "0", "an integer from 1 to 1000000000")),
-        (["cohort", "--patients", "-5"], ("patients", "-5", "an integer from 1 to 1000000000")),
-        (["simulate", "--seed", "-1"], ("seed", "-1", "an integer from 0 to 9223372036854775807")),
+        (["cohort", "--patients", "0"], ("patients", "0", "from 1 to 1000000000")),
+        (["cohort", "--patients", "-5"], ("patients", "-5", "from 1 to 1000000000")),
+        (["simulate", "--seed", "-1"], ("seed", "-1", "from 0 to 9223372036854775807")),
         (["simulate", "--patient", "-2"], ("patient", "-2", "non-negative")),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else None,
@@ -225,9 +225,9 @@ def test_bad_output_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args:
         (["model", "show", "colorectal", "--graph", "png"], ("--graph", "png",
                                                               "text, mermaid")),
         (["simulate", "--years", "ten"], ("years", "ten", "(0, 150]")),
-        (["cohort", "--patients", "many"], ("patients", "many", "an integer from 1 to 1000000000")),
-        (["cohort", "--patients", "2.5"], ("patients", "2.5", "an integer from 1 to 1000000000")),
-        (["simulate", "--seed", "1.5"], ("seed", "1.5", "an integer from 0 to 9223372036854775807")),
+        (["cohort", "--patients", "many"], ("patients", "many", "from 1 to 1000000000")),
+        (["cohort", "--patients", "2.5"], ("patients", "2.5", "from 1 to 1000000000")),
+        (["simulate", "--seed", "1.5"], ("seed", "1.5", "from 0 to 9223372036854775807")),
     ],
 )
 def test_unknown_formats_and_unparsable_numbers(
@@ -268,7 +268,7 @@ def _command() -> list[str]:
     [
         (["simulate", "--cancer", "liver", "--seed", "1"], ("cancer", "liver", "colorectal")),
         (["simulate", "--years", "151", "--seed", "1"], ("years", "151", "(0, 150]")),
-        (["cohort", "--patients", "0", "--seed", "1"], ("patients", "0", "an integer from 1 to 1000000000")),
+        (["cohort", "--patients", "0", "--seed", "1"], ("patients", "0", "from 1 to 1000000000")),
     ],
 )
 def test_installed_command_reports_bad_input(

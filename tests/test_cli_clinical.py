@@ -518,7 +518,7 @@ def test_screening_interval_of_zero_in_a_clinical_file(tmp_path: Path) -> None:
         (["cohort", "--figure", "missing/s.png"], ("--figure", "missing", "folder")),
         (["compare", "--arm-b", "chemo"], ("--arm-b", "chemo", "no screening", "screening")),
         (["compare", "--arm-a", "screening + screening"], ("--arm-a", "screening + screening")),
-        (["compare", "--patients", "0"], ("patients", "0", "an integer from 1 to 1000000000")),
+        (["compare", "--patients", "0"], ("patients", "0", "from 1 to 1000000000")),
         (["compare", "--format", "csv"], ("--format", "csv", "text, json")),
         (["simulate", "--protocol", "nope.toml"], ("--protocol file", "nope.toml", "readable")),
         (["simulate", "--clinical", "nope.toml"], ("--clinical file", "nope.toml")),

@@ -6,46 +6,26 @@ into the engine.
 
 from __future__ import annotations
 
-import math
-import numbers
 from pathlib import Path
 
 from metastasis.engine.patient import simulate_patient
 from metastasis.engine.seeds import draw_root_seed, patient_generator
 from metastasis.errors import ModelError
 from metastasis.knowledge.loader import load as load_knowledge
-from metastasis.limits import MAX_SEED
+from metastasis.limits import MAX_SEED, MAX_YEARS, check_count, check_years
 from metastasis.model.resolve import ResolvedModel, resolve
 from metastasis.results.patient import PatientResult
 from metastasis.units import DAYS_PER_YEAR
 
-__all__ = ["DAYS_PER_YEAR", "check_count", "check_seed", "check_years", "load_model", "run_patient"]
-
-MAX_YEARS = 150.0
-"""Longest horizon accepted: beyond any human life span, so a typo is caught."""
+__all__ = [
+    "DAYS_PER_YEAR", "MAX_YEARS", "check_count", "check_seed", "check_years", "load_model",
+    "run_patient",
+]
 
 
 def load_model(cancer: str, model_path: str | Path | None = None) -> ResolvedModel:
     """Resolve ``cancer`` from the default knowledge base or a user's file."""
     return resolve(load_knowledge(model_path), cancer)
-
-
-def check_years(years: float) -> float:
-    """Validate a horizon in years: finite and in (0, 150]."""
-    if (
-        not isinstance(years, int | float)
-        or not math.isfinite(years)
-        or not (0.0 < years <= MAX_YEARS)
-    ):
-        raise ModelError("years", years, f"a number of years in (0, {MAX_YEARS:g}]")
-    return float(years)
-
-
-def check_count(name: str, value: object, minimum: int) -> int:
-    """Validate a count (patients, a first index): an integer, not a bool, >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ModelError(name, value, f"an integer >= {minimum}")
-    return int(value)
 
 
 def check_seed(seed: int | None) -> int:

@@ -3,6 +3,11 @@ line checks them before loading anything heavy, and the web and the API share th
 
 from __future__ import annotations
 
+import math
+import numbers
+
+from metastasis.errors import ModelError
+
 MAX_SEED = 2**63 - 1
 """Largest root seed accepted: the range :func:`metastasis.engine.seeds.draw_root_seed`
 draws from, and small enough to be an exact integer in every JSON reader that uses 64-bit
@@ -12,3 +17,24 @@ MAX_PATIENTS = 10**9
 """Largest cohort accepted: a billion patients, a thousand times the largest run this
 project benchmarks; anything beyond is a typo (and would overflow counters and progress
 bars long before it finished)."""
+
+MAX_YEARS = 150.0
+"""Longest horizon accepted: beyond any human life span, so a typo is caught."""
+
+
+def check_years(years: float) -> float:
+    """Validate a horizon in years: finite and in (0, 150]."""
+    if (
+        not isinstance(years, int | float)
+        or not math.isfinite(years)
+        or not (0.0 < years <= MAX_YEARS)
+    ):
+        raise ModelError("years", years, f"a number of years in (0, {MAX_YEARS:g}]")
+    return float(years)
+
+
+def check_count(name: str, value: object, minimum: int) -> int:
+    """Validate a count (patients, a first index): an integer, not a bool, >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ModelError(name, value, f"an integer >= {minimum}")
+    return int(value)

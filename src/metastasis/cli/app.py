@@ -42,7 +42,7 @@ from metastasis.cli.serve import serve
 from metastasis.errors import ModelError
 from metastasis.guide.cli import explain, guide_app
 from metastasis.lazy import lazy_module
-from metastasis.limits import MAX_PATIENTS, MAX_SEED
+from metastasis.limits import MAX_PATIENTS, MAX_SEED, MAX_YEARS, check_years
 
 # the engine, pandas and SciPy load only when a command needs them: --help and a bad option
 # answer without them
@@ -193,8 +193,8 @@ def _years(text: str) -> float:
     except ValueError:
         value = None
     if value is None:
-        raise ModelError("years", text, f"a number of years in (0, {api.MAX_YEARS:g}]")
-    return api.check_years(value)
+        raise ModelError("years", text, f"a number of years in (0, {MAX_YEARS:g}]")
+    return check_years(value)
 
 
 MAXIMUM = {"seed": MAX_SEED, "patients": MAX_PATIENTS}
@@ -811,15 +811,6 @@ def cohort(
 ) -> None:
     """Simulate a cohort: where and when cancer spread (the disease), and the clinical course:
     stage at diagnosis, metastases found and hidden, survival by stage, causes of death."""
-    from metastasis.backends import opened
-    from metastasis.calibration.registry import compare as compare_with_registries
-    from metastasis.clinical.cohort import ClinicalCohort, run_clinical_cohort, survival_figure
-    from metastasis.cohort import run_cohort
-    from metastasis.results.dataset import check_target, read_dataset_table
-    from metastasis.results.export import COHORT_FORMATS, write_cohort
-    from metastasis.results.tables import CohortResult, empty_lesions
-    from metastasis.runs import ClinicalSetting, check_chunk_size, run_dataset
-
     with _user_errors():
         _refuse_with_untreated(untreated, screening=screening, protocol=protocol,
                                protocol_name=protocol_name, clinical=clinical,
@@ -832,6 +823,16 @@ def cohort(
         given_seed = _integer("seed", seed, 0)
         processes = _integer("workers", workers, 1)
         dask = _scheduler(scheduler)
+    from metastasis.backends import opened
+    from metastasis.calibration.registry import compare as compare_with_registries
+    from metastasis.clinical.cohort import ClinicalCohort, run_clinical_cohort, survival_figure
+    from metastasis.cohort import run_cohort
+    from metastasis.results.dataset import check_target, read_dataset_table
+    from metastasis.results.export import COHORT_FORMATS, write_cohort
+    from metastasis.results.tables import CohortResult, empty_lesions
+    from metastasis.runs import ClinicalSetting, check_chunk_size, run_dataset
+
+    with _user_errors():
         dataset = out is not None and _is_directory(out)
         target = None if out is None else Path(out)
         if dataset:
@@ -982,17 +983,18 @@ def compare(
 ) -> None:
     """Run two arms on the same virtual patients (common random numbers) and report each
     difference with a 95 % confidence interval."""
-    from metastasis.backends import opened
-    from metastasis.clinical.cohort import compare as compare_arms
-    from metastasis.clinical.cohort import run_clinical_cohort
-
-    with _user_errors():
+    with _user_errors():  # what needs nothing loaded first: a typo answers at once
         horizon = _years(years)
         n_patients = _integer("patients", patients, 1)
         chosen = _choice(SummaryFormat, "--format", fmt)
         given_seed = _integer("seed", seed, 0)
         processes = _integer("workers", workers, 1)
         dask = _scheduler(scheduler)
+    from metastasis.backends import opened
+    from metastasis.clinical.cohort import compare as compare_arms
+    from metastasis.clinical.cohort import run_clinical_cohort
+
+    with _user_errors():
         resolved = api.load_model(cancer, model)
         setup = clinical_report.load_setup(resolved, model, clinical, treatments, protocol)
         arms = (clinical_report.parse_arm("--arm-a", arm_a, setup),
