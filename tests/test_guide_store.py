@@ -31,7 +31,7 @@ def test_the_shipped_cohorts_match_the_code() -> None:
     shipped = json.loads(store.PACKAGED.read_text(encoding="utf-8"))
     assert shipped["fingerprint"] == store.fingerprint(), (
         "the engine, model or default knowledge changed: rebuild the guide's cohorts with "
-        "`python -m metastasis.guide.store`")
+        "`python -m metastasis.guide.rebuild`")
     expected = {store.key(cancer, n, GUIDE_SEED, GUIDE_YEARS)
                 for cancer in load_knowledge().cancers for n in (GUIDE_PATIENTS, EXPLAIN_PATIENTS)}
     assert set(shipped["cohorts"]) == expected

@@ -550,6 +550,26 @@ def test_clinical_cohort_sets_survival_beside_the_registries(client: TestClient)
     assert "screened" in screened["clinical"]["registry"]["sentence"]
 
 
+def test_five_year_survival_is_not_shown_beyond_the_follow_up(client: TestClient) -> None:
+    """Over a short horizon no patient is followed five years after diagnosis: the page and
+    the API say the figure is not known rather than showing the last value carried on."""
+    params = {"cancer": "colorectal", "patients": "40", "seed": "2024", "years": "8",
+              "clinical": "true"}
+    body = client.get("/api/cohort", params=params).json()
+    curves = body["clinical"]["survival_by_stage"]
+    assert curves
+    unknown = 0
+    for curve in curves.values():
+        if max(curve["years"]) < 5.0:
+            assert curve["five_year_survival"] is None
+            unknown += 1
+        else:
+            assert curve["five_year_survival"] is not None
+    assert unknown > 0
+    page = client.get("/cohort", params=params)
+    assert "not known (follow-up under 5 years)" in page.text
+
+
 # --------------------------------------------------------------------------- offline, safe
 
 
@@ -750,7 +770,10 @@ def test_clinical_cohort_is_the_clinical_layers(client: TestClient) -> None:
     for stage, curve in clinical["survival_by_stage"].items():
         summary = expected["survival_by_stage"][stage]
         assert curve["patients"] == summary["patients"]
-        assert curve["five_year_survival"] == pytest.approx(summary["five_year_survival"])
+        if summary["five_year_survival"] is None:
+            assert curve["five_year_survival"] is None
+        else:
+            assert curve["five_year_survival"] == pytest.approx(summary["five_year_survival"])
         assert len(curve["years"]) == len(curve["survival"]) == len(curve["ci_low"])
     plain = client.get("/api/cohort", params={"cancer": "colorectal", "patients": n,
                                               "seed": SEED, "years": YEARS}).json()

@@ -225,8 +225,9 @@ def _km(part: pd.DataFrame) -> dict[str, Any]:
     if len(part) > 1:  # one patient's curve drops straight to 0: no interval to speak of
         low, high = finite(median.lower), finite(median.upper)
     five = five_low = five_high = None
-    if curve.follow_up >= FIVE_YEARS:  # otherwise 5 years lies beyond every follow-up
-        five, five_low, five_high = curve.survival_at(FIVE_YEARS)
+    known = curve.known_at(FIVE_YEARS)  # none where 5 years lie beyond every follow-up
+    if known is not None:
+        five, five_low, five_high = known
     return {
         "patients": len(part),
         "deaths": int(part["died"].sum()),

@@ -134,7 +134,8 @@ def kaplan_meier(part: pd.DataFrame) -> dict[str, Any]:
     curve = product_limit(part["survival_days"].to_numpy(dtype=float) / 365.25,
                           part["died"].to_numpy(dtype=bool))
     median = curve.median().estimate
-    five = curve.survival_at(5.0).estimate
+    known = curve.known_at(5.0)  # none where five years lie beyond every follow-up
+    five = None if known is None else known.estimate
     return {
         "patients": len(part),
         "deaths": int(part["died"].sum()),

@@ -39,11 +39,15 @@ FORMAT = 1
 PACKAGE = Path(__file__).resolve().parents[1]
 PACKAGED = PACKAGE / "guide" / "data" / "cohorts.json"
 
-DEPENDS_ON = ("engine", "model", "results", "knowledge", "api.py", "units.py",
+DEPENDS_ON = ("engine", "model", "knowledge", "results/patient.py", "results/story.py",
+              "api.py", "units.py",
               "guide/figures.py", "guide/store.py", "guide/settings.py",
               "guide/rebuild.py")
 """What a simulated cohort's digest depends on, relative to the package: the Python source
-under these paths, and the default disease knowledge (``knowledge/data/default.toml``)."""
+under these paths (the disease, its resolution, the patient result the digest reads, the
+entry point that runs a patient), and the default disease knowledge
+(``knowledge/data/default.toml``).  Narrow enough that reporting code (tables, statistics,
+exports) can change without a rebuild."""
 
 DATA_FILES = ("knowledge/data/default.toml",)
 

@@ -142,6 +142,11 @@ class KaplanMeier:
             return Band(1.0, 1.0, 1.0)
         return Band(float(self.survival[i]), float(self.lower[i]), float(self.upper[i]))
 
+    def known_at(self, t: float) -> Band | None:
+        """:meth:`survival_at`, or None where ``t`` lies beyond the follow-up: what a report
+        shows, so that no figure is read off a value merely carried forward."""
+        return self.survival_at(t) if t <= self.follow_up else None
+
     def quantile(self, p: float) -> Band:
         """The time by which a share ``p`` of subjects had the event, with its limits.
 

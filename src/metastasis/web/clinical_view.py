@@ -144,6 +144,9 @@ def course_payload(result: ClinicalResult, site_labels: dict[str, str], *, scree
 # ---------------------------------------------------------------- cohorts
 
 
+FIVE_YEARS = 5.0
+
+
 def survival_curve(part: pd.DataFrame) -> dict[str, Any]:
     """Kaplan-Meier survival from diagnosis with its 95 % band, in years.
 
@@ -155,11 +158,13 @@ def survival_curve(part: pd.DataFrame) -> dict[str, Any]:
     curve = kaplan_meier(part["survival_days"].to_numpy(dtype=float) / DAYS_PER_YEAR,
                          part["died"].to_numpy(dtype=bool))
     median = curve.median().estimate
+    five = curve.known_at(FIVE_YEARS)
     return {
         "patients": len(part),
         "deaths": int(part["died"].sum()),
         "median_years": None if math.isinf(median) else median,
-        "five_year_survival": curve.survival_at(5.0).estimate,
+        # as the CLI: none where five years lie beyond every patient's follow-up
+        "five_year_survival": None if five is None else five.estimate,
         "years": curve.times.tolist(),
         "survival": curve.survival.tolist(),
         "ci_low": curve.lower.tolist(),
