@@ -218,9 +218,9 @@ def _integer(field: str, text: str | None, minimum: int) -> int | None:
             allowed = f"an integer from {minimum} to {maximum}"
         else:
             allowed = "a non-negative integer" if minimum == 0 else f"an integer >= {minimum}"
-        shown = text if value is None else value
-        raise ModelError(field, shown if len(str(shown)) <= 60 else f"{str(shown)[:57]}...",
-                         allowed)
+        quoted = output.shown(text) if value is None or len(text) > output.SHOWN_CHARS \
+            else value
+        raise ModelError(field, quoted, allowed)
     return value
 
 
@@ -586,6 +586,12 @@ def _dumps(document: Any, indent: int = 1) -> str:
     return json.dumps(_clean(document), indent=indent, allow_nan=False) + "\n"
 
 
+def _write_summary(data: dict[str, Any]) -> None:
+    """A command's JSON summary on stdout, led by the disclaimer and the version."""
+    sys.stdout.write(_dumps({"disclaimer": metastasis.DISCLAIMER,
+                             "version": metastasis.__version__, **data}, indent=2))
+
+
 # ---------------------------------------------------------------- cohort
 
 
@@ -744,8 +750,8 @@ def _exists(out: str) -> bool:
     try:
         return Path(out).exists()
     except OSError as exc:
-        raise ModelError("--out", out[:80], f"a path that can be written ({exc.strerror})"
-                         ) from None
+        raise ModelError("--out", output.shown(out),
+                         f"a path that can be written ({exc.strerror})") from None
 
 
 def _scheduler(value: str | None) -> str | None:
@@ -1159,11 +1165,9 @@ def calibrate(
         if only_check:
             checks = check(raw, settings, wanted)
             if chosen is SummaryFormat.json:
-                sys.stdout.write(_dumps({
-                    "disclaimer": metastasis.DISCLAIMER, "version": metastasis.__version__,
+                _write_summary({
                     "cancer": resolved.cancer, "patients": n_patients, "root_seed": root_seed,
-                    "years": horizon, "targets": calibration_report.checks_data(checks)},
-                    indent=2))
+                    "years": horizon, "targets": calibration_report.checks_data(checks)})
                 return
             console = _console()
             _disclaimer(console)
@@ -1192,10 +1196,9 @@ def calibrate(
         if out is not None:
             output.write_text(out, calibration_report.knowledge_toml(result.raw))
         if chosen is SummaryFormat.json:
-            sys.stdout.write(_dumps({
-                "disclaimer": metastasis.DISCLAIMER, "version": metastasis.__version__,
+            _write_summary({
                 "cancer": resolved.cancer, "patients": n_patients, "root_seed": root_seed,
-                "years": horizon, **calibration_report.fit_data(result)}, indent=2))
+                "years": horizon, **calibration_report.fit_data(result)})
         else:
             console = _console()
             _disclaimer(console)
@@ -1261,9 +1264,7 @@ def _calibrate_abc(
         for file, path in paths.items():
             output.write_text(path, abc_report.toml_text(fitted.raw(file)))
     if chosen is SummaryFormat.json:
-        sys.stdout.write(_dumps({
-            "disclaimer": metastasis.DISCLAIMER, "version": metastasis.__version__,
-            **abc_report.abc_data(result, command)}, indent=2))
+        _write_summary(abc_report.abc_data(result, command))
     else:
         console = _console()
         _disclaimer(console)
@@ -1340,9 +1341,7 @@ def validate_command(
         page = (None if report is None
                 else validation_html.write_report(report, done, labels, **settings))
         if chosen is SummaryFormat.json:
-            sys.stdout.write(_dumps({
-                "disclaimer": metastasis.DISCLAIMER, "version": metastasis.__version__,
-                **validation_report.document(done, labels, **settings)}, indent=2))
+            _write_summary(validation_report.document(done, labels, **settings))
         else:
             console = _console()
             _disclaimer(console)

@@ -27,10 +27,16 @@ def _name_max(folder: Path) -> int:
         return NAME_MAX_FALLBACK
 
 
-def _shown(path: Path) -> str:
-    """A path short enough to read in one line of an error."""
-    text = str(path)
-    return text if len(text) <= 80 else f"{text[:38]}...{text[-38:]}"
+SHOWN_CHARS = 80
+"""Longest value an error message quotes whole: a longer one is shortened in the middle, so
+that the message stays one readable line."""
+
+
+def shown(value: object) -> str:
+    """``value`` as an error quotes it: whole, or its two ends around an ellipsis."""
+    text = str(value)
+    half = (SHOWN_CHARS - 3) // 2
+    return text if len(text) <= SHOWN_CHARS else f"{text[:half]}...{text[-half:]}"
 
 
 def check_writable(path: Path, option: str = "--out") -> None:
@@ -39,15 +45,15 @@ def check_writable(path: Path, option: str = "--out") -> None:
     parent = path.parent if str(path.parent) else Path(".")
     limit = _name_max(parent)
     if len(os.fsencode(path.name)) > limit:
-        raise ModelError(option, _shown(path), f"a file name of at most {limit} bytes")
+        raise ModelError(option, shown(path), f"a file name of at most {limit} bytes")
     try:
         if path.is_dir():
-            raise ModelError(option, _shown(path), "a file path, not a directory")
+            raise ModelError(option, shown(path), "a file path, not a directory")
         if not parent.is_dir():
-            raise ModelError(option, _shown(path),
-                             f"a path in an existing folder ({_shown(parent)} is missing)")
+            raise ModelError(option, shown(path),
+                             f"a path in an existing folder ({shown(parent)} is missing)")
     except OSError as exc:  # a folder name too long, or a folder that cannot be read
-        raise ModelError(option, _shown(path), f"a path that can be written ({exc.strerror})"
+        raise ModelError(option, shown(path), f"a path that can be written ({exc.strerror})"
                          ) from None
 
 
@@ -61,7 +67,7 @@ def staged(path: Path) -> Iterator[Path]:
         yield temporary
         os.replace(temporary, path)
     except OSError as exc:
-        raise ModelError("--out", _shown(path), f"a writable file ({exc.strerror})") from None
+        raise ModelError("--out", shown(path), f"a writable file ({exc.strerror})") from None
     finally:
         with contextlib.suppress(OSError):
             temporary.unlink()
