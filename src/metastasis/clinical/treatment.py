@@ -246,11 +246,11 @@ class _Lesions:
         """Each row's tumour: its lesion, or for a clone the lesion it arose in (followed
         up through clones of clones), as process ids."""
         table = self.table
+        if not np.any(table.route == MUTATION_ROUTE):
+            return self.pid.copy()
         # table ids number the lesions 0..k-1 in order of appearance: index arrays by them
         pid_of = np.empty(int(table.id.max()) + 1, dtype=np.int64)
         pid_of[table.id] = self.pid
-        if not np.any(table.route == MUTATION_ROUTE):
-            return self.pid.copy()
         first = table.first_segments()
         up = np.arange(pid_of.size)
         is_clone = (table.route[first] == MUTATION_ROUTE) & (table.parent[first] >= 0)
@@ -394,7 +394,7 @@ class _Treatment:
     def _sites(self, names: Iterable[str]) -> list[int]:
         return [self.model.site_index(name) for name in names]
 
-    def _queue(self, lesions: _Lesions, rows: np.ndarray, changes: Changes) -> None:
+    def _queue(self, rows: np.ndarray, changes: Changes) -> None:
         """Queue ``changes`` to the lesions of the present ``rows``, and note what they do
         for the day's later actions: a lesion brought to no cell is removed, any other keeps
         a share of its cells."""
@@ -497,7 +497,7 @@ class _Treatment:
         rows = np.flatnonzero(self._alive(lesions))
         rows = rows[np.argsort(lesions.pid[rows], kind="stable")]
         removed_rows = rows[np.searchsorted(lesions.pid[rows], unique)]
-        self._queue(lesions, removed_rows, Changes.build(unique, surviving_fraction=0.0))
+        self._queue(removed_rows, Changes.build(unique, surviving_fraction=0.0))
 
     # -------------------------------------------------------------- courses
     def why_inactive(self, step: CourseStep) -> str | None:
@@ -555,7 +555,7 @@ class _Treatment:
         resistant = (np.minimum(self.rng.poisson(mu.value * size), np.floor(size))
                      if draws_resistance else np.zeros(rows.size))
         carriers = lesions.root[rows[resistant > 0]].tolist()
-        self._queue(lesions, rows, Changes.build(
+        self._queue(rows, Changes.build(
             lesions.pid[rows],
             surviving_fraction=f * (size - resistant) / size,
             spare_resistance=bit,
@@ -653,7 +653,7 @@ class _Treatment:
                 else therapy.uncontrolled_surviving_fraction.value
             )
             tumour = rows[lesions.root[rows] == root]
-            self._queue(lesions, tumour,
+            self._queue(tumour,
                         Changes.build(lesions.pid[tumour], surviving_fraction=fraction))
             site = self.model.site_labels[int(lesions.table.site[tumour[0]])]
             outcome = "local control" if controlled else "no local control"
