@@ -297,3 +297,31 @@ def test_cohort_page_draws_plotly_charts(session: Session) -> None:
     page.screenshot(path=str(ARTIFACTS / "cohort-page.png"), full_page=True)
     assert any(u.endswith("/vendor/plotly.min.js") for u in session.requests)
     session.check_clean()
+
+
+def test_ticking_clinical_course_keeps_the_default_cohort_within_the_limit(
+    session: Session,
+) -> None:
+    """The form's defaults (four cancer types, 200 patients each) exceed the clinical
+    course's limit: ticking it lowers the number per type to what the limit allows, says so,
+    and the run is accepted; unticking it restores the reader's number."""
+    from metastasis.web.limits import Limits
+
+    limit = min(Limits().max_clinical_patients, Limits().max_patients)
+    page = session.page
+    page.goto("/cohort")
+    types = page.locator("input[name='cancer']:checked").count()
+    assert int(page.input_value("#patients")) * types > limit, "the defaults exceed the limit"
+    page.check("#clinical")
+    allowed = limit // types
+    assert int(page.input_value("#patients")) == allowed
+    assert str(allowed) in page.inner_text("#clinical-cap")
+    page.uncheck("#clinical")
+    assert page.input_value("#patients") == "200"
+    assert page.inner_text("#clinical-cap") == ""
+    page.check("#clinical")
+    page.fill("#years", "8")
+    page.click("#run-cohort")
+    page.wait_for_selector("#cohort-results", timeout=120_000)
+    assert page.locator("#form-error").count() == 0, "the clinical cohort was accepted"
+    session.check_clean()
