@@ -18,6 +18,11 @@ from metastasis.errors import ModelError
 
 if TYPE_CHECKING:
     from metastasis.api import check_seed, check_years, load_model, run_patient
+    from metastasis.clinical.cohort import ClinicalCohort, run_clinical_cohort
+    from metastasis.clinical.course import Arm
+    from metastasis.clinical.defaults import clinical_cohort
+    from metastasis.clinical.loader import load_clinical
+    from metastasis.clinical.treatment_schema import Protocol, load_protocols, load_treatments
     from metastasis.knowledge.loader import load as load_knowledge
     from metastasis.model.resolve import ResolvedModel, resolve
     from metastasis.results.patient import PatientResult
@@ -31,19 +36,37 @@ _LAZY = {
     "ResolvedModel": ("metastasis.model.resolve", "ResolvedModel"),
     "resolve": ("metastasis.model.resolve", "resolve"),
     "PatientResult": ("metastasis.results.patient", "PatientResult"),
+    # the clinical course: a cohort in one call with the packaged knowledge, or the runner
+    # with the loaders and the arm it takes (to pass modified knowledge bases)
+    "clinical_cohort": ("metastasis.clinical.defaults", "clinical_cohort"),
+    "run_clinical_cohort": ("metastasis.clinical.cohort", "run_clinical_cohort"),
+    "ClinicalCohort": ("metastasis.clinical.cohort", "ClinicalCohort"),
+    "Arm": ("metastasis.clinical.course", "Arm"),
+    "load_clinical": ("metastasis.clinical.loader", "load_clinical"),
+    "load_treatments": ("metastasis.clinical.treatment_schema", "load_treatments"),
+    "load_protocols": ("metastasis.clinical.treatment_schema", "load_protocols"),
+    "Protocol": ("metastasis.clinical.treatment_schema", "Protocol"),
 }
 
 __all__ = [
     "DISCLAIMER",
+    "Arm",
+    "ClinicalCohort",
     "ModelError",
     "PatientResult",
+    "Protocol",
     "ResolvedModel",
     "__version__",
     "check_seed",
     "check_years",
+    "clinical_cohort",
+    "load_clinical",
     "load_knowledge",
     "load_model",
+    "load_protocols",
+    "load_treatments",
     "resolve",
+    "run_clinical_cohort",
     "run_patient",
 ]
 

@@ -38,6 +38,7 @@ from rich.text import Text
 
 import metastasis
 from metastasis.backends import DEFAULT_CHUNK_PATIENTS
+from metastasis.cli.protocol import protocol_app
 from metastasis.cli.serve import serve
 from metastasis.errors import ModelError
 from metastasis.guide.cli import explain, guide_app
@@ -101,6 +102,7 @@ def _options(
 
 app.add_typer(model_app, name="model")
 app.add_typer(guide_app, name="guide")
+app.add_typer(protocol_app, name="protocol")
 app.command("explain")(explain)
 app.command("serve")(serve)
 
@@ -254,7 +256,8 @@ ScreeningOption = Annotated[
 ProtocolOption = Annotated[
     Path | None,
     typer.Option("--protocol", help="A protocol file (TOML or JSON, \\[protocols.<name>] tables) "
-                 "followed by every patient diagnosed, instead of the default plan by stage."),
+                 "followed by every patient diagnosed, instead of the default plan by stage; "
+                 "`metastasis protocol example` prints one to start from."),
 ]
 ProtocolNameOption = Annotated[
     str | None,
