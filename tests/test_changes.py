@@ -113,3 +113,16 @@ def test_one_table_per_state_of_the_rows(model) -> None:
     after = process.lesion_table(through=DAY)
     assert after is not first
     assert after.valid_to[0] == DAY and first.valid_to[0] == np.inf
+
+
+def test_the_rows_declare_exactly_the_columns_they_create() -> None:
+    """LesionRows creates its columns from COLUMNS at run time and declares them for readers
+    and the type checker; a column added to one list and not the other fails here."""
+    from metastasis.engine.process import LesionRows
+
+    declared = list(LesionRows.__annotations__)
+    assert sorted(declared) == sorted(LesionRows.COLUMNS)
+    rows = LesionRows()
+    for name in declared:
+        assert getattr(rows, name).dtype == (
+            np.int64 if name in LesionRows.INTEGER_COLUMNS else np.float64), name

@@ -742,7 +742,8 @@ def outcome_dict(result: ClinicalResult) -> dict[str, Any]:
         "survival_from_diagnosis_days": _finite(result.survival_from_diagnosis_days),
         "lifetime_days": min(result.lifetime_days, result.horizon_days),
         "age_at_end_years": result.onset_age_years
-        + (result.death_day if result.died else result.horizon_days) / DAYS_PER_YEAR,
+        + (result.horizon_days if result.death_day is None else result.death_day)
+        / DAYS_PER_YEAR,
     }
 
 
@@ -790,13 +791,15 @@ def event_rows(result: ClinicalResult, model: ResolvedModel,
                      "kind": kind, "site": site, "label": label, "detail": detail,
                      "outcome": outcome})
 
-    for e in disease_events(result.patient):
-        detail = f"lesion {e.lesion}" + (f", parent {e.parent}" if e.parent >= 0 else "")
-        detail += f", route {e.route}" if e.route else ""
-        add(e.time, "disease", e.kind, step=e.step, site=e.site, label=e.step_name,
-            detail=detail)
-    for e in result.events:
-        add(e.day, CLINIC, e.kind, label=e.label, detail=e.detail)
+    for event in disease_events(result.patient):
+        detail = f"lesion {event.lesion}" + (
+            f", parent {event.parent}" if event.parent >= 0 else "")
+        detail += f", route {event.route}" if event.route else ""
+        add(event.time, "disease", event.kind, step=event.step, site=event.site,
+            label=event.step_name, detail=detail)
+    for happening in result.events:
+        add(happening.day, CLINIC, happening.kind, label=happening.label,
+            detail=happening.detail)
     dx = result.diagnosis
     if dx is not None:
         day = scan_day(result) or dx.day
@@ -815,10 +818,10 @@ def event_rows(result: ClinicalResult, model: ResolvedModel,
                    f"{dx.metastases_present}, found {dx.metastases_found}, hidden "
                    f"{dx.metastases_hidden}",
             outcome=dx.stage.summary)
-    for e in result.treatment:
-        if _alive_after(result, e.day):
-            add(e.day, "treatment", e.modality, label=e.therapy, detail=e.description,
-                outcome=e.outcome)
+    for given in result.treatment:
+        if _alive_after(result, given.day):
+            add(given.day, "treatment", given.modality, label=given.therapy,
+                detail=given.description, outcome=given.outcome)
     if not result.died:
         add(result.horizon_days, CLINIC, "censored", label="alive at the horizon")
     order = sorted(range(len(rows)), key=lambda i: (rows[i]["day"], i))

@@ -246,10 +246,10 @@ def _stage_targets(validation: Validation) -> tuple[tuple[str, ...], str, dict[s
                       else (GROUPS, "stage_group"))
     at: dict[str, Check] = {}
     for check in checks:
-        stage = check.target.stage
+        stage: str | None = check.target.stage
         if check.target.statistic == "distant_share":
             stage = "distant" if summary else "IV"  # stage IV is M1, distant
-        if stage in stages:
+        if stage is not None and stage in stages:
             at.setdefault(stage, check)
     return stages, column, at
 
@@ -265,7 +265,8 @@ def stage_figure(folder: Path, validation: Validation, label: str) -> str | None
     x = np.arange(len(stages))
     width = 0.38
     total = len(diagnosed)
-    shares, errors = [], [[], []]
+    shares: list[float] = []
+    errors: list[list[float]] = [[], []]
     for stage in stages:
         count = int((diagnosed[column] == stage).sum())
         share = count / total if total else math.nan

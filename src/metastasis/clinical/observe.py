@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -144,7 +145,7 @@ def lesion_sizes(
     total = np.bincount(inverse, weights=cells[present], minlength=ids.size)
     every, first_row = np.unique(table.id, return_index=True)
     sites = table.site[first_row[np.searchsorted(every, ids)]]
-    return ids.astype(np.int64), sites, total
+    return ids.astype(np.int64), sites, total.astype(np.float64, copy=False)
 
 
 def _bisect(burden: Callable[[float], float], threshold: float, low: float, top: float) -> float:
@@ -186,15 +187,21 @@ _LAW_COLUMNS = (
 """The columns of :meth:`LesionTable.size_at`'s law, in the order the kernels take them."""
 
 
-def _float_columns(table: LesionTable) -> tuple[NDArray[np.float64], ...]:
+_Column = NDArray[np.float64]
+_LawColumns = tuple[_Column, _Column, _Column, _Column, _Column, _Column, _Column, _Column,
+                    _Column, _Column, _Column]
+"""One array per name of :data:`_LAW_COLUMNS`."""
+
+
+def _float_columns(table: LesionTable) -> _LawColumns:
     """The columns the size law reads, as the contiguous float64 arrays the kernels take.
 
     No copy for a table built by the engine (already so); any other table is converted once
     here rather than compiling the kernels again for its dtypes.
     """
-    return tuple(
+    return cast(_LawColumns, tuple(
         np.ascontiguousarray(getattr(table, name), dtype=np.float64) for name in _LAW_COLUMNS
-    )
+    ))
 
 
 CEILING_MARGIN = 1e-9
@@ -216,7 +223,7 @@ class BurdenQuery:
 
     def __init__(self, table: LesionTable) -> None:
         self.table = table
-        self._columns: tuple[NDArray[np.float64], ...] | None = None
+        self._columns: _LawColumns | None = None
         self._physical: NDArray[np.int64] | None = None
         self._ceilings: dict[tuple[float, float], float] = {}
 

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from metastasis.clinical.observe import BurdenQuery
-from metastasis.clinical.schema import ALL_SITES, ClinicalKnowledge, SymptomKind
+from metastasis.clinical.schema import (
+    ALL_SITES,
+    ClinicalKnowledge,
+    PrimarySymptom,
+    Symptom,
+    SymptomKind,
+)
 from metastasis.engine.process import PRIMARY
 from metastasis.errors import ModelError
 from metastasis.model.resolve import ResolvedModel
@@ -59,7 +65,7 @@ def draw_symptom_thresholds(
     in the file's order (organ and general symptoms, then the cancer type's primary ones),
     all drawn in one call so the number of draws depends only on the knowledge base.
     """
-    specs = [
+    specs: list[tuple[str, Symptom | PrimarySymptom, tuple[int, ...] | None]] = [
         (name, spec, _site_indices(spec.sites, model, f"symptoms.{name}.sites"))
         for name, spec in clinical.symptoms.items()
     ]

@@ -39,6 +39,7 @@ import math
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from itertools import groupby
+from typing import cast
 
 import numpy as np
 
@@ -438,7 +439,8 @@ class _Treatment:
         (the nodes go to pathology whole).  Metastases are removed only if every found
         distant metastasis lies in an eligible site and there are few enough of them.
         """
-        therapy: SurgeryTherapy = self.treatments.therapies[step.therapy]
+        # the schema ties a step's modality to its therapy's kind
+        therapy = cast(SurgeryTherapy, self.treatments.therapies[step.therapy])
         site = lesions.table.site
         alive = self._alive(lesions)
         in_nodes = np.isin(site, self._sites(therapy.lymphadenectomy_sites))
@@ -528,7 +530,8 @@ class _Treatment:
         those.  Chemotherapy kills with the patient's own surviving fraction (the same in
         every cycle: drawn once, with the traits).
         """
-        therapy = self.treatments.therapies[step.therapy]
+        therapy = cast(ChemotherapyTherapy | TargetedTherapy | ImmunotherapyTherapy,
+                       self.treatments.therapies[step.therapy])  # a drug, by the schema
         if k == 0:
             course.baseline = self._measurable(lesions)
         bit = self.treatments.resistance_bit(step.therapy)
@@ -553,7 +556,7 @@ class _Treatment:
         # one Poisson draw per treated lesion, in row order: numpy draws an array of means
         # element by element, so the stream is the same as one call per lesion
         resistant = (np.minimum(self.rng.poisson(mu.value * size), np.floor(size))
-                     if draws_resistance else np.zeros(rows.size))
+                     if draws_resistance and mu is not None else np.zeros(rows.size))
         carriers = lesions.root[rows[resistant > 0]].tolist()
         self._queue(rows, Changes.build(
             lesions.pid[rows],
@@ -629,7 +632,7 @@ class _Treatment:
     # -------------------------------------------------------------- radiation
     def radiation(self, index: int, step: RadiationStep, lesions: _Lesions, day: float) -> None:
         """Treat the largest found tumours in the step's sites; draw control and relief."""
-        therapy: RadiationTherapy = self.treatments.therapies[step.therapy]
+        therapy = cast(RadiationTherapy, self.treatments.therapies[step.therapy])
         found = np.isin(lesions.root, list(self.found))
         in_sites = np.isin(lesions.table.site, self._sites(step.sites))
         rows = np.flatnonzero(self._alive(lesions) & found & in_sites)

@@ -10,12 +10,11 @@ they hold at most a micrometastasis worth of cells each, negligible against a le
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from functools import lru_cache
 
 import numba
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from metastasis.model.growth import gompertz_size
 
@@ -122,13 +121,13 @@ class BurdenTracker:
 
     def resolve_end(
         self,
-        start: Sequence[float],
-        x0: Sequence[float],
-        rate: Sequence[float],
-        capacity: Sequence[float],
+        start: ArrayLike,
+        x0: ArrayLike,
+        rate: ArrayLike,
+        capacity: ArrayLike,
         *,
-        valid_from: Sequence[float] | None = None,
-        valid_to: Sequence[float] | None = None,
+        valid_from: ArrayLike | None = None,
+        valid_to: ArrayLike | None = None,
         after: float = 0.0,
     ) -> tuple[float, str]:
         """The exact end: first day the burden reaches the lethal burden, else the horizon.

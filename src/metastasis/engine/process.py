@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from metastasis.engine.burden import BurdenTracker, total_burden
 from metastasis.model.growth import (
@@ -75,6 +76,28 @@ class LesionRows:
     own bookkeeping: the curve a lesion sheds from, and the day it starts shedding."""
     INTEGER_COLUMNS = frozenset({"lesion", "site", "parent", "route", "resistance"})
     INITIAL_CAPACITY = 32
+
+    # the columns, created in __init__ from COLUMNS (declared for readers and type checkers;
+    # tests/test_changes.py checks that the two lists agree)
+    lesion: NDArray[np.int64]
+    site: NDArray[np.int64]
+    parent: NDArray[np.int64]
+    route: NDArray[np.int64]
+    arrival: NDArray[np.float64]
+    awakening: NDArray[np.float64]
+    colony_scale: NDArray[np.float64]
+    micrometastasis: NDArray[np.float64]
+    outgrowth: NDArray[np.float64]
+    x0: NDArray[np.float64]
+    rate: NDArray[np.float64]
+    capacity: NDArray[np.float64]
+    growth_start: NDArray[np.float64]
+    valid_from: NDArray[np.float64]
+    valid_to: NDArray[np.float64]
+    resistance: NDArray[np.int64]
+    curve_start: NDArray[np.float64]
+    curve_x0: NDArray[np.float64]
+    emit_from: NDArray[np.float64]
 
     def __init__(self) -> None:
         self.size = 0

@@ -8,12 +8,15 @@ records it, so that it too can be repeated.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 
 def draw_root_seed() -> int:
     """A fresh root seed from OS entropy (128 bits fit a SeedSequence; 63 keep it printable)."""
-    return int(np.random.SeedSequence().entropy % (2**63))
+    entropy = np.random.SeedSequence().entropy  # an int when drawn from the OS
+    return int(cast(int, entropy) % (2**63))
 
 
 def patient_generator(root_seed: int, patient_index: int) -> np.random.Generator:

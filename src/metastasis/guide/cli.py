@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
@@ -46,7 +45,9 @@ PIPE_WIDTH = 100
 class GuideGroup(TyperGroup):
     """A group whose unknown first word is a section: ``guide 3`` means ``guide show 3``."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    # ctx is the click Context that typer vendors privately (typer._click), so it is not
+    # named here
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and not args[0].startswith("-") and args[0] not in self.commands:
             args = ["show", *args]
         return super().parse_args(ctx, args)

@@ -16,6 +16,7 @@ computed once.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -145,7 +146,7 @@ def table_routes(cancer: str) -> str:
     return _table(["route", "share of shed cells", "of those, die on the way"], rows)
 
 
-TABLES = {
+TABLES: dict[str, Callable[..., str]] = {
     "naming": table_naming,
     "first_bed": table_first_bed,
     "cell_funnel": table_cell_funnel,

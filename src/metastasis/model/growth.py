@@ -27,6 +27,9 @@ from metastasis.model.special import exp1, inverse_exp1, inverse_exp1_array
 _SCALAR_SIGNATURE = "float64(float64, float64, float64, float64, float64, float64)"
 """(age or target, x0, rate, capacity, scale, exponent) -> value, for one lesion."""
 
+Numbers = float | NDArray[np.float64]
+"""One value per lesion, or one for all: the closed forms broadcast over lesions."""
+
 _CURVE_SIGNATURE = "float64[::1](float64[::1], float64, float64, float64, float64, float64)"
 """Many ages or targets on one lesion's curve."""
 
@@ -40,22 +43,23 @@ def gompertz_rate(doubling_time: float, reference_size: float, capacity: float) 
     return float(np.log(2.0) / (doubling_time * np.log(capacity / reference_size)))
 
 
-def gompertz_size(age: ArrayLike, x0: float, rate: float, capacity: float) -> NDArray[np.float64]:
+def gompertz_size(age: ArrayLike, x0: Numbers, rate: Numbers, capacity: Numbers
+                  ) -> NDArray[np.float64]:
     """Size of a lesion ``age`` days after it started growing from ``x0`` cells."""
-    age = np.maximum(np.asarray(age, dtype=float), 0.0)
-    return capacity * np.exp(np.log(x0 / capacity) * np.exp(-rate * age))
+    days = np.maximum(np.asarray(age, dtype=float), 0.0)
+    return np.asarray(capacity * np.exp(np.log(x0 / capacity) * np.exp(-rate * days)))
 
 
 def gompertz_age_at(
-    size: ArrayLike, x0: float, rate: float, capacity: float
+    size: ArrayLike, x0: Numbers, rate: Numbers, capacity: Numbers
 ) -> NDArray[np.float64]:
     """Days needed to grow from ``x0`` to ``size`` (infinite at or beyond the capacity)."""
-    size = np.asarray(size, dtype=float)
+    cells = np.asarray(size, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.log(size / capacity) / np.log(x0 / capacity)
+        ratio = np.log(cells / capacity) / np.log(x0 / capacity)
         age = -np.log(ratio) / rate
-    age = np.where(size >= capacity, np.inf, age)
-    return np.where(size <= x0, 0.0, age)
+    age = np.where(cells >= capacity, np.inf, age)
+    return np.where(cells <= x0, 0.0, age)
 
 
 @numba.njit(cache=True, error_model="numpy")

@@ -84,9 +84,9 @@ def journey_outcomes(
 
     for name, site in kb.sites.items():
         j = index[name]
-        arrest = site.capillary_arrest.value
-        r[j, j] += arrest
-        passing = 1.0 - arrest
+        stops = site.capillary_arrest.value
+        r[j, j] += stops
+        passing = 1.0 - stops
         if site.kind is SiteKind.LYMPH_NODES:
             target = site.lymph_drainage
             if target == THORACIC_DUCT:
@@ -130,8 +130,9 @@ def journey_outcomes(
             starts[Route.BLOOD] = blood_entry_survival * start
         if site.lymph_drainage is not None:
             start = np.zeros(n_transient)
-            target = caval if site.lymph_drainage == THORACIC_DUCT else index[site.lymph_drainage]
-            start[target] = lymph_entry_survival * lymph_leg_survival
+            first_node = (caval if site.lymph_drainage == THORACIC_DUCT
+                          else index[site.lymph_drainage])
+            start[first_node] = lymph_entry_survival * lymph_leg_survival
             starts[Route.LYMPH] = start
         if site.cavity is not None:
             start = np.zeros(n_transient)

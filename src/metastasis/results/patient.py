@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from metastasis.model.growth import gompertz_age_at, gompertz_size
 from metastasis.model.resolve import FATES
@@ -24,17 +24,41 @@ NODE_SITES = frozenset({"regional_lymph_nodes", "distant_lymph_nodes"})
 
 
 class _LesionColumns(Protocol):
-    site: list[int]
-    parent: list[int]
-    route: list[int]
-    arrival: list[float]
-    awakening: list[float]
-    colony_scale: list[float]
-    micrometastasis: list[float]
-    outgrowth: list[float]
-    x0: list[float]
-    rate: list[float]
-    capacity: list[float]
+    """What :meth:`LesionTable.from_columns` reads: a column per name (lists, arrays or the
+    engine's growable rows; the engine's also carry ``lesion`` and the segment columns)."""
+
+    @property
+    def site(self) -> ArrayLike: ...
+
+    @property
+    def parent(self) -> ArrayLike: ...
+
+    @property
+    def route(self) -> ArrayLike: ...
+
+    @property
+    def arrival(self) -> ArrayLike: ...
+
+    @property
+    def awakening(self) -> ArrayLike: ...
+
+    @property
+    def colony_scale(self) -> ArrayLike: ...
+
+    @property
+    def micrometastasis(self) -> ArrayLike: ...
+
+    @property
+    def outgrowth(self) -> ArrayLike: ...
+
+    @property
+    def x0(self) -> ArrayLike: ...
+
+    @property
+    def rate(self) -> ArrayLike: ...
+
+    @property
+    def capacity(self) -> ArrayLike: ...
 
 
 _COLUMNS = (
@@ -105,8 +129,9 @@ class LesionTable:
         """Keep rows founded before the end; lesion ids renumbered in order of appearance."""
         arrival = np.asarray(lesions.arrival, dtype=float)
         keep = np.flatnonzero((arrival < end_time) | (np.arange(arrival.size) == 0))
-        has_segments = hasattr(lesions, "lesion")
-        ids = np.asarray(lesions.lesion)[keep] if has_segments else keep
+        own_ids = getattr(lesions, "lesion", None)  # the engine's rows carry segments
+        has_segments = own_ids is not None
+        ids = np.asarray(own_ids)[keep] if has_segments else keep
         parent = np.asarray(lesions.parent)[keep].astype(np.int64)
         if np.array_equal(ids, np.arange(ids.size)):  # untreated, nothing dropped
             renumbered, parent_ids = ids.astype(np.int64), parent

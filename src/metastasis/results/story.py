@@ -76,7 +76,7 @@ def build_events(patient: PatientResult) -> list[Event]:
     clinical = lesions.time_to_size(patient.clinical_size_cells)
     add(float(clinical[0]), 1, "primary_clinical_size", 0)
     founding_rows = np.flatnonzero(lesions.first_segments() & (lesions.route >= 0))
-    for row in founding_rows:
+    for row in founding_rows.tolist():
         if lesions.id[row] == 0:
             continue
         route = ROUTE_NAMES[int(lesions.route[row])]

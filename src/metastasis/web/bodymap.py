@@ -303,7 +303,7 @@ def frame(
     reaches.add(0)
     rank: dict[str, int] = {}
     place: dict[int, int] = {}
-    for i in np.flatnonzero(first):
+    for i in np.flatnonzero(first).tolist():
         lesion = int(ids[i])
         if lesion in reaches:
             place[lesion] = rank.get(sites[i], 0)
@@ -341,7 +341,7 @@ def frame(
 
     site_of = {int(ids[i]): sites[i] for i in np.flatnonzero(first)}
     counts: dict[tuple[str, str, str], int] = {}
-    for i in np.flatnonzero(first):
+    for i in np.flatnonzero(first).tolist():
         if ids[i] == 0 or lesions.arrival[i] > day or lesions.parent[i] < 0:
             continue
         source = site_of.get(int(lesions.parent[i]))

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from metastasis.api import check_seed, load_model, run_patient
 from metastasis.clinical.cohort import ClinicalCohort, run_clinical_cohort
@@ -188,7 +188,7 @@ class Runner:
         with self._lock:
             return self._active
 
-    def _finished(self, _future: Future[object]) -> None:
+    def _finished(self, _future: Future[Any]) -> None:
         with self._lock:
             self._active -= 1
         self._places.release()

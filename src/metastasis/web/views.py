@@ -181,10 +181,10 @@ def build(state: AppState, templates: Jinja2Templates) -> APIRouter:
             return page(request, "patient.html", **context)
         if not form["seed"]:
             # a run without a seed draws one, and the URL records it so it can be re-run
-            query = {"cancer": cancer, "seed": check_seed(None), "index": form["index"],
+            fresh = {"cancer": cancer, "seed": check_seed(None), "index": form["index"],
                      "years": form["years"], "clinical": form["clinical"],
                      "screening": form["screening"]}
-            return RedirectResponse(f"/patient?{urlencode(query)}", status_code=303)
+            return RedirectResponse(f"/patient?{urlencode(fresh)}", status_code=303)
         try:
             name, root, row, span = parse_patient(cancer, seed, index, years)
             shown = parse_int("frame", frame, 0, FRAMES, f"an integer from 0 to {FRAMES}",
