@@ -245,6 +245,17 @@ def test_unknown_paths_and_methods(client: TestClient) -> None:
     assert page.status_code == 404 and metastasis.DISCLAIMER in page.text
 
 
+def test_a_method_not_allowed_says_which_are(client: TestClient) -> None:
+    """RFC 9110: a 405 carries Allow, for the API and the pages alike, and the methods it
+    names are accepted."""
+    for path in ("/api/cancers", "/api/limits", "/cohort", "/guide", "/"):
+        response = client.request("DELETE", path)
+        assert response.status_code == 405, path
+        allowed = [m.strip() for m in response.headers.get("allow", "").split(",") if m.strip()]
+        assert "GET" in allowed, (path, response.headers)
+        assert client.get(path).status_code == 200, path
+
+
 @settings(max_examples=60)
 @given(
     field=st.sampled_from(["cancer", "seed", "index", "years", "patients", "day", "q",

@@ -112,8 +112,10 @@ def is_api(request: Request) -> bool:
 def install(app: FastAPI, rules: Mapping[str, str], page: Any) -> None:
     """Register the handlers.  ``page(request, problem)`` renders an HTML error page."""
 
-    def respond(request: Request, problem: Problem) -> Response:
-        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if problem.status == 503 else None
+    def respond(request: Request, problem: Problem,
+                extra: Mapping[str, str] | None = None) -> Response:
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if problem.status == 503 else {}
+        headers.update(extra or {})
         if is_api(request):
             return JSONResponse(problem.payload(), status_code=problem.status, headers=headers)
         response: HTMLResponse = page(request, problem)
@@ -150,7 +152,8 @@ def install(app: FastAPI, rules: Mapping[str, str], page: Any) -> None:
             message = f"{request.method} is not allowed at {request.url.path}"
         else:
             message = str(error.detail)
-        return respond(request, Problem(error.status_code, message))
+        # the router's own headers (a 405's Allow: the methods the path does accept)
+        return respond(request, Problem(error.status_code, message), error.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Response:  # pragma: no cover
