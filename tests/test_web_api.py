@@ -796,6 +796,10 @@ def test_clinical_cohort_limit_is_stated_and_enforced() -> None:
     limits = Limits(max_patients=50, max_clinical_patients=3)
     with TestClient(create_app(limits), raise_server_exceptions=False) as small:
         assert small.get("/api/limits").json()["limits"]["max_clinical_patients"] == 3
+        schema = small.get("/openapi.json").json()
+        stated = {p["name"]: p for p in schema["paths"]["/api/cohort"]["get"]["parameters"]}
+        assert stated["patients"]["schema"]["maximum"] == 50
+        assert "with clinical=true at most 3" in stated["patients"]["description"]
         params = {"cancer": "colorectal", "patients": 4, "seed": SEED}
         assert small.get("/api/cohort", params=params).status_code == 200
         detail = problem(small.get("/api/cohort", params={**params, "clinical": "true"}),

@@ -123,8 +123,11 @@ def build(state: AppState) -> APIRouter:
     )
     async def cohort(
         cancer: Cancer,
-        patients: Annotated[int, Query(ge=1, le=limits.max_patients,
-                                       description=f"Patients: {rules['patients']}.")] = 200,
+        patients: Annotated[int, Query(
+            ge=1, le=limits.max_patients,
+            description=f"Patients: {rules['patients']}; with clinical=true at most "
+            f"{state.max_clinical_patients} (the schema cannot state a bound that depends "
+            "on another field, so the server checks it: 422 above).")] = 200,
         seed: Seed = None,
         years: Years = 10.0,
         clinical: Clinical = False,
