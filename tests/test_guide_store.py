@@ -52,7 +52,7 @@ def test_other_cohorts_are_cached_and_read_back(private_cache: Path,
     def no_simulation(*args: object) -> None:
         raise AssertionError("simulated again instead of reading the cache")
 
-    monkeypatch.setattr(figures, "run_patient", no_simulation)
+    monkeypatch.setattr("metastasis.api.run_patient", no_simulation)
     assert figures.cohort("melanoma", 7, 11, 6.0) == first
 
 
@@ -74,3 +74,30 @@ def test_a_store_from_other_code_is_ignored(private_cache: Path) -> None:
     document["fingerprint"] = "0" * 64
     path.write_text(json.dumps(document))
     assert store.load(name) is None
+
+
+def test_shipped_figures_answer_without_the_engine(tmp_path) -> None:
+    """`explain SITE` and guide sections read the shipped cohorts and the resolved model
+    only: no simulation engine and no numba is imported (they cost a second or more to load,
+    the difference between an answer in under a second and one in two)."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from metastasis.cli.app import main\n"
+        "for argv in (['explain', 'liver'], ['guide', 'common-sites']):\n"
+        "    sys.argv = ['metastasis', *argv]\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit as stop:\n"
+        "        assert not stop.code, stop.code\n"
+        "loaded = [m for m in ('numba', 'metastasis.engine.process') if m in sys.modules]\n"
+        "print('LOADED', loaded)\n"
+    )
+    env = {**os.environ, "METASTASIS_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "LOADED []" in done.stdout, done.stdout[-500:]

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from metastasis.engine.patient import simulate_patient
-from metastasis.engine.seeds import draw_root_seed, patient_generator
+from metastasis.engine.seeds import patient_generator
 from metastasis.errors import ModelError
 from metastasis.knowledge.loader import load as load_knowledge
-from metastasis.limits import MAX_SEED, MAX_YEARS, check_count, check_years
+from metastasis.limits import MAX_YEARS, check_count, check_seed, check_years
 from metastasis.model.resolve import ResolvedModel, resolve
 from metastasis.results.patient import PatientResult
 from metastasis.units import DAYS_PER_YEAR
@@ -26,15 +26,6 @@ __all__ = [
 def load_model(cancer: str, model_path: str | Path | None = None) -> ResolvedModel:
     """Resolve ``cancer`` from the default knowledge base or a user's file."""
     return resolve(load_knowledge(model_path), cancer)
-
-
-def check_seed(seed: int | None) -> int:
-    """Validate a root seed, drawing a fresh one when none is given."""
-    if seed is None:
-        return draw_root_seed()
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise ModelError("seed", seed, f"an integer from 0 to {MAX_SEED}")
-    return seed
 
 
 def run_patient(

@@ -22,6 +22,17 @@ MAX_YEARS = 150.0
 """Longest horizon accepted: beyond any human life span, so a typo is caught."""
 
 
+def check_seed(seed: int | None) -> int:
+    """Validate a root seed, drawing a fresh one when none is given."""
+    if seed is None:
+        from metastasis.engine.seeds import draw_root_seed  # numpy only, not the engine
+
+        return draw_root_seed()
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ModelError("seed", seed, f"an integer from 0 to {MAX_SEED}")
+    return seed
+
+
 def check_years(years: float) -> float:
     """Validate a horizon in years: finite and in (0, 150]."""
     if (

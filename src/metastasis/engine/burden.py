@@ -16,7 +16,7 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from metastasis.model.growth import gompertz_size
+from metastasis.model.gompertz import gompertz_size
 
 GRID_INTERVALS = 64
 """Points of the grid over one piece of the future (a year): the resolution of the bound

@@ -201,7 +201,7 @@ def explain_site(
     years: float = figures.GUIDE_YEARS,
 ) -> SiteExplanation:
     """Explain why and how often cancers spread to site ``name`` (see the module docstring)."""
-    from metastasis.api import check_seed, check_years
+    from metastasis.limits import check_seed, check_years
 
     kb = load_knowledge()
     site = resolve_site(name, kb)

@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from metastasis.api import load_model, run_patient
 from metastasis.errors import ModelError
 from metastasis.guide import store
 from metastasis.guide.settings import GUIDE_PATIENTS, GUIDE_SEED, GUIDE_YEARS, MAX_PATIENTS
-from metastasis.model.resolve import FATES, ResolvedModel
+from metastasis.knowledge.loader import load as load_knowledge
+from metastasis.model.resolve import FATES, ResolvedModel, resolve
 from metastasis.model.routing import ROUTE_NAMES
 
 REGIONAL_NODES = "regional_lymph_nodes"
@@ -81,8 +81,10 @@ class FigureValue:
 
 @cache
 def model(cancer: str) -> ResolvedModel:
-    """The resolved default model of ``cancer``, cached (resolving solves the journey chain)."""
-    return load_model(cancer)
+    """The resolved default model of ``cancer``, cached (resolving solves the journey chain):
+    :func:`metastasis.api.load_model` without importing the engine, which only a cohort not
+    yet kept needs (see :func:`simulate_digest_rows`)."""
+    return resolve(load_knowledge(None), cancer)
 
 
 def site_index(m: ResolvedModel, site: str) -> int:
@@ -414,6 +416,8 @@ def cohort(
 
 def simulate_digest_rows(cancer: str, patients: int, seed: int, years: float) -> list[list[Any]]:
     """Simulate the cohort and reduce it to digest rows (what :func:`cohort` keeps)."""
+    from metastasis.api import run_patient  # the engine: loaded only to simulate
+
     m = model(cancer)
     return [digest(run_patient(m, seed, i, years), m).to_row() for i in range(patients)]
 

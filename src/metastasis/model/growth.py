@@ -22,44 +22,21 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from metastasis.model.gompertz import Numbers, gompertz_age_at, gompertz_rate, gompertz_size
 from metastasis.model.special import exp1, inverse_exp1, inverse_exp1_array
+
+__all__ = [  # the closed forms of Gompertz growth are re-exported: one place to import from
+    "Numbers", "cumulative_emission", "cumulative_emission_rows", "cumulative_emission_scalar",
+    "gompertz_age_at", "gompertz_age_at_scalar", "gompertz_rate", "gompertz_size",
+    "inverse_cumulative_emission", "inverse_cumulative_emission_rows",
+    "inverse_cumulative_emission_scalar",
+]
 
 _SCALAR_SIGNATURE = "float64(float64, float64, float64, float64, float64, float64)"
 """(age or target, x0, rate, capacity, scale, exponent) -> value, for one lesion."""
 
-Numbers = float | NDArray[np.float64]
-"""One value per lesion, or one for all: the closed forms broadcast over lesions."""
-
 _CURVE_SIGNATURE = "float64[::1](float64[::1], float64, float64, float64, float64, float64)"
 """Many ages or targets on one lesion's curve."""
-
-
-def gompertz_rate(doubling_time: float, reference_size: float, capacity: float) -> float:
-    """Gompertz rate a such that the volume doubling time at ``reference_size`` is as given.
-
-    The specific growth rate at size x is a * ln(K/x); measured doubling times are taken at a
-    clinically visible reference size, so a = ln 2 / (DT * ln(K / x_ref)).
-    """
-    return float(np.log(2.0) / (doubling_time * np.log(capacity / reference_size)))
-
-
-def gompertz_size(age: ArrayLike, x0: Numbers, rate: Numbers, capacity: Numbers
-                  ) -> NDArray[np.float64]:
-    """Size of a lesion ``age`` days after it started growing from ``x0`` cells."""
-    days = np.maximum(np.asarray(age, dtype=float), 0.0)
-    return np.asarray(capacity * np.exp(np.log(x0 / capacity) * np.exp(-rate * days)))
-
-
-def gompertz_age_at(
-    size: ArrayLike, x0: Numbers, rate: Numbers, capacity: Numbers
-) -> NDArray[np.float64]:
-    """Days needed to grow from ``x0`` to ``size`` (infinite at or beyond the capacity)."""
-    cells = np.asarray(size, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.log(cells / capacity) / np.log(x0 / capacity)
-        age = -np.log(ratio) / rate
-    age = np.where(cells >= capacity, np.inf, age)
-    return np.where(cells <= x0, 0.0, age)
 
 
 @numba.njit(cache=True, error_model="numpy")

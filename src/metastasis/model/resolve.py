@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from metastasis.errors import ModelError
 from metastasis.knowledge.schema import KnowledgeBase, SiteKind
-from metastasis.model.growth import gompertz_rate
+from metastasis.model.gompertz import gompertz_rate
 from metastasis.model.routing import journey_outcomes, route_weights
 
 FATES = (

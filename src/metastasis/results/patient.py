@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from metastasis.model.growth import gompertz_age_at, gompertz_size
+from metastasis.model.gompertz import gompertz_age_at, gompertz_size
 from metastasis.model.resolve import FATES
 from metastasis.model.routing import ROUTE_NAMES
 from metastasis.results.story import STEPS, Event, build_events, patient_to_dict
