@@ -831,3 +831,36 @@ def test_openapi_states_the_clinical_options(client: TestClient) -> None:
     assert "ClinicalCourse" in schema["components"]["schemas"]
     assert "DiagnosisOut" in schema["components"]["schemas"]
     assert "CohortClinical" in schema["components"]["schemas"]
+
+
+def test_large_answers_are_built_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building, checking and encoding a patient's answer runs in a simulation worker, so
+    another request is answered while it is made (issue 10: ten requests for a 23 MB patient
+    froze the server for 72 s).  The answer is made to take 3 s; /api/limits must come back
+    well before that (1.5 s allows for a busy machine)."""
+    app = create_app(Limits(max_running=2, max_waiting=2, request_seconds=30))
+    state = app.state.metastasis
+    builders: list[str] = []
+    build = state.patient_payload
+
+    def slow_build(*args: object, **kwargs: object) -> dict[str, object]:
+        builders.append(threading.current_thread().name)
+        time.sleep(3.0)
+        return build(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(state, "patient_payload", slow_build)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answers: list[int] = []
+        thread = threading.Thread(target=lambda: answers.append(client.get(
+            "/api/patient", params={"cancer": "melanoma", "seed": 1, "years": 1}).status_code))
+        thread.start()
+        waited = time.monotonic() + 20
+        while not builders and time.monotonic() < waited:
+            time.sleep(0.01)
+        assert builders, "the answer was never built"
+        began = time.monotonic()
+        assert client.get("/api/limits").status_code == 200
+        assert time.monotonic() - began < 1.5, "the event loop waited for the large answer"
+        thread.join(30)
+        assert answers == [200]
+    assert builders[0].startswith("metastasis-sim"), builders

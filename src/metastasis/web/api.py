@@ -9,7 +9,7 @@ parameter types built inside :func:`build`, not their names.
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 import metastasis
 import metastasis.guide as guide
@@ -89,11 +89,11 @@ def build(state: AppState) -> APIRouter:
     )
     async def patient(cancer: Cancer, seed: Seed = None, index: Index = 0,
                       years: Years = 10.0, clinical: Clinical = False,
-                      screening: Screening = False) -> dict[str, Any]:
+                      screening: Screening = False) -> Response:
         root = check_seed(seed)
         result, course = await state.subject(cancer, root, index, years, clinical, screening)
-        return state.patient_payload(result, years, seed_drawn=seed is None, course=course,
-                                     screening=screening)
+        return await state.encoded(models.PatientResponse, lambda: state.patient_payload(
+            result, years, seed_drawn=seed is None, course=course, screening=screening))
 
     @router.get(
         "/patient/sizes", response_model=models.SizesResponse, tags=["simulation"],
@@ -107,9 +107,11 @@ def build(state: AppState) -> APIRouter:
                                     description="Days since the first cancer cell.")],
         index: Index = 0, years: Years = 10.0, clinical: Clinical = False,
         screening: Screening = False,
-    ) -> dict[str, Any]:
+    ) -> Response:
         result, _ = await state.subject(cancer, seed, index, years, clinical, screening)
-        return state.sizes_payload(result, years, state.check_day(result, day))
+        moment = state.check_day(result, day)
+        return await state.encoded(models.SizesResponse,
+                                   lambda: state.sizes_payload(result, years, moment))
 
     @router.get(
         "/cohort", response_model=models.CohortResponse, tags=["simulation"],
@@ -132,11 +134,11 @@ def build(state: AppState) -> APIRouter:
         years: Years = 10.0,
         clinical: Clinical = False,
         screening: Screening = False,
-    ) -> dict[str, Any]:
+    ) -> Response:
         results, elapsed = await state.cohorts([cancer], patients, seed, years, clinical,
                                                screening)
-        return {**results[0], "elapsed_seconds": elapsed,
-                "disclaimer": metastasis.DISCLAIMER}
+        return await state.encoded(models.CohortResponse, lambda: {
+            **results[0], "elapsed_seconds": elapsed, "disclaimer": metastasis.DISCLAIMER})
 
     @router.get("/guide", response_model=models.GuideResponse, tags=["guide"],
                 summary="The guide's table of contents")

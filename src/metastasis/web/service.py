@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from fastapi import Response
+from pydantic import BaseModel
 
 from metastasis.api import check_seed
 from metastasis.clinical.course import ClinicalResult
@@ -144,6 +148,26 @@ class AppState:
             return await self.patient(cancer, seed, index, years), None
         course = await self.course(cancer, seed, index, years, screening)
         return course.patient, course
+
+    async def encoded(self, model: type[BaseModel], build: Callable[[], dict[str, Any]]
+                      ) -> Response:
+        """The JSON answer ``build()`` makes, checked against ``model`` and encoded in a
+        worker, within the request limits.
+
+        A long clinical course answers with tens of megabytes: building, validating and
+        encoding them on the event loop froze every other request for a minute under ten
+        such requests at once.  Here they take a worker's place (refused with 503 when none
+        is free) and the event loop only sends the bytes.  The same document FastAPI would
+        make from the returned dict (the model's fields, by alias), which its schema states.
+        """
+
+        def work(deadline: Deadline) -> bytes:
+            deadline.check()
+            data = build()
+            deadline.check()
+            return model.model_validate(data).model_dump_json(by_alias=True).encode()
+
+        return Response(await self.runner.call(work), media_type="application/json")
 
     def patient_payload(self, result: PatientResult, years: float, seed_drawn: bool,
                         course: ClinicalResult | None = None, screening: bool = False
