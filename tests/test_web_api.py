@@ -864,3 +864,35 @@ def test_large_answers_are_built_off_the_event_loop(monkeypatch: pytest.MonkeyPa
         thread.join(30)
         assert answers == [200]
     assert builders[0].startswith("metastasis-sim"), builders
+
+
+def test_the_patient_page_is_built_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The patient page's story and body map grow with the patient: they too are made in a
+    worker while other requests are answered (the same check as for the API's answer)."""
+    from metastasis.web import story
+
+    app = create_app(Limits(max_running=2, max_waiting=2, request_seconds=30))
+    builders: list[str] = []
+    timeline = story.timeline
+
+    def slow_timeline(*args: object, **kwargs: object) -> object:
+        builders.append(threading.current_thread().name)
+        time.sleep(3.0)
+        return timeline(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(story, "timeline", slow_timeline)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answers: list[int] = []
+        thread = threading.Thread(target=lambda: answers.append(client.get(
+            "/patient", params={"cancer": "melanoma", "seed": 1, "years": 1}).status_code))
+        thread.start()
+        waited = time.monotonic() + 20
+        while not builders and time.monotonic() < waited:
+            time.sleep(0.01)
+        assert builders, "the page was never built"
+        began = time.monotonic()
+        assert client.get("/api/limits").status_code == 200
+        assert time.monotonic() - began < 1.5, "the event loop waited for the page"
+        thread.join(30)
+        assert answers == [200]
+    assert builders[0].startswith("metastasis-sim"), builders

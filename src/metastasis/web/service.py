@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Response
 from pydantic import BaseModel
@@ -26,6 +26,8 @@ from metastasis.results.patient import PatientResult
 from metastasis.web import bodymap, charts, clinical_view, guide_html, story
 from metastasis.web.limits import MAX_INDEX, MAX_SEED, Limits
 from metastasis.web.runner import Deadline, Runner
+
+T = TypeVar("T")
 
 DAY_SLACK = 1e-6
 """Days past the end a request may name (a client's rounding of the end day) and still be
@@ -148,6 +150,16 @@ class AppState:
             return await self.patient(cancer, seed, index, years), None
         course = await self.course(cancer, seed, index, years, screening)
         return course.patient, course
+
+    async def off_loop(self, build: Callable[[], T]) -> T:
+        """``build()`` run in a worker, within the request limits (see :meth:`encoded`): for
+        what grows with the patient, such as a page's story and body map."""
+
+        def work(deadline: Deadline) -> T:
+            deadline.check()
+            return build()
+
+        return await self.runner.call(work)
 
     async def encoded(self, model: type[BaseModel], build: Callable[[], dict[str, Any]]
                       ) -> Response:

@@ -23,7 +23,9 @@ from fastapi.templating import Jinja2Templates
 import metastasis
 import metastasis.guide as guide
 from metastasis.api import check_seed
+from metastasis.clinical.course import ClinicalResult
 from metastasis.errors import ModelError
+from metastasis.results.patient import PatientResult
 from metastasis.web import bodymap, charts, clinical_view, guide_html, story
 from metastasis.web.errors import NotFound, Problem, from_model_error
 from metastasis.web.limits import MAX_INDEX, MAX_SEED
@@ -195,14 +197,24 @@ def build(state: AppState, templates: Jinja2Templates) -> APIRouter:
             return page(request, "patient.html", status=422,
                         error=from_model_error(error).message, **context)
         result, course = await state.subject(name, root, row, span, told, screened)
+        query = urlencode({"cancer": name, "seed": root, "index": row, "years": f"{span:g}",
+                           "clinical": str(told).lower(), "screening": str(screened).lower()})
+        # the story and the map grow with the patient: built in a worker, off the event loop
+        context.update(await state.off_loop(lambda: patient_details(
+            result, course, name, root, row, span, told, screened, shown, query)))
+        return page(request, "patient.html", **context)
+
+    def patient_details(
+        result: PatientResult, course: ClinicalResult | None, name: str, root: int,
+        row: int, span: float, told: bool, screened: bool, shown: int, query: str,
+    ) -> dict[str, Any]:
+        """What the patient page shows of one simulated patient."""
         data = result.to_dict()
         labels = state.site_labels
         urls = guide_html.step_urls()
         events = story.timeline(data["events"], labels, urls)
-        query = urlencode({"cancer": name, "seed": root, "index": row, "years": f"{span:g}",
-                           "clinical": str(told).lower(), "screening": str(screened).lower()})
         by_site = data["accounting"]["by_site"]
-        context.update(
+        return dict(
             result=result,
             params={"cancer": name, "seed": root, "index": row, "years": span,
                     "clinical": told, "screening": screened},
@@ -224,7 +236,6 @@ def build(state: AppState, templates: Jinja2Templates) -> APIRouter:
             query=query,
             step_urls=urls,
         )
-        return page(request, "patient.html", **context)
 
     @router.get("/patient/map", response_class=HTMLResponse)
     async def patient_map(
@@ -245,8 +256,9 @@ def build(state: AppState, templates: Jinja2Templates) -> APIRouter:
             return page(request, "error_fragment.html", status=422,
                         problem=from_model_error(error))
         when = result.end_time if math.isinf(when) else when
-        frame_data = bodymap.frame(result, when, state.site_labels, frames=FRAMES,
-                                   max_per_site=limits.max_lesions_drawn_per_site)
+        frame_data = await state.off_loop(lambda: bodymap.frame(
+            result, when, state.site_labels, frames=FRAMES,
+            max_per_site=limits.max_lesions_drawn_per_site))
         return page(request, "map.html", map=frame_data)
 
     # ------------------------------------------------------------------ cohort
