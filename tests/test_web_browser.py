@@ -325,3 +325,35 @@ def test_ticking_clinical_course_keeps_the_default_cohort_within_the_limit(
     page.wait_for_selector("#cohort-results", timeout=120_000)
     assert page.locator("#form-error").count() == 0, "the clinical cohort was accepted"
     session.check_clean()
+
+
+PHONE_PAGES = (
+    "/", "/guide", "/guide/common-sites", "/patient",
+    "/patient?cancer=colorectal&seed=7&index=0&years=10&clinical=true",
+    f"/patient?cancer=breast&seed={SEED}&index=0&years={YEARS}",
+    "/cohort", "/cohort?cancer=colorectal&cancer=breast&patients=30&seed=1&years=10",
+    "/cohort?cancer=colorectal&patients=20&seed=1&years=10&clinical=true",
+)
+
+
+def test_no_page_scrolls_sideways_on_a_phone(browser: Any, base_url: str) -> None:
+    """At 390 px (a phone) no page is wider than the screen: wide tables scroll inside their
+    own box, which takes keyboard focus and is named for screen readers."""
+    context = browser.new_context(base_url=base_url, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        for path in PHONE_PAGES:
+            response = page.goto(path)
+            assert response is not None and response.status == 200, path
+            page.wait_for_load_state("networkidle")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{path} is {width} px wide at 390 px"
+        boxes = page.eval_on_selector_all(
+            ".table-scroll", "bs => bs.map(b => [b.scrollWidth > b.clientWidth, "
+            "b.getAttribute('tabindex'), b.getAttribute('role'), b.getAttribute('aria-label')])")
+        assert any(scrolls for scrolls, *_ in boxes), "a wide table scrolls in its box"
+        for _, tabindex, role, label in boxes:
+            assert tabindex == "0" and role == "region" and label
+    finally:
+        context.close()
