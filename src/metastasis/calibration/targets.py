@@ -11,12 +11,22 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    model_validator,
+)
 
 from metastasis.errors import ModelError
+from metastasis.knowledge.files import errors_named
 from metastasis.knowledge.loader import _first_error, read_raw
+from metastasis.knowledge.schema import a_number
 from metastasis.units import DAYS_PER_YEAR
 
 DEFAULT_TARGETS = "calibration.toml"
@@ -40,6 +50,10 @@ MEDIAN_RELATIVE_TOLERANCE = 0.25
 """Default relative tolerance of a median survival: 'within 25 % of its target'."""
 DAYS_PER_MONTH = DAYS_PER_YEAR / 12.0
 
+Number = Annotated[float, BeforeValidator(a_number)]
+"""A figure of a target: a number, never ``true``/``false`` or text (pydantic would read
+``true`` as 1); its range is stated field by field."""
+
 Stage = Literal["I", "II", "III", "IV", "localized", "regional", "distant"]
 Arm = Literal["standard care", "untreated"]
 
@@ -56,23 +70,23 @@ class Target(BaseModel):
     statistic: Statistic
     site: str | None = None
     stage: Stage | None = None
-    years: float | None = Field(default=None, gt=0.0, le=30.0)
+    years: Number | None = Field(default=None, gt=0.0, le=30.0)
     """Years after diagnosis at which a ``survival`` target is read."""
     arm: Arm = "standard care"
     """Whose survival: patients given the default plan, or patients left untreated."""
-    value: float = Field(ge=0.0, le=1200.0)
-    low: float | None = Field(default=None, ge=0.0, le=1200.0)
-    high: float | None = Field(default=None, ge=0.0, le=1200.0)
+    value: Number = Field(ge=0.0, le=1200.0)
+    low: Number | None = Field(default=None, ge=0.0, le=1200.0)
+    high: Number | None = Field(default=None, ge=0.0, le=1200.0)
     population: str = ""
     """Who the figure is about, where and when (for example 'England, diagnosed 2008-2012')."""
     definition: str = ""
     """How the source measured it (net, relative or crude overall survival; among staged)."""
-    tolerance: float | None = Field(default=None, gt=0.0, le=1.0)
+    tolerance: Number | None = Field(default=None, gt=0.0, le=1.0)
     """How far (absolute) the model may sit outside the published band and still meet it."""
-    relative_tolerance: float | None = Field(default=None, gt=0.0, le=1.0)
+    relative_tolerance: Number | None = Field(default=None, gt=0.0, le=1.0)
     """The same as a share of the band's ends (median survival)."""
     source: str = Field(min_length=3)
-    fit: bool = False
+    fit: StrictBool = False
     """The target ``metastasis calibrate`` fits by default for this cancer type."""
 
     @model_validator(mode="after")
@@ -166,4 +180,5 @@ def load_targets(path: str | Path | None = None) -> dict[str, dict[str, Target]]
     if path is None:
         data = resources.files("metastasis.knowledge.data").joinpath(DEFAULT_TARGETS)
         return targets_from_dict(tomllib.loads(data.read_text(encoding="utf-8")))
-    return targets_from_dict(read_raw(path))
+    with errors_named(path):
+        return targets_from_dict(read_raw(path))

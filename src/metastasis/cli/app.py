@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, overload
 
 import typer
 from rich.console import Console
@@ -29,6 +29,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -47,6 +48,11 @@ from metastasis.limits import MAX_PATIENTS, MAX_SEED, MAX_YEARS, check_years
 
 # the engine, pandas and SciPy load only when a command needs them: --help and a bad option
 # answer without them
+if TYPE_CHECKING:  # the modules themselves load on first use (lazy_module below)
+    from metastasis.cli.clinical_report import ClinicalSetup
+    from metastasis.cli.clinical_story import ClinicalStory
+    from metastasis.cli.narrative import Story
+
 api = lazy_module("metastasis.api")
 calibration_report = lazy_module("metastasis.cli.calibration_report")
 clinical_report = lazy_module("metastasis.cli.clinical_report")
@@ -151,6 +157,8 @@ def error_message(error: ModelError) -> str:
     reads the same way, and the field is named by the parameter path ``model show`` prints.
     """
     field = error.field.removesuffix(".value")
+    if error.file is not None:  # bad content of a file the user gave: name the file first
+        field = f"{error.file}: {field}"
     if error.value == WHOLE_MODEL_VALUE:
         return f"{field}: {error.allowed}"
     allowed = error.allowed
@@ -209,6 +217,10 @@ scripts' digits, no spaces), at most 40 of them (beyond every limit, so a huge n
 refused by its value, not parsed at length)."""
 
 
+@overload
+def _integer(field: str, text: str, minimum: int) -> int: ...
+@overload
+def _integer(field: str, text: str | None, minimum: int) -> int | None: ...
 def _integer(field: str, text: str | None, minimum: int) -> int | None:
     """Parse a whole-number option; ``None`` stays ``None`` (for a seed to be drawn)."""
     if text is None:
@@ -375,11 +387,11 @@ def _print_accounting(console: Console, story: Any) -> None:
         console.print(table)
 
 
-def _print_story(console: Console, story: narrative.Story, seed_note: str | None) -> None:
+def _print_story(console: Console, story: Story, seed_note: str | None) -> None:
     _disclaimer(console)
     console.print(Text(story.title, style="bold"))
-    for line in story.header:
-        console.print(line, markup=False, soft_wrap=True)
+    for heading in story.header:
+        console.print(heading, markup=False, soft_wrap=True)
     if seed_note:
         console.print(Text(seed_note, style="cyan"), soft_wrap=True)
     console.print()
@@ -394,16 +406,16 @@ def _print_story(console: Console, story: narrative.Story, seed_note: str | None
                       soft_wrap=True)
     console.print()
     console.print(Text("Where it spread", style="bold underline"))
-    for line in story.spread:
-        console.print(line, markup=False, soft_wrap=True)
+    for sentence in story.spread:
+        console.print(sentence, markup=False, soft_wrap=True)
     _print_accounting(console, story)
     console.print()
     console.print(Text("End", style="bold underline"))
-    for line in story.ending:
-        console.print(line, markup=False, soft_wrap=True)
+    for sentence in story.ending:
+        console.print(sentence, markup=False, soft_wrap=True)
 
 
-def _clinical_document(result: Any, model: Any, setup: clinical_report.ClinicalSetup,
+def _clinical_document(result: Any, model: Any, setup: ClinicalSetup,
                        arm: Any, protocol_name: str | None, seed_drawn: bool) -> dict[str, Any]:
     """The whole course as data, with the provenance a rerun needs."""
     from metastasis.results.export import patient_provenance
@@ -419,12 +431,12 @@ def _clinical_document(result: Any, model: Any, setup: clinical_report.ClinicalS
             **clinical_story.course_dict(result, model, setup.clinical)}
 
 
-def _print_clinical_story(console: Console, story: clinical_story.ClinicalStory,
+def _print_clinical_story(console: Console, story: ClinicalStory,
                           seed_note: str | None) -> None:
     _disclaimer(console)
     console.print(Text(story.title, style="bold"))
-    for line in story.header:
-        console.print(line, markup=False, soft_wrap=True)
+    for heading in story.header:
+        console.print(heading, markup=False, soft_wrap=True)
     if seed_note:
         console.print(Text(seed_note, style="cyan"), soft_wrap=True)
     console.print()
@@ -441,8 +453,8 @@ def _print_clinical_story(console: Console, story: clinical_story.ClinicalStory,
     for heading, body in story.sections():
         console.print()
         console.print(Text(heading, style="bold underline"))
-        for line in body:
-            console.print(line, markup=False, soft_wrap=True)
+        for sentence in body:
+            console.print(sentence, markup=False, soft_wrap=True)
     _print_accounting(console, story)
 
 
@@ -522,7 +534,7 @@ def simulate(
 
 
 def _simulate_clinical(
-    resolved: Any, setup: clinical_report.ClinicalSetup, picked: Any, screening: bool,
+    resolved: Any, setup: ClinicalSetup, picked: Any, screening: bool,
     root_seed: int, index: int, horizon: float, chosen: PatientFormat, out: Path | None,
     note: str | None, seed_drawn: bool, all_events: bool,
 ) -> None:
@@ -1015,9 +1027,13 @@ def compare(
         with opened(processes, dask) as backend, _progress(_console(stderr=True)) as bar:
             for letter, arm in zip("AB", arms, strict=True):
                 task = bar.add_task(f"arm {letter}", total=n_patients)
+
+                def advance(k: int, task: TaskID = task) -> None:
+                    bar.advance(task, k)
+
                 cohorts.append(run_clinical_cohort(
                     resolved, setup.clinical, setup.treatments, n_patients, root_seed, horizon,
-                    arm, progress=lambda k, task=task: bar.advance(task, k), backend=backend))
+                    arm, progress=advance, backend=backend))
         differences = compare_arms(cohorts[0], cohorts[1])
         names = (arm_a.strip(), arm_b.strip())
         words = tuple(clinical_report.describe_arm(a, setup.clinical, resolved) for a in arms)

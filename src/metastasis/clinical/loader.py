@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from metastasis.clinical.schema import ALL_SITES, DEFAULT_STAGING, ClinicalKnowledge
 from metastasis.errors import ModelError
+from metastasis.knowledge.files import errors_named
 from metastasis.knowledge.loader import _first_error, read_raw
 from metastasis.knowledge.schema import KnowledgeBase
 
@@ -55,7 +56,8 @@ def load_clinical(path: str | Path | None = None) -> ClinicalKnowledge:
     if path is None:
         data = resources.files("metastasis.knowledge.data").joinpath(DEFAULT_CLINICAL)
         return clinical_from_dict(tomllib.loads(data.read_bytes().decode("utf-8")))
-    return clinical_from_dict(read_raw(path))
+    with errors_named(path):
+        return clinical_from_dict(read_raw(path))
 
 
 def _check_names(field: str, names: Iterable[str], allowed: set[str]) -> None:

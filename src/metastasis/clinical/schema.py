@@ -17,11 +17,22 @@ from __future__ import annotations
 
 import math
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from metastasis.errors import ModelError
+from metastasis.knowledge.ranges import (
+    AGE_YEARS,
+    DELAY_DAYS,
+    DIAMETER_MM,
+    INTERVAL_YEARS,
+    LOG10_SPREAD,
+    MAX_ENTRIES,
+    MIN_DIAMETER_MM,
+    POSITIVE_AGE_YEARS,
+    THRESHOLD_CELLS,
+)
 from metastasis.knowledge.schema import Positive, Probability, Rate
 
 ALL_SITES = "*"
@@ -56,10 +67,10 @@ class _SymptomBase(_Strict):
     """
 
     label: str = Field(min_length=1)
-    median_threshold_cells: Positive
-    log10_spread: Rate
-    workup: bool = True
-    neurological: bool = False
+    median_threshold_cells: Annotated[Positive, THRESHOLD_CELLS]
+    log10_spread: Annotated[Rate, LOG10_SPREAD]
+    workup: StrictBool = True
+    neurological: StrictBool = False
 
     @model_validator(mode="after")
     def _at_least_one_cell(self) -> _SymptomBase:
@@ -104,8 +115,8 @@ class PrimarySymptom(_SymptomBase):
 class DetectionCurve(_Strict):
     """Logistic sensitivity in diameter: ``p(d) = 1 / (1 + exp(-(d - d50) / width))``."""
 
-    d50_mm: Positive
-    width_mm: Positive
+    d50_mm: Annotated[Positive, DIAMETER_MM]
+    width_mm: Annotated[Positive, DIAMETER_MM]
 
 
 class Modality(_Strict):
@@ -119,7 +130,7 @@ class Modality(_Strict):
 
     label: str = Field(min_length=1)
     sites: list[str] = Field(default_factory=lambda: [ALL_SITES])
-    min_diameter_mm: Rate
+    min_diameter_mm: Annotated[Rate, MIN_DIAMETER_MM]
     default: DetectionCurve
     curves: dict[str, DetectionCurve] = Field(default_factory=dict)
 
@@ -157,7 +168,7 @@ class Workup(_Strict):
     on ``neurological_sites`` is added when a neurological symptom is present.
     """
 
-    delay_days: Positive
+    delay_days: Annotated[Positive, DELAY_DAYS]
     imaging: list[str] = Field(min_length=1)
     neurological_imaging: list[str] = Field(default_factory=list)
     neurological_sites: list[str] = Field(default_factory=lambda: ["brain"])
@@ -183,9 +194,9 @@ class ScreeningProgramme(_Strict):
     label: str = Field(min_length=1)
     cancer: str = Field(min_length=1)
     modality: str = Field(min_length=1)
-    start_age_years: Rate
-    stop_age_years: Rate
-    interval_years: Positive
+    start_age_years: Annotated[Rate, AGE_YEARS]
+    stop_age_years: Annotated[Rate, AGE_YEARS]
+    interval_years: Annotated[Positive, INTERVAL_YEARS]
     adherence: Probability
 
     @model_validator(mode="after")
@@ -213,10 +224,10 @@ class OnsetAge(_Strict):
     clinically evident tumour; both are kept so a test can see that they still agree.
     """
 
-    median_age_at_diagnosis_years: Positive
-    mean_years: Positive
-    sd_years: Rate
-    min_years: Rate
+    median_age_at_diagnosis_years: Annotated[Positive, POSITIVE_AGE_YEARS]
+    mean_years: Annotated[Positive, POSITIVE_AGE_YEARS]
+    sd_years: Annotated[Rate, AGE_YEARS]
+    min_years: Annotated[Rate, AGE_YEARS]
 
     @model_validator(mode="after")
     def _min_below_mean(self) -> OnsetAge:
@@ -235,8 +246,8 @@ class Outcome(_Strict):
 
     label: str = Field(min_length=1)
     sites: list[str]
-    threshold_cells: Positive
-    fatal: bool
+    threshold_cells: Annotated[Positive, THRESHOLD_CELLS]
+    fatal: StrictBool
 
     @model_validator(mode="after")
     def _sites(self) -> Outcome:
@@ -250,8 +261,8 @@ class Cachexia(_Strict):
     lesion, the primary included) is drawn once: ``10 ** N(log10 median, log10_spread)``."""
 
     label: str = Field(default="cancer cachexia (whole tumour burden)", min_length=1)
-    median_threshold_cells: Positive
-    log10_spread: Rate
+    median_threshold_cells: Annotated[Positive, THRESHOLD_CELLS]
+    log10_spread: Annotated[Rate, LOG10_SPREAD]
 
     @model_validator(mode="after")
     def _at_least_one_cell(self) -> Cachexia:
@@ -267,7 +278,7 @@ class Outcomes(_Strict):
     own, keyed by the cancer type; none at all leaves only organ failure and the lethal
     burden of the disease process)."""
 
-    organ_failure: dict[str, Outcome] = Field(min_length=1)
+    organ_failure: dict[str, Outcome] = Field(min_length=1, max_length=MAX_ENTRIES)
     fracture: Outcome
     cachexia: dict[str, Cachexia] = Field(default_factory=dict)
 
@@ -297,9 +308,9 @@ class TCutoffs(_Strict):
     be empty and the rule would not say what the file meant.
     """
 
-    t1_max_mm: Positive
-    t2_max_mm: Positive
-    t3_max_mm: Positive
+    t1_max_mm: Annotated[Positive, DIAMETER_MM]
+    t2_max_mm: Annotated[Positive, DIAMETER_MM]
+    t3_max_mm: Annotated[Positive, DIAMETER_MM]
 
     @model_validator(mode="after")
     def _strictly_increasing(self) -> TCutoffs:
@@ -344,12 +355,15 @@ class ClinicalKnowledge(_Strict):
 
     name: str = "default"
     description: str = ""
-    symptoms: dict[str, Symptom] = Field(min_length=1)
-    primary_symptoms: dict[str, dict[str, PrimarySymptom]] = Field(default_factory=dict)
-    modalities: dict[str, Modality] = Field(min_length=1)
+    symptoms: dict[str, Symptom] = Field(min_length=1, max_length=MAX_ENTRIES)
+    primary_symptoms: dict[str, Annotated[dict[str, PrimarySymptom],
+                                          Field(max_length=MAX_ENTRIES)]] = Field(
+        default_factory=dict)
+    modalities: dict[str, Modality] = Field(min_length=1, max_length=MAX_ENTRIES)
     biopsy: Biopsy
     workup: Workup
-    screening: dict[str, ScreeningProgramme] = Field(default_factory=dict)
+    screening: dict[str, ScreeningProgramme] = Field(default_factory=dict,
+                                                     max_length=MAX_ENTRIES)
     onset_age: dict[str, OnsetAge] = Field(min_length=1)
     outcomes: Outcomes
     staging: dict[str, TCutoffs]

@@ -22,10 +22,23 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from metastasis.errors import ModelError
+from metastasis.knowledge.files import errors_named
 from metastasis.knowledge.loader import _first_error, read_raw
+from metastasis.knowledge.ranges import (
+    CYCLES,
+    DIAMETER_MM,
+    DOSE_GY,
+    FRACTIONS,
+    INTERVAL_DAYS,
+    LESION_COUNT,
+    LOG10_SPREAD,
+    MAX_STEPS,
+    RELATIVE_GROWTH,
+    START_DAY,
+)
 from metastasis.knowledge.schema import Positive, Probability, Rate, Sourced
 
 DEFAULT_TREATMENTS = "treatments.toml"
@@ -100,9 +113,9 @@ class ResponseCriteria(BaseModel):
 
     model_config = _FROZEN
 
-    measurable_diameter_mm: Positive
+    measurable_diameter_mm: Annotated[Positive, DIAMETER_MM]
     partial_response_shrinkage: Probability
-    progression_growth: Rate
+    progression_growth: Annotated[Rate, RELATIVE_GROWTH]
 
 
 class _Therapy(BaseModel):
@@ -124,7 +137,7 @@ class SurgeryTherapy(_Therapy):
 
     modality: Literal[Modality.SURGERY]
     metastasectomy_sites: list[str]
-    max_metastases: Count
+    max_metastases: Annotated[Count, LESION_COUNT]
     lymphadenectomy_sites: list[str] = []
 
 
@@ -145,7 +158,7 @@ class ChemotherapyTherapy(_Therapy):
     modality: Literal[Modality.CHEMOTHERAPY]
     surviving_fraction: Probability
     resistance_per_cell: Probability
-    log_kill_sd: Rate | None = None
+    log_kill_sd: Annotated[Rate, LOG10_SPREAD] | None = None
 
     def spread(self) -> float:
         """The between-patient sd of the log10 surviving fraction (0 when there is none)."""
@@ -195,7 +208,7 @@ class RadiationTherapy(_Therapy):
     controlled_surviving_fraction: Probability
     uncontrolled_surviving_fraction: Probability
     pain_relief: Probability | None = None
-    max_lesions: Count
+    max_lesions: Annotated[Count, LESION_COUNT]
 
 
 Therapy = Annotated[
@@ -213,7 +226,7 @@ class _Step(BaseModel):
     model_config = _FROZEN
 
     therapy: str
-    start_day: Offset
+    start_day: Annotated[Offset, START_DAY]
     label: str = ""
 
 
@@ -225,15 +238,15 @@ class SurgeryStep(_Step):
     """
 
     modality: Literal[Modality.SURGERY]
-    primary: bool = False
-    regional_nodes: bool = False
-    metastasectomy: bool = False
-    curative_only: bool = False
+    primary: StrictBool = False
+    regional_nodes: StrictBool = False
+    metastasectomy: StrictBool = False
+    curative_only: StrictBool = False
 
 
 class _CourseStep(_Step):
-    cycles: Count
-    interval_days: Positive
+    cycles: Annotated[Count, CYCLES]
+    interval_days: Annotated[Positive, INTERVAL_DAYS]
 
     def cycle_days(self, start: float) -> list[float]:
         """Days of every cycle when the protocol starts on day ``start``."""
@@ -264,8 +277,8 @@ class RadiationStep(_Step):
 
     modality: Literal[Modality.RADIATION]
     sites: Annotated[list[str], Field(min_length=1)]
-    dose_gy: Positive
-    fractions: Count
+    dose_gy: Annotated[Positive, DOSE_GY]
+    fractions: Annotated[Count, FRACTIONS]
 
 
 Step = Annotated[
@@ -283,7 +296,7 @@ class Protocol(BaseModel):
     label: str
     description: str = ""
     cancers: Annotated[list[str], Field(min_length=1)]
-    steps: Annotated[list[Step], Field(min_length=1)]
+    steps: Annotated[list[Step], Field(min_length=1, max_length=MAX_STEPS)]
 
 
 class TreatmentKnowledge(BaseModel):
@@ -449,15 +462,15 @@ def check_treatments(treatments: TreatmentKnowledge) -> None:
             field = f"plans.{cancer}.{stage}"
             if stage not in STAGE_GROUPS:
                 raise ModelError(f"plans.{cancer}", stage, ", ".join(STAGE_GROUPS))
-            protocol = treatments.protocols.get(protocol_name)
-            if protocol is None:
+            planned = treatments.protocols.get(protocol_name)
+            if planned is None:
                 raise ModelError(field, protocol_name, ", ".join(sorted(treatments.protocols)))
-            if cancer not in protocol.cancers:
+            if cancer not in planned.cancers:
                 raise ModelError(
                     field,
                     protocol_name,
                     f"a protocol declared for {cancer} (this one is for "
-                    f"{', '.join(protocol.cancers)})",
+                    f"{', '.join(planned.cancers)})",
                 )
 
 
@@ -522,7 +535,8 @@ def load_treatments(path: str | Path | None = None) -> TreatmentKnowledge:
     if path is None:
         text = resources.files("metastasis.knowledge.data").joinpath(DEFAULT_TREATMENTS)
         return treatments_from_dict(tomllib.loads(text.read_text(encoding="utf-8")))
-    return treatments_from_dict(read_raw(path))
+    with errors_named(path):
+        return treatments_from_dict(read_raw(path))
 
 
 class ProtocolFile(BaseModel):
@@ -550,7 +564,9 @@ def load_protocols(
     path: str | Path, treatments: TreatmentKnowledge | None = None
 ) -> dict[str, Protocol]:
     """Read a user's protocol file (TOML or JSON), checked against ``treatments``."""
-    return protocols_from_dict(read_raw(path), treatments or load_treatments())
+    treatments = treatments or load_treatments()
+    with errors_named(path):
+        return protocols_from_dict(read_raw(path), treatments)
 
 
 def protocols_to_dict(protocols: dict[str, Protocol]) -> dict[str, Any]:

@@ -8,7 +8,6 @@ Every failure becomes one :class:`~metastasis.errors.ModelError` naming the fiel
 from __future__ import annotations
 
 import copy
-import json
 import re
 import tomllib
 from importlib import resources
@@ -18,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from metastasis.errors import ModelError
+from metastasis.knowledge.files import errors_named, read_data
 from metastasis.knowledge.schema import KnowledgeBase
 
 DEFAULT_MODEL = "default.toml"
@@ -68,6 +68,11 @@ def first_error(exc: ValidationError, raw: dict[str, Any] | None = None) -> Mode
 
 def _first_error(exc: ValidationError, raw: dict[str, Any] | None = None) -> ModelError:
     err = exc.errors()[0]
+    original = (err.get("ctx") or {}).get("error")
+    if isinstance(original, ModelError):  # a check that knows its field, value and rule
+        where = ".".join(str(part) for part in err["loc"])
+        field = f"{where}.{original.field}" if where and original.field else original.field
+        return ModelError(field, original.value, original.allowed)
     field = ".".join(str(part) for part in err["loc"]) or "model"
     message = str(err["msg"]).removeprefix("Value error, ")
     named = re.match(r"^([A-Za-z_][\w.*]*): (.*)$", message, re.S)
@@ -95,18 +100,9 @@ def from_dict(raw: dict[str, Any]) -> KnowledgeBase:
 
 
 def read_raw(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML or JSON file, reporting a malformed file as a ModelError."""
-    path = Path(path)
-    try:
-        text = path.read_bytes()
-    except OSError as exc:
-        raise ModelError("model file", str(path), f"a readable file ({exc.strerror})") from None
-    try:
-        if path.suffix.lower() == ".json":
-            return json.loads(text)
-        return tomllib.loads(text.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError("model file", str(path), f"valid TOML or JSON ({exc})") from None
+    """Parse a TOML or JSON file within the size and nesting limits of
+    :mod:`metastasis.knowledge.files`, reporting any problem as a ModelError."""
+    return read_data(path)
 
 
 def raw_knowledge(path: str | Path | None = None) -> dict[str, Any]:
@@ -119,5 +115,7 @@ def raw_knowledge(path: str | Path | None = None) -> dict[str, Any]:
 
 
 def load(path: str | Path | None = None) -> KnowledgeBase:
-    """Load the packaged default knowledge base, or a user's modified copy from ``path``."""
-    return from_dict(raw_knowledge(path))
+    """Load the packaged default knowledge base, or a user's modified copy from ``path``
+    (an error in the file names it: :attr:`~metastasis.errors.ModelError.file`)."""
+    with errors_named(path):
+        return from_dict(raw_knowledge(path))

@@ -9,12 +9,48 @@ field, the value and what is allowed.
 from __future__ import annotations
 
 import math
+import sys
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from metastasis.errors import ModelError
+from metastasis.knowledge.ranges import (
+    BIRTH_RATE,
+    CELL_DENSITY,
+    CELLS,
+    DOUBLING_DAYS,
+    EXPONENT,
+    LOG10_LIMIT,
+    LOG10_SPREAD,
+    MAX_GOMPERTZ_RATE,
+    MAX_SITES,
+    MAX_SPREAD_PER_LIMIT,
+    MEAN_DAYS,
+    RATE_PER_DAY,
+    SHEDDING_RATE,
+    SPEEDUP,
+    THRESHOLD_CELLS,
+)
+
+
+def a_number(value: Any) -> Any:
+    """Refuse what is not a number before pydantic would convert it: ``true`` is not a rate
+    (pydantic reads it as 1), nor is the text "0.5"."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        shown = "true/false" if isinstance(value, bool) else "text or a table"
+        raise ValueError(f"must be a number, not {shown}, got {value!r}")
+    if isinstance(value, int) and abs(value) > sys.float_info.max:
+        raise ValueError(f"must be a finite number, got {value!r}")
+    return value
 
 
 class Sourced(BaseModel):
@@ -24,6 +60,11 @@ class Sourced(BaseModel):
 
     value: float
     source: Annotated[str, Field(min_length=3)]
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _a_number(cls, v: Any) -> Any:
+        return a_number(v)
 
     @field_validator("value")
     @classmethod
@@ -41,7 +82,9 @@ def _check(value: Sourced, *, name: str, low: float, high: float, low_open: bool
 
 
 class Probability(Sourced):
-    """A probability: a finite number in [0, 1]."""
+    """A probability: a finite number in [0, 1] (any, however small: probabilities are only
+    multiplied and compared; every other kind of number has a range of its own, in
+    :mod:`~metastasis.knowledge.ranges`)."""
 
     @field_validator("value")
     @classmethod
@@ -104,8 +147,8 @@ class Site(BaseModel):
     cavity: str | None = None
     arterial_share: Probability
     capillary_arrest: Probability
-    vital: bool = False
-    max_lesion_cells: Positive | None = None
+    vital: StrictBool = False
+    max_lesion_cells: Annotated[Positive, CELLS] | None = None
     vertebral_plexus_share: Probability | None = None
 
 
@@ -114,19 +157,19 @@ class Circulation(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    cells_per_cm3: Positive
-    lethal_burden_cells: Positive
-    clinical_size_cells: Positive
+    cells_per_cm3: Annotated[Positive, CELL_DENSITY]
+    lethal_burden_cells: Annotated[Positive, THRESHOLD_CELLS]
+    clinical_size_cells: Annotated[Positive, CELLS]
 
 
 class Growth(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    doubling_time_days: Positive
-    reference_size_cells: Positive
-    capacity_cells: Positive
-    metastasis_speedup: Positive
-    metastasis_capacity_cells: Positive | None = None
+    doubling_time_days: Annotated[Positive, DOUBLING_DAYS]
+    reference_size_cells: Annotated[Positive, CELLS]
+    capacity_cells: Annotated[Positive, CELLS]
+    metastasis_speedup: Annotated[Positive, SPEEDUP]
+    metastasis_capacity_cells: Annotated[Positive, CELLS] | None = None
     """Gompertz capacity of a metastasis (absent: ``capacity_cells``).  Measured doubling
     times of metastases lengthen only modestly from occult to overt lesions, so a metastasis
     is not held back by the primary's ceiling."""
@@ -150,7 +193,38 @@ class Growth(BaseModel):
             raise ValueError(
                 f"growth.capacity_cells must exceed 1 cell, got {self.capacity_cells.value:g}"
             )
+        self._rates_within_reach()
         return self
+
+    def gompertz_rates(self) -> tuple[float, float]:
+        """Gompertz rates a = ln 2 / (DT ln(K / x_ref)) of the primary and of a metastasis
+        (which doubles ``metastasis_speedup`` times faster at the reference size), per day;
+        the same as :func:`metastasis.model.growth.gompertz_rate`."""
+        dt, reference = self.doubling_time_days.value, self.reference_size_cells.value
+        primary = math.log(2.0) / (dt * math.log(self.capacity_cells.value / reference))
+        metastasis = math.log(2.0) * self.metastasis_speedup.value / (
+            dt * math.log(self.metastasis_capacity / reference))
+        return primary, metastasis
+
+    def _rates_within_reach(self) -> None:
+        """Lesions must not reach their capacity to machine precision within the longest
+        horizon (see :data:`~metastasis.knowledge.ranges.MAX_GOMPERTZ_RATE`)."""
+        primary, metastasis = self.gompertz_rates()
+        most = f"{MAX_GOMPERTZ_RATE:.4g}"
+        if primary > MAX_GOMPERTZ_RATE:
+            raise ModelError(
+                "doubling_time_days", self.doubling_time_days.value,
+                f"at least {self.doubling_time_days.value * primary / MAX_GOMPERTZ_RATE:.4g} "
+                f"days with these sizes: the Gompertz rate ln 2 / (DT ln(capacity / "
+                f"reference)) must be at most {most} per day (it is {primary:.4g})",
+            )
+        if metastasis > MAX_GOMPERTZ_RATE:
+            raise ModelError(
+                "metastasis_speedup", self.metastasis_speedup.value,
+                f"at most {self.metastasis_speedup.value * MAX_GOMPERTZ_RATE / metastasis:.4g} "
+                f"with these sizes and doubling time: a metastasis's Gompertz rate must be at "
+                f"most {most} per day (it is {metastasis:.4g})",
+            )
 
 
 class Invasion(BaseModel):
@@ -158,9 +232,9 @@ class Invasion(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = True
+    enabled: StrictBool = True
     motility_per_new_cell: Probability
-    breach_rate: Rate
+    breach_rate: Annotated[Rate, RATE_PER_DAY]
 
 
 class Shedding(BaseModel):
@@ -168,15 +242,15 @@ class Shedding(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rate: Rate
-    exponent: Probability
+    rate: Annotated[Rate, SHEDDING_RATE]
+    exponent: Annotated[Probability, EXPONENT]
     lymph_fraction: Probability
     cavity_fraction: Probability
-    rate_log10_sd: Rate | None = None
+    rate_log10_sd: Annotated[Rate, LOG10_SPREAD] | None = None
     """Spread between patients of the shedding rate: each patient's rate is ``rate`` times
     10**(sd * Z), Z standard normal (``rate`` is the median patient's). Tumours of one type
     differ widely in how early and how much they spread; absent means no spread."""
-    rate_log10_limit: Positive | None = None
+    rate_log10_limit: Annotated[Positive, LOG10_LIMIT] | None = None
     """Bound of that spread: sd * Z is drawn from the normal truncated to [-limit, limit]
     (absent: not truncated), so that no patient sheds more than 10**limit times the median."""
 
@@ -187,6 +261,14 @@ class Shedding(BaseModel):
             raise ValueError(
                 "shedding.lymph_fraction + shedding.cavity_fraction must be at most 1, "
                 f"got {total:g}"
+            )
+        sd = self.rate_log10_sd.value if self.rate_log10_sd else 0.0
+        limit = self.rate_log10_limit
+        if limit is not None and sd > MAX_SPREAD_PER_LIMIT * limit.value:
+            raise ModelError(
+                "rate_log10_limit", limit.value,
+                f"at least rate_log10_sd / {MAX_SPREAD_PER_LIMIT:g} ({sd:g} / "
+                f"{MAX_SPREAD_PER_LIMIT:g}), so that a patient's rate is drawn in a few tries",
             )
         return self
 
@@ -217,12 +299,12 @@ class Colonisation(BaseModel):
     death_at_site: Probability
     dormancy: Probability
     awakening: Probability
-    mean_dormancy_days: Rate
-    colony_birth_rate: Positive
-    colony_death_rate: Rate
-    micrometastasis_cells: Positive
+    mean_dormancy_days: Annotated[Rate, MEAN_DAYS]
+    colony_birth_rate: Annotated[Positive, BIRTH_RATE]
+    colony_death_rate: Annotated[Rate, RATE_PER_DAY]
+    micrometastasis_cells: Annotated[Positive, CELLS]
     outgrowth: Probability
-    mean_outgrowth_delay_days: Rate
+    mean_outgrowth_delay_days: Annotated[Rate, MEAN_DAYS]
 
     @model_validator(mode="after")
     def _consistent(self) -> Colonisation:
@@ -269,7 +351,7 @@ class KnowledgeBase(BaseModel):
     name: str = "default"
     description: str = ""
     circulation: Circulation
-    sites: dict[str, Site]
+    sites: Annotated[dict[str, Site], Field(max_length=MAX_SITES)]
     cancers: dict[str, CancerType]
 
     @model_validator(mode="after")
@@ -284,6 +366,8 @@ class KnowledgeBase(BaseModel):
                         f"sites.{key}.{field}: a site of this anatomy "
                         f"({', '.join(sorted(names | allowed_extra))})"
                     )
+        self._check_lymph()
+        self._check_cavities()
         for required in ("liver", "lungs"):
             if required not in names:
                 raise ValueError(f"sites: the anatomy needs a site named {required!r}")
@@ -304,13 +388,56 @@ class KnowledgeBase(BaseModel):
                     f"cancers.{key}.primary_site: a site of this anatomy "
                     f"({', '.join(sorted(names))})"
                 )
-            for site in cancer.affinity:
-                if site not in names:
+            for soil in cancer.affinity:
+                if soil not in names:
                     raise ValueError(
-                        f"cancers.{key}.affinity.{site}: a site of this anatomy "
+                        f"cancers.{key}.affinity.{soil}: a site of this anatomy "
                         f"({', '.join(sorted(names))})"
                     )
         return self
+
+    def _of_kind(self, kind: SiteKind) -> list[str]:
+        return sorted(k for k, s in self.sites.items() if s.kind is kind)
+
+    def _check_lymph(self) -> None:
+        """Lymph flows on, never back: from an organ into a lymph-node site (never the
+        organ itself), from node to node, and out through the thoracic duct.  A site draining
+        into itself or a cycle of nodes (regional -> distant -> regional) would send cells
+        round for ever; the journey's equations then have no solution with lossless legs."""
+        nodes = self._of_kind(SiteKind.LYMPH_NODES)
+        for key, site in self.sites.items():
+            target = site.lymph_drainage
+            if target is None or target == THORACIC_DUCT:
+                continue
+            if target == key or target not in nodes:
+                others = [n for n in nodes if n != key]
+                raise ValueError(
+                    f"sites.{key}.lymph_drainage: a lymph-node site other than this one "
+                    f"({', '.join([*others, THORACIC_DUCT])})"
+                )
+        for start in nodes:
+            seen = [start]
+            target = self.sites[start].lymph_drainage
+            while target is not None and target != THORACIC_DUCT:
+                if target in seen:
+                    raise ValueError(
+                        f"sites.{seen[-1]}.lymph_drainage: a lymph-node site that does not "
+                        f"lead back here, or {THORACIC_DUCT} (the lymph would flow in a "
+                        f"cycle: {' -> '.join([*seen, target])})"
+                    )
+                seen.append(target)
+                target = self.sites[target].lymph_drainage
+
+    def _check_cavities(self) -> None:
+        """A ``cavity`` names a serous cavity (a site of kind ``cavity``: the peritoneum,
+        the pleura), not an ordinary organ: cells shed across a cavity settle on its lining."""
+        cavities = self._of_kind(SiteKind.CAVITY)
+        for key, site in self.sites.items():
+            if site.cavity is not None and site.cavity not in cavities:
+                raise ValueError(
+                    f"sites.{key}.cavity: a site of kind cavity "
+                    f"({', '.join(cavities) or 'none in this anatomy'})"
+                )
 
     def cancer(self, name: str) -> CancerType:
         """Look a cancer type up, with an error that lists the allowed names."""
