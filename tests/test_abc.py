@@ -145,6 +145,7 @@ def _fit(knowledge, seed, population=40, generations=9):
                    seed=seed, population=population, generations=generations)
 
 
+@pytest.mark.slow
 def test_the_posterior_recovers_known_parameters(monkeypatch, knowledge):
     monkeypatch.setattr(abc, "evaluate", _stand_in)
     fit = _fit(knowledge, seed=3)
@@ -209,6 +210,7 @@ def test_bad_abc_input_is_one_line_and_exit_2(arguments):
     assert len(result.output.strip().splitlines()) == 1, result.output
 
 
+@pytest.mark.slow
 def test_a_tiny_real_fit_writes_a_knowledge_base_that_names_its_command(tmp_path: Path):
     out = tmp_path / "fitted.toml"
     result = runner.invoke(app, [

@@ -69,6 +69,7 @@ def test_processes_give_the_serial_cohort() -> None:
     assert sum(done) == PATIENTS and len(done) > 1
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_the_serial_cohort() -> None:
     """A real LocalCluster with two single-threaded worker processes."""
     done: list[int] = []
@@ -78,6 +79,7 @@ def test_dask_local_cluster_gives_the_serial_cohort() -> None:
     assert sum(done) == PATIENTS
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_the_serial_clinical_cohort() -> None:
     model, clinical, treatments = _model(), load_clinical(), load_treatments()
     serial = run_clinical_cohort(model, clinical, treatments, 8, SEED, 8.0, Arm())
@@ -122,6 +124,7 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])  # closed again when the block ends
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_one_error() -> None:
     address = f"tcp://127.0.0.1:{_closed_port()}"
     with pytest.raises(ModelError) as caught:
@@ -129,6 +132,7 @@ def test_unreachable_scheduler_is_one_error() -> None:
     assert caught.value.field == "scheduler" and caught.value.value == address
 
 
+@pytest.mark.slow
 def test_cli_unreachable_scheduler_is_one_line_and_exit_2() -> None:
     address = f"tcp://127.0.0.1:{_closed_port()}"
     result = runner.invoke(app, ["cohort", "--untreated", "--patients", "4", "--seed", "1",
@@ -148,6 +152,7 @@ def test_cli_bad_scheduler_is_one_line_and_exit_2(value: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("metastasis: error: --scheduler: got ")
 
 
+@pytest.mark.slow
 def test_cli_dask_local_matches_one_process() -> None:
     args = ["cohort", "--untreated", "--patients", "12", "--seed", "2", "--format", "json"]
     plain = runner.invoke(app, args)
@@ -156,6 +161,7 @@ def test_cli_dask_local_matches_one_process() -> None:
     assert plain.stdout == dask.stdout
 
 
+@pytest.mark.slow
 def test_a_script_without_a_main_guard_gets_a_clear_error(tmp_path: Path) -> None:
     """Worker processes import the calling script again; an unguarded parallel run there is
     refused with a message saying what to add, not a hang or a broken pool."""

@@ -153,6 +153,7 @@ def test_a_run_without_seed_draws_one_prints_it_and_can_be_rerun() -> None:
     assert timeline(again) == timeline(out)
 
 
+@pytest.mark.slow
 def test_milestones_by_default_and_every_event_on_request() -> None:
     seed = find_seed(lambda p: len(p.lesions) > 20, 20.0)
     patient = run_patient(load_model("colorectal"), seed, 0, 20.0)
@@ -173,6 +174,7 @@ def test_a_patient_with_distant_spread_is_named_after_the_primary() -> None:
     assert "liver cancer" not in out
 
 
+@pytest.mark.slow
 def test_spread_from_a_metastasis_names_the_parent_lesion() -> None:
     seed = find_seed(lambda p: bool((p.lesions.parent > 0).any()), 20.0)
     out = ok("simulate", "--untreated", "--seed", str(seed), "--years", "20", "--all-events")

@@ -143,6 +143,7 @@ def test_a_patient_alive_at_the_horizon_is_censored() -> None:
     assert "clinic, horizon: alive at the end of the simulated horizon (censored)" in out
 
 
+@pytest.mark.slow
 def test_the_story_is_reproducible_and_long_courses_collapse_alike_cycles() -> None:
     index = find_patient(lambda r: sum("cycle" in e.description for e in r.treatment) > 3)
     a = ok("simulate", "--seed", "1", "--patient", str(index))
@@ -318,6 +319,7 @@ def test_cohort_json_has_the_clinical_summary_of_the_api() -> None:
     assert got["survival_by_stage"].keys() == expected["survival_by_stage"].keys()
 
 
+@pytest.mark.slow
 def test_cohort_sets_its_survival_beside_the_registries() -> None:
     """Every survival figure the report prints is set beside the registry figures of its
     type, with verdicts that agree with the published range, and a plain sentence; the

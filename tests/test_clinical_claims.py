@@ -46,6 +46,7 @@ def _at_diagnosis(cancer: str, screening: bool) -> ClinicalCohort:
     return _cohort(cancer, screening, follow_up=False)
 
 
+@pytest.mark.slow
 def test_screening_lowers_the_share_with_metastases_at_diagnosis() -> None:
     """Colonoscopy screening finds colorectal cancers earlier, so fewer patients already
     carry distant deposits when diagnosed: paired per-patient difference (screening minus
@@ -59,6 +60,7 @@ def test_screening_lowers_the_share_with_metastases_at_diagnosis() -> None:
     assert (screened.patients["pathway"] == "screening").sum() > 0
 
 
+@pytest.mark.slow
 def test_screening_does_not_shorten_lives_and_compare_reports_it() -> None:
     """The comparison's restricted mean lifetime from onset (free of lead-time bias) is not
     lower with screening: its 95 % interval's upper end is above zero."""

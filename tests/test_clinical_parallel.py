@@ -135,6 +135,7 @@ def test_cli_untreated_cohort_with_workers_matches_one_process() -> None:
     assert reports[0] == reports[1]
 
 
+@pytest.mark.slow
 def test_installed_command_runs_workers_in_a_real_process() -> None:
     """The console script as a user runs it: worker processes started from a real
     ``__main__`` (the pool's start method imports it), same report as one process."""
@@ -149,6 +150,7 @@ def test_installed_command_runs_workers_in_a_real_process() -> None:
     assert outputs[0] == outputs[1]
 
 
+@pytest.mark.slow
 def test_benchmark_script_runs() -> None:
     """A smoke run of benchmarks/bench_clinical_parallel.py (no timing is asserted: the
     script itself checks that every parallel table equals the serial one)."""

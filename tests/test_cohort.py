@@ -335,6 +335,7 @@ def test_rerun_from_provenance_reproduces_a_chunk(colorectal):
 # --------------------------------------------------------------------------- benchmark
 
 
+@pytest.mark.slow
 def test_benchmark_script_runs_and_prints_its_tables():
     """A smoke run of benchmarks/bench_cohort.py (no timing is asserted, only that it works)."""
     import subprocess

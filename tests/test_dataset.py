@@ -148,6 +148,7 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "metastasis.cli.app", *args]
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_is_identical_to_an_uninterrupted_run(tmp_path: Path) -> None:
     """A real command killed with SIGKILL while it writes parts, then resumed."""
     args = ["cohort", "--untreated", "--patients", "60", "--seed", str(SEED), "--years", "10",
@@ -220,6 +221,7 @@ def test_cli_resume_needs_a_seed_and_an_existing_run_refuses_overwrite(tmp_path:
     assert len([line for line in again.stderr.splitlines() if line.strip()]) == 1
 
 
+@pytest.mark.slow
 def test_scale_benchmark_script_runs() -> None:
     """A smoke run of benchmarks/bench_scale.py (no timing is asserted, only that it works
     and reports every part)."""

@@ -506,6 +506,7 @@ INDEPENDENTLY_CHECKED = ("colorectal", "prostate")
 every other simulated figure is still checked for its stated seed, size and arithmetic."""
 
 
+@pytest.mark.slow
 def test_simulated_figures_state_their_cohort_and_reproduce(
     rendered: dict[str, pages.RenderedPage],
 ) -> None:

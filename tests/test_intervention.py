@@ -37,6 +37,7 @@ def _metastases_founded(process: DiseaseProcess) -> int:
     return int((table.first_segments() & (table.id != 0)).sum())
 
 
+@pytest.mark.slow
 def test_a_cut_without_change_does_not_change_the_law(model) -> None:
     """Number of metastases founded by the end, and the end day: two-sample KS and
     Mann-Whitney between 600 uncut patients and 600 cut at day 3,000 (other seeds) over

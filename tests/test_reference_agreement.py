@@ -84,6 +84,8 @@ from metastasis.reference import gillespie
 from metastasis.reference.gillespie import simulate_reference_patient
 from metastasis.results.patient import PatientResult
 
+pytestmark = pytest.mark.verification  # statistical agreement: the slow tier
+
 ALPHA = 1e-3
 """Family-wise significance level of the agreement tests of this module."""
 

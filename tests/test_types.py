@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from mypy import api
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_mypy_finds_no_error_in_the_package() -> None:
     stdout, stderr, status = api.run([
         "--config-file", str(ROOT / "pyproject.toml"),

@@ -28,6 +28,8 @@ from metastasis.knowledge.loader import from_dict
 from metastasis.model.resolve import FATES, resolve
 from metastasis.results.patient import Accounting
 
+pytestmark = pytest.mark.verification  # statistical agreement: the slow tier
+
 ALPHA = 1e-3
 """Significance level of every statistical comparison in this module."""
 

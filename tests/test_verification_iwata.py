@@ -37,6 +37,8 @@ from metastasis.engine.seeds import patient_generator
 from metastasis.model.resolve import OUTGROWTH, ResolvedModel
 from metastasis.results.patient import PatientResult
 
+pytestmark = pytest.mark.verification  # statistical agreement: the slow tier
+
 # Iwata et al. 2000 as in reference-figures section 1.
 A_RATE = 0.00286  # per day
 K_CAPACITY = 7.3e10  # cells

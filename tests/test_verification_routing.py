@@ -35,6 +35,8 @@ from metastasis.knowledge.loader import from_dict
 from metastasis.model.resolve import ResolvedModel, resolve
 from metastasis.model.routing import Route
 
+pytestmark = pytest.mark.verification  # statistical agreement: the slow tier
+
 ALPHA = 1e-3
 """Significance level of the goodness-of-fit test."""
 

@@ -38,10 +38,13 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 SEED = 11
 YEARS = 15
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("METASTASIS_SKIP_BROWSER") == "1",
-    reason="METASTASIS_SKIP_BROWSER=1: browser tests skipped on request",
-)
+pytestmark = [
+    pytest.mark.slow,  # a real browser: seconds per page
+    pytest.mark.skipif(
+        os.environ.get("METASTASIS_SKIP_BROWSER") == "1",
+        reason="METASTASIS_SKIP_BROWSER=1: browser tests skipped on request",
+    ),
+]
 
 
 def free_port() -> int:
