@@ -548,3 +548,31 @@ def test_the_installed_command_refuses_a_tiny_breach_rate(tmp_path: Path) -> Non
     _assert_clean_refusal(done.returncode, done.stdout, done.stderr, str(model),
                           "cancers.colorectal.invasion.breach_rate", "1e-300")
     assert not target.exists()
+
+
+def test_a_history_past_the_lesion_budget_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accepted values can combine into more metastases than memory holds: the engine stops
+    at its lesion budget with one error naming it, and the CLI says so in one line, exit 2,
+    writing nothing.  (The budget is lowered here so that an ordinary patient reaches it.)"""
+    from typer.testing import CliRunner
+
+    from metastasis.api import load_model, run_patient
+    from metastasis.cli.app import app
+    from metastasis.engine import process
+    from metastasis.errors import ModelError
+
+    model = load_model("colorectal")
+    index = next(i for i in range(200) if len(run_patient(model, 5, i, 10.0).lesions) > 40)
+    monkeypatch.setattr(process, "MAX_LESION_ROWS", 40)
+    with pytest.raises(ModelError, match="at most 40 lesion segments per patient"):
+        run_patient(model, 5, index, 10.0)
+    out = tmp_path / "story.json"
+    result = CliRunner().invoke(app, ["simulate", "--cancer", "colorectal", "--seed", "5",
+                                      "--patient", str(index), "--untreated", "--format", "json",
+                                      "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    message = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(message) == 1 and "lesion segments per patient" in message[0], result.stderr
+    assert "Traceback" not in result.output and not out.exists()

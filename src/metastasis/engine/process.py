@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from metastasis.engine.burden import BurdenTracker, total_burden
+from metastasis.errors import ModelError
 from metastasis.model.growth import (
     cumulative_emission_rows,
     cumulative_emission_scalar,
@@ -60,6 +61,14 @@ VECTOR_MIN_SOURCES = 8
 numpy's fixed cost per call exceeds a loop over scalars (a cost setting: both are exact)."""
 
 PRIMARY = 0
+
+MAX_LESION_ROWS = 2_000_000
+"""Most lesion segments one patient's history may hold: about 300 MB of columns (19 of 8
+bytes each), twenty times the most lesions any of 10,000 default colorectal patients held
+after 10 untreated years when issue 8 measured them (86,151).  Accepted knowledge files can
+still combine values (a lethal burden never reached, heavy shedding, long horizons) into
+millions of metastases; such a history is refused with one clear error rather than
+exhausting memory."""
 MUTATION_ROUTE = -2
 """Route code of a clone that arose by mutation inside its parent lesion (no journey)."""
 
@@ -117,6 +126,12 @@ class LesionRows:
         Rows without a ``lesion`` column are new lesions and get fresh ids.
         """
         first = self.size
+        if first + n > MAX_LESION_ROWS:
+            raise ModelError(
+                "lesions", first + n,
+                f"at most {MAX_LESION_ROWS:,} lesion segments per patient: these parameters "
+                "seed more metastases than one history can hold (lower the shedding rate, the "
+                "survival of shed cells, the lethal burden or the years)")
         if first + n > self.site.size:
             capacity = max(2 * self.site.size, first + n)
             for name in self.COLUMNS:
