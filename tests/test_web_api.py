@@ -896,3 +896,30 @@ def test_the_patient_page_is_built_off_the_event_loop(monkeypatch: pytest.Monkey
         thread.join(30)
         assert answers == [200]
     assert builders[0].startswith("metastasis-sim"), builders
+
+
+def test_a_patients_lesions_and_events_come_in_pages() -> None:
+    """An answer holds at most max_rows_per_answer lesions and events (a long clinical course
+    has tens of thousands of each); the totals say how many there are, and the pages, read
+    in turn, are the whole lists of an answer without a bound."""
+    params = {"cancer": "colorectal", "seed": 3, "index": 0, "years": 8}  # 7 and 41 rows
+    with TestClient(create_app()) as whole:
+        full = whole.get("/api/patient", params=params).json()
+    assert full["lesions_total"] == len(full["lesions"]) and full["lesions_from"] == 0
+    assert full["events_total"] == len(full["events"]) > full["lesions_total"] > 4
+    page = 4
+    with TestClient(create_app(Limits(max_rows_per_answer=page))) as small:
+        assert small.get("/api/limits").json()["limits"]["max_rows_per_answer"] == page
+        for key in ("lesions", "events"):
+            rows, start = [], 0
+            while start < full[f"{key}_total"]:
+                body = small.get("/api/patient", params={**params, f"{key}_from": start}).json()
+                assert body[f"{key}_total"] == full[f"{key}_total"]
+                assert body[f"{key}_from"] == start and len(body[key]) <= page
+                rows += body[key]
+                start += page
+            assert rows == full[key], key
+        past = small.get("/api/patient", params={**params, "lesions_from": 10**6}).json()
+        assert past["lesions"] == [] and past["lesions_total"] == full["lesions_total"]
+        assert problem(small.get("/api/patient", params={**params, "events_from": -1}), 422,
+                       "events_from")

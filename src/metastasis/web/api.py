@@ -45,6 +45,10 @@ def build(state: AppState) -> APIRouter:
     )]
     RequiredSeed = Annotated[int, Query(ge=0, le=MAX_SEED, description="Root seed.")]
     Index = Annotated[int, Query(ge=0, le=MAX_INDEX, description="Patient index in the cohort.")]
+    RowsFrom = Annotated[int, Query(
+        ge=0, le=MAX_INDEX,
+        description=f"First row of the page of this list (at most {limits.max_rows_per_answer} "
+        "rows per answer; the answer gives the total).")]
     Years = Annotated[float, Query(
         gt=0, le=limits.max_years, allow_inf_nan=False,
         description=f"Untreated follow-up in years: {rules['years']}.",
@@ -85,15 +89,19 @@ def build(state: AppState) -> APIRouter:
         description=f"Patient `index` of the cohort with root `seed`: the untreated natural "
         f"history, or with `clinical=true` the clinical course (about 50-100 ms more) and the "
         f"true state under treatment. Limits: years in (0, {limits.max_years:g}], "
-        f"{limits.request_seconds:g} s per request.",
+        f"{limits.request_seconds:g} s per request; at most {limits.max_rows_per_answer} "
+        "lesions and as many events per answer (`lesions_total`, `events_total` give the "
+        "whole; ask for the next page with `lesions_from`, `events_from`).",
     )
     async def patient(cancer: Cancer, seed: Seed = None, index: Index = 0,
                       years: Years = 10.0, clinical: Clinical = False,
-                      screening: Screening = False) -> Response:
+                      screening: Screening = False, lesions_from: RowsFrom = 0,
+                      events_from: RowsFrom = 0) -> Response:
         root = check_seed(seed)
         result, course = await state.subject(cancer, root, index, years, clinical, screening)
         return await state.encoded(models.PatientResponse, lambda: state.patient_payload(
-            result, years, seed_drawn=seed is None, course=course, screening=screening))
+            result, years, seed_drawn=seed is None, course=course, screening=screening,
+            lesions_from=lesions_from, events_from=events_from))
 
     @router.get(
         "/patient/sizes", response_model=models.SizesResponse, tags=["simulation"],

@@ -52,9 +52,14 @@ class Limits:
     """Lesions drawn as circles in one organ of the body map; the rest are counted in the
     map's table.  Forty already fill an organ's corner of the drawing."""
 
+    max_rows_per_answer: int = 5000
+    """Lesions, and events, in one JSON answer about a patient; each list is paged
+    (``lesions_from``, ``events_from``).  The longest clinical histories hold 20,000-30,000
+    of each, a 14 MB answer; 5,000 of each keep one near 4 MB."""
+
     def __post_init__(self) -> None:
         if (self.max_patients < 1 or self.max_clinical_patients < 1 or self.max_running < 1
-                or self.max_waiting < 0):
+                or self.max_waiting < 0 or self.max_rows_per_answer < 1):
             raise ValueError("limits: patients and workers must be positive")
         if not (0.0 < self.max_years <= 150.0) or not self.request_seconds > 0.0:
             raise ValueError("limits: years must be in (0, 150] and the time limit positive")
@@ -68,6 +73,7 @@ class Limits:
             "request_seconds": self.request_seconds,
             "max_running": self.max_running,
             "max_waiting": self.max_waiting,
+            "max_rows_per_answer": self.max_rows_per_answer,
             "max_seed": MAX_SEED,
             "max_index": MAX_INDEX,
         }

@@ -195,9 +195,13 @@ class PatientResponse(WithDisclaimer):
     motility_time: float | None
     breach_time: float | None
     headline: str
-    lesions: list[Lesion]
+    lesions: list[Lesion] = Field(description="One page of the lesion rows, from lesions_from.")
+    lesions_total: int = Field(description="Lesion rows in all.")
+    lesions_from: int = Field(description="First row of this page.")
     accounting: Accounting
-    events: list[Event]
+    events: list[Event] = Field(description="One page of the events, from events_from.")
+    events_total: int = Field(description="Events in all.")
+    events_from: int = Field(description="First event of this page.")
     site_labels: dict[str, str]
     guide_urls: dict[int, str] = Field(description="Guide page of each step of the cascade.")
     clinical: ClinicalCourse | None = Field(

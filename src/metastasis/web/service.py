@@ -182,11 +182,18 @@ class AppState:
         return Response(await self.runner.call(work), media_type="application/json")
 
     def patient_payload(self, result: PatientResult, years: float, seed_drawn: bool,
-                        course: ClinicalResult | None = None, screening: bool = False
-                        ) -> dict[str, Any]:
+                        course: ClinicalResult | None = None, screening: bool = False,
+                        lesions_from: int = 0, events_from: int = 0) -> dict[str, Any]:
+        """One patient as the API answers it, with one page of its lesions and of its events
+        (at most ``max_rows_per_answer`` of each, from the rows asked for)."""
         labels = self.site_labels
         urls = guide_html.step_urls()
         data = charts.jsonable(result.to_dict())
+        page = self.limits.max_rows_per_answer
+        for key, start in (("lesions", lesions_from), ("events", events_from)):
+            rows = data[key]
+            data[f"{key}_total"], data[f"{key}_from"] = len(rows), start
+            data[key] = rows[start : start + page]
         for event in data["events"]:
             event["description"] = story.describe_event(event, labels)
             event["guide_url"] = urls.get(event["step"])
