@@ -360,3 +360,32 @@ def test_no_page_scrolls_sideways_on_a_phone(browser: Any, base_url: str) -> Non
             assert tabindex == "0" and role == "region" and label
     finally:
         context.close()
+
+
+def test_cohort_charts_are_readable(session: Session) -> None:
+    """On the cohort page the site chart's legend covers none of its organ labels, its y
+    title is inside the drawing, and its ticks carry the % unit (all three were wrong)."""
+    page = session.page
+    page.goto("/cohort?cancer=colorectal&cancer=breast&patients=60&seed=1&years=10")
+    page.wait_for_selector("#chart-sites[data-rendered='true']", timeout=90_000)
+    boxes = page.evaluate("""() => {
+        const chart = document.querySelector('#chart-sites');
+        const box = e => { const r = e.getBoundingClientRect();
+                           return [r.left, r.top, r.right, r.bottom]; };
+        return {
+            svg: box(chart.querySelector('.main-svg')),
+            legend: box(chart.querySelector('.legend')),
+            labels: [...chart.querySelectorAll('.xtick text')].map(box),
+            ytitle: box(chart.querySelector('.ytitle')),
+            ticks: [...chart.querySelectorAll('.ytick text')].map(t => t.textContent),
+        };
+    }""")
+
+    def overlap(a: list[float], b: list[float]) -> bool:
+        return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+    assert boxes["labels"], "the chart has organ labels"
+    assert not any(overlap(boxes["legend"], label) for label in boxes["labels"])
+    assert boxes["ytitle"][0] >= boxes["svg"][0] - 0.5, "the y title is clipped on the left"
+    assert all(t.endswith("%") for t in boxes["ticks"] if t.strip()), boxes["ticks"]
+    session.check_clean()

@@ -112,14 +112,26 @@ def cohort_data(result: CohortResult, label: str, *, seed_drawn: bool = False
     })
 
 
+PERCENT = " (%)"
+"""How a y title says its axis is a percentage; the ticks then carry the unit too."""
+
+
 def _layout(title: str, xtitle: str, ytitle: str, **extra: Any) -> dict[str, Any]:
+    """A chart's layout: the legend sits above the plot, where it cannot cover the x axis's
+    labels (long organ names are drawn slanted below it), and a percentage axis says % on
+    every tick as well as in its title."""
+    yaxis: dict[str, Any] = {"title": {"text": ytitle}, "automargin": True,
+                             "rangemode": "tozero"}
+    if ytitle.endswith(PERCENT):
+        yaxis["ticksuffix"] = " %"
     return {
-        "title": {"text": title},
+        "title": {"text": title, "y": 0.97, "yanchor": "top"},
         "font": FONT,
         "xaxis": {"title": {"text": xtitle}, "automargin": True},
-        "yaxis": {"title": {"text": ytitle}, "automargin": True, "rangemode": "tozero"},
-        "legend": {"orientation": "h", "y": -0.25},
-        "margin": {"t": 50, "r": 20, "b": 40, "l": 60},
+        "yaxis": yaxis,
+        "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0,
+                   "yanchor": "bottom"},
+        "margin": {"t": 90, "r": 20, "b": 40, "l": 60},
         "paper_bgcolor": "#ffffff",
         "plot_bgcolor": "#ffffff",
         **extra,
@@ -157,7 +169,7 @@ def sites_figure(cohorts: list[dict[str, Any]], site_labels: dict[str, str]
         "data": data,
         "layout": _layout(
             "Where metastases grow, by cancer type", "site",
-            "patients with a growing metastasis there (%)", barmode="group",
+            "patients with one there (%)", barmode="group",
         ),
     }
 
