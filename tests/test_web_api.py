@@ -923,3 +923,33 @@ def test_a_patients_lesions_and_events_come_in_pages() -> None:
         assert past["lesions"] == [] and past["lesions_total"] == full["lesions_total"]
         assert problem(small.get("/api/patient", params={**params, "events_from": -1}), 422,
                        "events_from")
+
+
+def test_the_maps_table_counts_the_primary_where_it_is(client: TestClient) -> None:
+    """The primary's row says it holds the primary tumour (it read 'Growing 0' beside
+    billions of cells); after the primary is removed, the row no longer says so."""
+    index = patient_with_metastases()
+    query = {"cancer": "colorectal", "seed": SEED, "index": index, "years": 15}
+    html = client.get("/patient/map", params=query).text
+    row = re.search(r'<tr><th scope="row">[^<]*\(primary\)</th><td>([^<]*)</td>', html)
+    assert row is not None and row.group(1).startswith("primary"), html[-2000:]
+    frame = bodymap.frame(run_patient(load_model("colorectal"), SEED, index, 15.0), 0.0, {})
+    primary_row = next(r for r in frame.rows if r.primary)
+    assert primary_row.holds_primary and primary_row.growing == 0
+    course = simulate_course_for_map()
+    treated = bodymap.frame(course.patient, course.patient.end_time, {})
+    assert not next(r for r in treated.rows if r.primary).holds_primary
+
+
+def simulate_course_for_map():  # type: ignore[no-untyped-def]
+    """A treated colorectal course whose primary was removed (resection), for the map."""
+    from metastasis.clinical.course import simulate_course
+    from metastasis.clinical.loader import load_clinical
+    from metastasis.clinical.treatment_schema import load_treatments
+
+    model = load_model("colorectal")
+    for index in range(100):
+        course = simulate_course(model, load_clinical(), load_treatments(), SEED, index, 20.0)
+        if any(e.modality == "surgery" for e in course.treatment) and course.death_day is None:
+            return course
+    pytest.fail("no resected, surviving colorectal patient among 100")

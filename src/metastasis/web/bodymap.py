@@ -159,6 +159,9 @@ class SiteAtDay:
     label: str
     short: str
     primary: bool = False
+    holds_primary: bool = False
+    """The primary tumour is there on this day (not yet removed): the row's growing tumour
+    that the metastasis counts leave out."""
     growing: int = 0
     micrometastases: int = 0
     colonies: int = 0
@@ -320,7 +323,9 @@ def frame(
         row.cells += cells
         is_primary = lesion == 0
         state = "primary" if is_primary else str(states[i])
-        if not is_primary:
+        if is_primary:
+            row.holds_primary = True
+        else:
             attribute = {"growing": "growing", "micrometastasis": "micrometastases",
                          "colony": "colonies", "dormant": "dormant"}[state]
             setattr(row, attribute, getattr(row, attribute) + 1)
