@@ -953,3 +953,17 @@ def simulate_course_for_map():  # type: ignore[no-untyped-def]
         if any(e.modality == "surgery" for e in course.treatment) and course.death_day is None:
             return course
     pytest.fail("no resected, surviving colorectal patient among 100")
+
+
+def test_the_map_draws_a_breast_or_prostate_patient_as_one_sex(client: TestClient) -> None:
+    """A breast-cancer patient's map has breasts and no prostate; a prostate-cancer
+    patient's has a prostate and no breasts; others keep both shapes."""
+
+    def organs(cancer: str) -> set[str]:
+        html = client.get("/patient/map", params={"cancer": cancer, "seed": SEED,
+                                                  "years": 2}).text
+        return set(re.findall(r'class="organ[^"]*" data-site="(breast|prostate)"', html))
+
+    assert organs("breast") == {"breast"}
+    assert organs("prostate") == {"prostate"}
+    assert organs("colorectal") == {"breast", "prostate"}

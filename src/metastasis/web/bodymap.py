@@ -196,6 +196,13 @@ class SiteShape:
         return x, self.label_y - 4, float(ax), float(ay)
 
 
+ORGANS_NOT_DRAWN = {"breast": ("prostate",), "prostate": ("breast",)}
+"""Organ shapes left out of the drawing, by the primary's site: a breast-cancer patient is
+drawn as a woman and a prostate-cancer patient as a man (a simplification: about 1 % of
+breast cancers arise in men).  Other patients are drawn with both shapes.  Only the drawing
+changes: a lesion in such a site would still be drawn and counted."""
+
+
 @dataclass
 class MapFrame:
     """Everything the template needs to draw the map on one day."""
@@ -210,6 +217,10 @@ class MapFrame:
     rows: list[SiteAtDay] = field(default_factory=list)
     description: str = ""
     primary_site: str = ""
+
+    @property
+    def organs_not_drawn(self) -> tuple[str, ...]:
+        return ORGANS_NOT_DRAWN.get(self.primary_site, ())
 
     @property
     def years(self) -> float:
