@@ -161,3 +161,18 @@ def test_no_import_cycles() -> None:
         if node not in index:
             connect(node)
     assert not cycles, cycles
+
+
+def test_a_lazy_module_is_an_attribute_of_its_package() -> None:
+    """After the command line names a module lazily, ``import a.b`` then ``a.b`` still finds
+    it, as after any import (a test patching ``metastasis.api.run_patient`` by name failed
+    when the CLI had been imported first)."""
+    import subprocess
+    import sys
+
+    probe = ("import metastasis.cli.app, metastasis.api, sys\n"
+             "assert metastasis.api is sys.modules['metastasis.api']\n"
+             "assert callable(metastasis.api.run_patient)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -10,11 +10,11 @@ SciPy before they are needed.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from metastasis.about import DISCLAIMER, __version__
 from metastasis.errors import ModelError
+from metastasis.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from metastasis.api import check_seed, check_years, load_model, run_patient
@@ -71,13 +71,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'metastasis' has no attribute {name!r}")
-    module, attribute = _LAZY[name]
-    value = getattr(import_module(module), attribute)
-    globals()[name] = value  # once imported, an ordinary attribute
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:

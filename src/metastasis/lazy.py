@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Callable, Mapping
+from importlib import import_module
 from types import ModuleType
+from typing import Any
 
 
 def lazy_module(name: str) -> ModuleType:
@@ -27,4 +30,28 @@ def lazy_module(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     loader.exec_module(module)
+    parent, _, child = name.rpartition(".")
+    if parent:  # as the import system does: ``import a.b`` then ``a.b`` finds it
+        setattr(sys.modules[parent], child, module)
     return module
+
+
+def lazy_attributes(package: str, homes: Mapping[str, str | tuple[str, str]],
+                    namespace: dict[str, Any]) -> Callable[[str], Any]:
+    """A package's ``__getattr__`` (PEP 562) for public names imported on first use.
+
+    ``homes`` maps each name to the module that defines it under the same name, or to a
+    (module, name there) pair where the package renames it.  Once read,
+    the name is an ordinary attribute of the package (``namespace`` is its ``globals()``),
+    so the import happens once."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in homes:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        home = homes[name]
+        module, attribute = (home, name) if isinstance(home, str) else home
+        value = getattr(import_module(module), attribute)
+        namespace[name] = value
+        return value
+
+    return __getattr__

@@ -6,8 +6,9 @@ arm) are importable from here as from :mod:`metastasis` itself, and imported on 
 (PEP 562): importing the package stays free of the engine, pandas and SciPy.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from metastasis.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from metastasis.clinical.cohort import ClinicalCohort, run_clinical_cohort
@@ -37,12 +38,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'metastasis.clinical' has no attribute {name!r}")
-    value = getattr(import_module(_LAZY[name]), name)
-    globals()[name] = value  # once imported, an ordinary attribute
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:

@@ -9,8 +9,9 @@ terminal.  The web explorer is meant to use these same functions.
 Educational and research software: not medical advice.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from metastasis.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from metastasis.guide.content import (
@@ -53,9 +54,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'metastasis.guide' has no attribute {name!r}")
-    value = getattr(import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
