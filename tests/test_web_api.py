@@ -953,3 +953,32 @@ def test_the_map_draws_a_breast_or_prostate_patient_as_one_sex(client: TestClien
     assert organs("breast") == {"breast"}
     assert organs("prostate") == {"prostate"}
     assert organs("colorectal") == {"breast", "prostate"}
+
+
+def test_the_slider_opens_at_diagnosis(client: TestClient) -> None:
+    """A clinical story opens its map at diagnosis (it opened on the last day, which after a
+    cure shows an empty body); a natural history, or a frame in the URL, as before."""
+    from metastasis.clinical.course import simulate_course
+    from metastasis.clinical.loader import load_clinical
+    from metastasis.clinical.treatment_schema import load_treatments
+    from metastasis.web.views import FRAMES
+
+    model = load_model("colorectal")
+    index, course = next(
+        (i, c) for i in range(60)
+        if (c := simulate_course(model, load_clinical(), load_treatments(), SEED, i,
+                                 20.0)).diagnosis is not None)
+    query = {"cancer": "colorectal", "seed": SEED, "index": index, "years": 20}
+
+    def slider(**extra: object) -> int:
+        html = client.get("/patient", params={**query, **extra}).text
+        found = re.search(r'id="day-slider"[^>]*value="(\d+)"', html)
+        assert found is not None
+        return int(found.group(1))
+
+    expected = bodymap.frame_at(course.diagnosis.day, course.patient.end_time, FRAMES)
+    assert 0 < expected < FRAMES
+    assert slider(clinical="true") == expected
+    assert bodymap.frame_day(course.patient.end_time, expected, FRAMES) >= course.diagnosis.day
+    assert slider(clinical="true", frame=FRAMES) == FRAMES
+    assert slider(clinical="false") == FRAMES

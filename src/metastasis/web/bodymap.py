@@ -417,6 +417,13 @@ def describe(day: float, shown: list[SiteAtDay], primary: SiteAtDay) -> str:
     return "; ".join(parts) + "."
 
 
+def frame_at(day: float, end_time: float, frames: int) -> int:
+    """The first slider position whose day is ``day`` or later (the end if none is)."""
+    if end_time <= 0.0:
+        return frames
+    return min(max(math.ceil(frames * day / end_time - 1e-9), 0), frames)
+
+
 def frame_day(end_time: float, index: int, frames: int) -> float:
     """Day shown by slider position ``index`` of ``frames`` (the last one is the end)."""
     index = min(max(int(index), 0), frames)

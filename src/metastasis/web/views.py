@@ -32,6 +32,9 @@ from metastasis.web.limits import MAX_INDEX, MAX_SEED
 from metastasis.web.service import AppState
 
 FRAMES = 200
+
+OPENING_FRAME = -1
+"""Slider position asked for when the URL names none: the page picks it (see patient)."""
 """Positions of the time slider: fine enough to watch a metastasis grow, coarse enough that
 arrow keys move visibly (Home and End jump to the first cell and the end)."""
 
@@ -190,7 +193,7 @@ def build(state: AppState, templates: Jinja2Templates) -> APIRouter:
         try:
             name, root, row, span = parse_patient(cancer, seed, index, years)
             shown = parse_int("frame", frame, 0, FRAMES, f"an integer from 0 to {FRAMES}",
-                              default=FRAMES)
+                              default=OPENING_FRAME)
             told = parse_bool("clinical", clinical, rules["clinical"], True)
             screened = parse_bool("screening", screening, rules["screening"], False)
         except ModelError as error:
@@ -209,6 +212,12 @@ def build(state: AppState, templates: Jinja2Templates) -> APIRouter:
         row: int, span: float, told: bool, screened: bool, shown: int, query: str,
     ) -> dict[str, Any]:
         """What the patient page shows of one simulated patient."""
+        if shown == OPENING_FRAME:
+            # a clinical story opens where the clinic's begins, at diagnosis; a natural
+            # history (or an undiagnosed patient) at its end
+            dx = course.diagnosis if course is not None else None
+            shown = (FRAMES if dx is None
+                     else bodymap.frame_at(dx.day, result.end_time, FRAMES))
         data = result.to_dict()
         labels = state.site_labels
         urls = guide_html.step_urls()
