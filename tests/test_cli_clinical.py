@@ -576,3 +576,28 @@ def test_an_undiagnosed_patient_has_nulls_not_nan_in_json() -> None:
     story = ok("simulate", "--seed", "2", "--years", "3")
     assert "Never diagnosed within the horizon" in story
     assert "No treatment: the cancer was never diagnosed." in story
+
+
+def test_the_story_opens_with_a_short_summary(tmp_path: Path) -> None:
+    """`simulate` opens with three lines (what was found when, what was done, how it ended)
+    before a timeline of hundreds of lines, in the terminal and in the text file alike."""
+    from metastasis.clinical.course import simulate_course
+    from metastasis.clinical.loader import load_clinical
+    from metastasis.clinical.treatment_schema import load_treatments
+
+    course = simulate_course(load_model("colorectal"), load_clinical(), load_treatments(),
+                             6, 0, 20.0)
+    assert course.diagnosis is not None and course.death_day is not None
+    shown = CliRunner().invoke(app, ["simulate", "--cancer", "colorectal", "--seed", "6"])
+    assert shown.exit_code == 0, shown.output
+    out = tmp_path / "story.txt"
+    written = CliRunner().invoke(app, ["simulate", "--cancer", "colorectal", "--seed", "6",
+                                       "--out", str(out)])
+    assert written.exit_code == 0, written.output
+    for text in (shown.stdout, out.read_text(encoding="utf-8")):
+        flat = re.sub(r"\s+", " ", text)
+        short = flat[flat.index("In short"):flat.index("Timeline")]
+        assert f"Diagnosed on {numbers.day(course.diagnosis.day).lower()}" in short
+        assert course.diagnosis.name in short and f"stage {course.diagnosis.stage.group}" in short
+        assert f"Treatment: {course.protocol}" in short
+        assert f"Died on {numbers.day(course.death_day).lower()}" in short

@@ -440,6 +440,10 @@ def _print_clinical_story(console: Console, story: ClinicalStory,
     if seed_note:
         console.print(Text(seed_note, style="cyan"), soft_wrap=True)
     console.print()
+    console.print(Text("In short", style="bold underline"))
+    for sentence in story.in_short:
+        console.print(sentence, markup=False, soft_wrap=True)
+    console.print()
     console.print(Text("Timeline", style="bold underline"))
     styles = {"disease": "magenta", "clinic": "green", "treatment": "blue"}
     for line in story.timeline:

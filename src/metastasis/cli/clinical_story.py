@@ -72,6 +72,9 @@ class ClinicalStory:
 
     title: str
     header: list[str]
+    in_short: list[str]
+    """Who was found with what, when; what was done; how it ended: read before the
+    timeline, which can run to hundreds of lines."""
     timeline: list[Line]
     hidden_events: int
     diagnosis: list[str]
@@ -94,7 +97,7 @@ class ClinicalStory:
 
     def lines(self) -> list[str]:
         """The story as plain lines (what tests, files and a plain terminal read)."""
-        out = [self.title, *self.header, "", "Timeline"]
+        out = [self.title, *self.header, "", "In short", *self.in_short, "", "Timeline"]
         out += [line.render() for line in self.timeline]
         if self.hidden_events:
             out.append(narrative.hidden_note(self.hidden_events))
@@ -605,6 +608,28 @@ def _treatment_section(result: ClinicalResult, protocol_source: str | None) -> l
     return lines
 
 
+def _in_short(result: ClinicalResult, model: ResolvedModel, clinical: ClinicalKnowledge,
+              years: float) -> list[str]:
+    """Three lines: the diagnosis (or none), the treatment, the outcome."""
+    dx = result.diagnosis
+    if dx is None:
+        found = f"Not diagnosed in the {years:g} years of this story."
+        care = "No treatment: nothing was found."
+    else:
+        found = (f"Diagnosed on {_when(dx.day)} at age {dx.age_years:.1f}, through "
+                 f"{dx.pathway}: {dx.name}, stage {dx.stage.group} ({dx.stage.summary}).")
+        care = f"Treatment: {result.protocol or 'none'}."
+    if result.death_day is not None:
+        cause = cause_words(result.cause_of_death or "unknown", model, clinical)
+        ending = f"Died on {_when(result.death_day)} of {cause}"
+        if result.survival_from_diagnosis_days is not None:
+            ending += f", {_duration(result.survival_from_diagnosis_days)} after diagnosis"
+        ending += "."
+    else:
+        ending = f"Alive at the end of the story ({_when(result.horizon_days)})."
+    return [found, care, ending]
+
+
 def _outcome_section(result: ClinicalResult, model: ResolvedModel,
                      clinical: ClinicalKnowledge) -> list[str]:
     onset = result.onset_age_years
@@ -679,6 +704,7 @@ def tell(
         title=f"The clinical story of virtual patient {result.patient.patient_index} "
               f"({model.label})",
         header=_header(result, model, years, care, screening_note),
+        in_short=_in_short(result, model, clinical, years),
         timeline=merged,
         hidden_events=hidden,
         diagnosis=_diagnosis_section(result, model, clinical),
