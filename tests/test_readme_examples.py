@@ -45,3 +45,19 @@ def test_the_simulate_excerpt_is_what_the_command_prints(tmp_path: Path) -> None
             fragment = fragment.strip(" ;")
             if fragment:
                 assert fragment in printed, fragment
+
+
+def test_the_in_short_excerpt_is_what_simulate_prints(tmp_path: Path) -> None:
+    """The README's "In short" example for `simulate --cancer colorectal --seed 6`."""
+    text = README.read_text(encoding="utf-8")
+    after = text.index("For\n`--seed 6`:", text.index('The story opens "In short"'))
+    start = text.index("```\n", after) + 4
+    excerpt = text[start : text.index("```", start)]
+    out = tmp_path / "story.txt"
+    result = CliRunner().invoke(app, ["simulate", "--cancer", "colorectal", "--seed", "6",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    printed = _flat(out.read_text(encoding="utf-8"))
+    for line in re.split(r"\n(?=Diagnosed |Treatment: |Died |Alive |Not diagnosed )",
+                         excerpt.strip()):
+        assert _flat(line) in printed, line
