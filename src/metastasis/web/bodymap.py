@@ -421,7 +421,11 @@ def frame_at(day: float, end_time: float, frames: int) -> int:
     """The first slider position whose day is ``day`` or later (the end if none is)."""
     if end_time <= 0.0:
         return frames
-    return min(max(math.ceil(frames * day / end_time - 1e-9), 0), frames)
+    index = min(max(math.ceil(frames * day / end_time), 0), frames)
+    # the division can round up past an exact step: the step before may already show it
+    while index > 0 and frame_day(end_time, index - 1, frames) >= day:
+        index -= 1
+    return index
 
 
 def frame_day(end_time: float, index: int, frames: int) -> float:
