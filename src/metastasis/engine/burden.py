@@ -69,7 +69,8 @@ def _add_curve(grid: NDArray[np.float64], total: NDArray[np.float64], active_fro
 
 
 @lru_cache(maxsize=64)
-def _grid(start: float, horizon: float) -> NDArray[np.float64]:
+def burden_grid(start: float, horizon: float) -> NDArray[np.float64]:
+    """The read-only grid over one piece of the future, from ``start`` to ``horizon``."""
     grid = np.linspace(start, horizon, GRID_INTERVALS + 1)
     grid.flags.writeable = False
     return grid
@@ -81,9 +82,20 @@ class BurdenTracker:
     def __init__(self, horizon_days: float, lethal_cells: float, start: float = 0.0) -> None:
         self.horizon = float(horizon_days)
         self.lethal = float(lethal_cells)
-        self.grid = _grid(float(start), self.horizon)
+        self.grid = burden_grid(float(start), self.horizon)
         self.total = np.zeros_like(self.grid)
         self.stop = self.horizon
+
+    @classmethod
+    def of_totals(cls, horizon_days: float, lethal_cells: float, grid: NDArray[np.float64],
+                  total: NDArray[np.float64]) -> BurdenTracker:
+        """A tracker whose totals on ``grid`` were kept elsewhere (the compiled sampler)."""
+        tracker = cls.__new__(cls)
+        tracker.horizon, tracker.lethal = float(horizon_days), float(lethal_cells)
+        tracker.grid, tracker.total = grid, total
+        reached = np.flatnonzero(total >= tracker.lethal)
+        tracker.stop = float(grid[reached[0]]) if reached.size else tracker.horizon
+        return tracker
 
     def add(
         self, start: float, x0: float, rate: float, capacity: float, active_from: float = 0.0

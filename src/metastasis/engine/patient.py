@@ -34,7 +34,9 @@ def simulate_patient(
     *,
     patient_index: int = 0,
     root_seed: int | None = None,
+    reference: bool = False,
 ) -> PatientResult:
-    """Simulate the untreated natural history of one patient over ``horizon_days``."""
-    process = DiseaseProcess(model, rng, horizon_days)
+    """Simulate the untreated natural history of one patient over ``horizon_days``
+    (``reference``: with the readable Python sampler, not its compiled copy)."""
+    process = DiseaseProcess(model, rng, horizon_days, reference=reference)
     return process.finish(patient_index=patient_index, root_seed=root_seed)

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from metastasis.engine.burden import BurdenTracker, total_burden
+from metastasis.engine.accounting import draw_accounting
+from metastasis.engine.burden import BurdenTracker, burden_grid, total_burden
+from metastasis.engine.sampling import FLOAT_COLUMNS, INTEGER_COLUMNS, sample_pieces
 from metastasis.errors import ModelError
 from metastasis.model.growth import (
     cumulative_emission_rows,
@@ -73,21 +75,32 @@ MUTATION_ROUTE = -2
 """Route code of a clone that arose by mutation inside its parent lesion (no journey)."""
 
 
-class LesionRows:
-    """Growable column arrays of lesion segments while a patient is simulated.
+def _over_budget(rows: int) -> ModelError:
+    return ModelError(
+        "lesions", rows,
+        f"at most {MAX_LESION_ROWS:,} lesion segments per patient: these parameters "
+        "seed more metastases than one history can hold (lower the shedding rate, the "
+        "survival of shed cells, the lethal burden or the years)")
 
-    Founders arrive in batches (all offspring of one source at once), so columns are numpy
-    arrays grown by doubling and filled by slice assignment, not per-lesion appends.
+
+class LesionRows:
+    """Growable columns of lesion segments while a patient is simulated.
+
+    The columns are the rows of two 2-D buffers, one of floats and one of integers
+    (:data:`~metastasis.engine.sampling.FLOAT_COLUMNS`, :data:`~metastasis.engine.sampling.
+    INTEGER_COLUMNS`), grown by doubling: founders arrive in batches, and the compiled sampler
+    reads and extends the buffers in place, with no copy per piece of the future.  Each column
+    is an attribute (a view of its buffer row), read and written like an array.
     """
 
     COLUMNS = ("lesion", *_TABLE_COLUMNS, "curve_start", "curve_x0", "emit_from")
     """The result table's columns (derived, so the two cannot drift apart) and the engine's
     own bookkeeping: the curve a lesion sheds from, and the day it starts shedding."""
-    INTEGER_COLUMNS = frozenset({"lesion", "site", "parent", "route", "resistance"})
+    INTEGER_COLUMNS = frozenset(INTEGER_COLUMNS)
     INITIAL_CAPACITY = 32
 
-    # the columns, created in __init__ from COLUMNS (declared for readers and type checkers;
-    # tests/test_changes.py checks that the two lists agree)
+    # the columns, views of the buffers' rows (declared for readers and type checkers;
+    # tests/test_changes.py checks that the declarations, COLUMNS and the buffers agree)
     lesion: NDArray[np.int64]
     site: NDArray[np.int64]
     parent: NDArray[np.int64]
@@ -113,9 +126,8 @@ class LesionRows:
         self.next_lesion = 0
         self.version = 0
         """Counts changes to the rows, so that what is derived from them can be kept."""
-        for name in self.COLUMNS:
-            dtype = np.int64 if name in self.INTEGER_COLUMNS else np.float64
-            setattr(self, name, np.empty(self.INITIAL_CAPACITY, dtype=dtype))
+        self.floats = np.empty((len(FLOAT_COLUMNS), self.INITIAL_CAPACITY))
+        self.ints = np.empty((len(INTEGER_COLUMNS), self.INITIAL_CAPACITY), dtype=np.int64)
 
     def __len__(self) -> int:
         return self.size
@@ -127,18 +139,11 @@ class LesionRows:
         """
         first = self.size
         if first + n > MAX_LESION_ROWS:
-            raise ModelError(
-                "lesions", first + n,
-                f"at most {MAX_LESION_ROWS:,} lesion segments per patient: these parameters "
-                "seed more metastases than one history can hold (lower the shedding rate, the "
-                "survival of shed cells, the lethal burden or the years)")
-        if first + n > self.site.size:
-            capacity = max(2 * self.site.size, first + n)
-            for name in self.COLUMNS:
-                old = getattr(self, name)
-                grown = np.empty(capacity, dtype=old.dtype)
-                grown[:first] = old[:first]
-                setattr(self, name, grown)
+            raise _over_budget(first + n)
+        if first + n > self.floats.shape[1]:
+            capacity = max(2 * self.floats.shape[1], first + n)
+            self.floats = _grown(self.floats, first, capacity)
+            self.ints = _grown(self.ints, first, capacity)
         self.version += 1
         if "lesion" not in columns:
             columns["lesion"] = np.arange(self.next_lesion, self.next_lesion + n)
@@ -148,15 +153,20 @@ class LesionRows:
         self.size = first + n
         return first
 
+    def adopt(self, floats: NDArray[np.float64], ints: NDArray[np.int64], size: int,
+              next_lesion: int) -> None:
+        """Take over buffers the compiled sampler extended (the same rows, then its own)."""
+        if size != self.size or floats is not self.floats:
+            self.version += 1
+        self.floats, self.ints, self.size, self.next_lesion = floats, ints, size, next_lesion
+
     def keep(self, mask: np.ndarray) -> None:
         """Drop the rows where ``mask`` is False (the discarded future)."""
         self.version += 1
         count = int(mask.sum())
-        for name in self.COLUMNS:
-            column = getattr(self, name)[: self.size][mask]
-            grown = np.empty(max(count, self.INITIAL_CAPACITY), dtype=column.dtype)
-            grown[:count] = column
-            setattr(self, name, grown)
+        capacity = max(count, self.INITIAL_CAPACITY)
+        self.floats = _grown(self.floats[:, : self.size][:, mask], count, capacity)
+        self.ints = _grown(self.ints[:, : self.size][:, mask], count, capacity)
         self.size = count
 
     def view(self) -> LesionRows:
@@ -165,9 +175,27 @@ class LesionRows:
         view.size = self.size
         view.next_lesion = self.next_lesion
         view.version = self.version
-        for name in self.COLUMNS:
-            setattr(view, name, getattr(self, name)[: self.size])
+        view.floats = self.floats[:, : self.size]
+        view.ints = self.ints[:, : self.size]
         return view
+
+
+def _column(buffer: str, index: int) -> property:
+    return property(lambda rows: getattr(rows, buffer)[index],
+                    doc=f"Row {index} of the {buffer} buffer.")
+
+
+for _index, _name in enumerate(FLOAT_COLUMNS):
+    setattr(LesionRows, _name, _column("floats", _index))
+for _index, _name in enumerate(INTEGER_COLUMNS):
+    setattr(LesionRows, _name, _column("ints", _index))
+
+
+def _grown(buffer: NDArray, filled: int, capacity: int) -> NDArray:
+    """``buffer``'s first ``filled`` columns in a new buffer of ``capacity`` columns."""
+    grown = np.empty((buffer.shape[0], capacity), dtype=buffer.dtype)
+    grown[:, :filled] = buffer[:, :filled]
+    return grown
 
 
 def _primary_invasion(model: ResolvedModel, rng: np.random.Generator) -> tuple[float, float]:
@@ -291,8 +319,13 @@ class Changes:
 class DiseaseProcess:
     """The disease process of one patient, as a sequence of exactly sampled futures."""
 
-    def __init__(self, model: ResolvedModel, rng: np.random.Generator, horizon_days: float):
+    def __init__(self, model: ResolvedModel, rng: np.random.Generator, horizon_days: float,
+                 *, reference: bool = False):
         self.model = model
+        self.reference = reference
+        """Sample with the readable Python algorithm instead of its compiled copy (the same
+        draws and rows: kept as the obviously correct engine the compiled one is tested
+        against)."""
         self.rng = rng
         self.horizon = float(horizon_days)
         self.shedding_rate = patient_shedding_rate(model, rng)
@@ -360,14 +393,54 @@ class DiseaseProcess:
         history is drawn identically whether it is simulated alone, read a year at a time
         by the clinic, or cut by a treatment that comes later.
         """
+        if not self.reference:
+            self._sample_compiled_through(day)
+            return
         while self._end is None and self._sampled_to < min(day, self.horizon):
             until = min(self._piece_end(self._sampled_to), self.horizon)
-            end, reason = self._sample_future(self._sampled_to, until)
-            if reason == "lethal_burden" or until >= self.horizon:
-                self._end, self._end_reason = end, reason
-                self._sampled_to = end
-            else:
-                self._sampled_to = until
+            end, reason = self._sample_future_reference(self._sampled_to, until)
+            self._piece_sampled(until, end, reason)
+
+    def _piece_sampled(self, until: float, end: float, reason: str) -> None:
+        """Record a piece sampled up to ``until`` that ended at ``end`` for ``reason``."""
+        if reason == "lethal_burden" or until >= self.horizon:
+            self._end, self._end_reason = end, reason
+            self._sampled_to = end
+        else:
+            self._sampled_to = until
+
+    def _sample_compiled_through(self, day: float) -> None:
+        """:meth:`_sample_through` in one compiled call (:mod:`metastasis.engine.sampling`):
+        the pieces it needs are listed here, sampled there in turn, the same as the
+        reference piece by piece."""
+        pieces: list[tuple[float, float]] = []
+        start = self._sampled_to
+        while self._end is None and start < min(day, self.horizon):
+            until = min(self._piece_end(start), self.horizon)
+            pieces.append((start, until))
+            start = until
+        if not pieces:
+            return
+        rows = self.rows
+        grids = np.stack([burden_grid(*piece) for piece in pieces])
+        sampled = sample_pieces(rows, self.model, self.rng, self.shedding_rate, pieces, grids,
+                                MAX_LESION_ROWS, VECTOR_MIN_SOURCES)
+        if sampled.over_budget:
+            raise _over_budget(sampled.size)
+        rows.adopt(sampled.floats, sampled.ints, sampled.size, sampled.next_lesion)
+        for _, until in pieces[: sampled.pieces - 1]:
+            self._piece_sampled(until, until, "horizon")
+        cut, until = pieces[sampled.pieces - 1]
+        tracker = BurdenTracker.of_totals(until, self.model.lethal_burden_cells,
+                                          grids[sampled.pieces - 1], sampled.total)
+        if sampled.total[-1] < tracker.lethal:  # the burden only grows within a piece
+            self._piece_sampled(until, until, "horizon")
+            return
+        view = rows.view()
+        end, reason = tracker.resolve_end(view.growth_start, view.x0, view.rate,
+                                          view.capacity, valid_from=view.valid_from,
+                                          valid_to=view.valid_to, after=cut)
+        self._piece_sampled(until, end, reason)
 
     def _piece_end(self, sampled_to: float) -> float:
         """The end of the piece that starts at ``sampled_to``: the next multiple of
@@ -498,8 +571,9 @@ class DiseaseProcess:
                                               np.array([at_start]), np.array([expected]), stop):
             heapq.heappush(heap, (outgrowth, new_row))
 
-    def _sample_future(self, cut: float, until: float) -> tuple[float, str]:
-        """Sample every founder after ``cut`` up to ``until`` or the lethal burden."""
+    def _sample_future_reference(self, cut: float, until: float) -> tuple[float, str]:
+        """Sample every founder after ``cut`` up to ``until`` or the lethal burden (the
+        readable algorithm; :mod:`metastasis.engine.sampling` is its compiled copy)."""
         model, rng, rows = self.model, self.rng, self.rows
         n = rows.size
         valid = rows.valid_to[:n] > cut
@@ -810,6 +884,25 @@ class DiseaseProcess:
         transit have mean S_o * w[o, r] * died[o, r].  The outgrowth counts are the
         founders actually simulated.
         """
+        model, n = self.model, self.model.n_sites
+        if self.reference:
+            shed_by_site, died, fates = self._fate_draws_reference()
+        else:
+            shed_by_site, died, flat = draw_accounting(self.rows, model, self.rng,
+                                                       self.shedding_rate, self.end,
+                                                       3 * n * len(FATES))
+            fates = flat.reshape(3, n, len(FATES))
+        founders = table.first_segments() & (table.route >= 0)
+        outgrowth = np.bincount(
+            table.route[founders] * n + table.site[founders], minlength=3 * n
+        ).reshape(3, n)
+        fates[:, :, OUTGROWTH] += outgrowth
+        return Accounting(died_in_transit=died, fates=fates, expected_shed_by_site=shed_by_site)
+
+    def _fate_draws_reference(self) -> tuple[NDArray[np.float64], NDArray[np.int64],
+                                              NDArray[np.int64]]:
+        """Cells shed per site, died in transit per route and the [route, site, fate] counts
+        of every fate but outgrowth (the readable form of :mod:`metastasis.engine.accounting`)."""
         model, rng, rows = self.model, self.rng, self.rows
         n = model.n_sites
         shed_by_site = np.zeros(n)
@@ -829,9 +922,4 @@ class DiseaseProcess:
         for o in np.flatnonzero(shed_by_site > 0.0):
             died += rng.poisson(shed_by_site[o] * model.transit_death_probability[o])
             flat_fates[paths[o]] += rng.poisson(shed_by_site[o] * cells[o])
-        founders = table.first_segments() & (table.route >= 0)
-        outgrowth = np.bincount(
-            table.route[founders] * n + table.site[founders], minlength=3 * n
-        ).reshape(3, n)
-        fates[:, :, OUTGROWTH] += outgrowth
-        return Accounting(died_in_transit=died, fates=fates, expected_shed_by_site=shed_by_site)
+        return shed_by_site, died, fates

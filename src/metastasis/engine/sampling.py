@@ -1,0 +1,415 @@
+"""One piece of a patient's future, sampled in one compiled call.
+
+:meth:`metastasis.engine.process.DiseaseProcess._sample_future_reference` is the readable
+algorithm: lesions that start shedding in the piece are expanded in time order, each
+founder's shedding day by time-rescaling of the closed-form emission, its journey and fate
+from the resolved probabilities, while a grid-resolved total burden moves the piece's end
+earlier as lesions start to grow.  In Python it costs a few numpy calls and heap operations
+per founder, which was most of an untreated history's time (issue 8).
+
+:func:`sample_pieces` runs the same algorithm in numba, with the same generator: it draws the
+same numbers in the same order (numba's ``Generator`` methods reproduce numpy's streams), does
+the same arithmetic through the same compiled emission kernels, and appends the founders in
+the same order, so that a patient's history is the reference's, row for row
+(``tests/test_compiled_engine.py`` checks it on hundreds of patients of every cancer type,
+untreated and under treatment).  To keep the draws in the same order the kernel keeps the
+reference's two ways of expanding a batch of sources (one at a time below
+:data:`~metastasis.engine.process.VECTOR_MIN_SOURCES`, together from there on), although in
+compiled code both cost the same.
+
+Only the exact end at the lethal burden (a bisection over the whole history, once per
+history) is left to the reference's :meth:`~metastasis.engine.burden.BurdenTracker.resolve_end`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+from metastasis.model.growth import _cumulative_at, _curve, _inverse_at
+
+FLOAT_COLUMNS = ("arrival", "awakening", "colony_scale", "micrometastasis", "outgrowth", "x0",
+                 "rate", "capacity", "growth_start", "valid_from", "valid_to", "curve_start",
+                 "curve_x0", "emit_from")
+"""The float columns of a lesion row: the rows of :class:`~metastasis.engine.process.
+LesionRows`' float buffer, in this order."""
+INTEGER_COLUMNS = ("lesion", "site", "parent", "route", "resistance")
+"""The integer columns of a lesion row, the rows of the integer buffer."""
+
+# where the kernels find each column (module constants: numba compiles them in)
+F_ARRIVAL, F_AWAKENING, F_COLONY_SCALE, F_MICROMETASTASIS, F_OUTGROWTH, F_X0, F_RATE, \
+    F_CAPACITY, F_GROWTH_START, F_VALID_FROM, F_VALID_TO, F_CURVE_START, F_CURVE_X0, \
+    F_EMIT_FROM = range(len(FLOAT_COLUMNS))
+I_LESION, I_SITE, I_PARENT, I_ROUTE, I_RESISTANCE = range(len(INTEGER_COLUMNS))
+
+
+@numba.njit(cache=True)
+def _heap_less(keys: NDArray[np.float64], ids: NDArray[np.int64], a: int, b: int) -> bool:
+    """Order of two heap entries: by day, then by row (Python's heapq on (day, row))."""
+    return keys[a] < keys[b] or (keys[a] == keys[b] and ids[a] < ids[b])
+
+
+@numba.njit(cache=True)
+def _heap_push(keys: NDArray[np.float64], ids: NDArray[np.int64], size: int, key: float,
+               row: int) -> tuple[NDArray[np.float64], NDArray[np.int64], int]:
+    if size == keys.size:
+        grown_keys = np.empty(2 * keys.size, dtype=np.float64)
+        grown_ids = np.empty(2 * keys.size, dtype=np.int64)
+        grown_keys[:size] = keys[:size]
+        grown_ids[:size] = ids[:size]
+        keys, ids = grown_keys, grown_ids
+    keys[size] = key
+    ids[size] = row
+    child = size
+    while child > 0:
+        parent = (child - 1) // 2
+        if not _heap_less(keys, ids, child, parent):
+            break
+        keys[child], keys[parent] = keys[parent], keys[child]
+        ids[child], ids[parent] = ids[parent], ids[child]
+        child = parent
+    return keys, ids, size + 1
+
+
+@numba.njit(cache=True)
+def _heap_pop(keys: NDArray[np.float64], ids: NDArray[np.int64], size: int) -> int:
+    """Remove the smallest entry (read it at index 0 first); returns the new size."""
+    size -= 1
+    keys[0] = keys[size]
+    ids[0] = ids[size]
+    parent = 0
+    while True:
+        smallest = parent
+        for child in (2 * parent + 1, 2 * parent + 2):
+            if child < size and _heap_less(keys, ids, child, smallest):
+                smallest = child
+        if smallest == parent:
+            return size
+        keys[smallest], keys[parent] = keys[parent], keys[smallest]
+        ids[smallest], ids[parent] = ids[parent], ids[smallest]
+        parent = smallest
+
+
+@numba.njit(cache=True)
+def _grow(floats: NDArray[np.float64], ints: NDArray[np.int64], needed: int
+          ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """The row buffers with room for ``needed`` rows (doubling)."""
+    if needed <= floats.shape[1]:
+        return floats, ints
+    capacity = max(2 * floats.shape[1], needed)
+    grown_floats = np.empty((floats.shape[0], capacity), dtype=np.float64)
+    grown_ints = np.empty((ints.shape[0], capacity), dtype=np.int64)
+    grown_floats[:, : floats.shape[1]] = floats
+    grown_ints[:, : ints.shape[1]] = ints
+    return grown_floats, grown_ints
+
+
+@numba.njit(cache=True)
+def _add_curve(grid: NDArray[np.float64], total: NDArray[np.float64], active_from: float,
+               start: float, x0: float, rate: float, capacity: float) -> None:
+    """Add one Gompertz curve to the grid's totals at the points after ``active_from`` (the
+    arithmetic of :func:`metastasis.engine.burden._add_curve`)."""
+    log_ratio = math.log(x0 / capacity)
+    for k in range(np.searchsorted(grid, active_from, side="right"), grid.size):
+        age = max(grid[k] - start, 0.0)
+        total[k] += capacity * math.exp(log_ratio * math.exp(-rate * age))
+
+
+@numba.njit(cache=True)
+def _first_reaching(grid: NDArray[np.float64], total: NDArray[np.float64], lethal: float,
+                    stop: float) -> float:
+    """The piece's stop after the totals changed: the first grid day at the lethal burden."""
+    if total[grid.size - 1] < lethal:
+        return stop
+    for k in range(grid.size):
+        if total[k] >= lethal:
+            return min(stop, grid[k])
+    return stop
+
+
+@numba.njit(cache=True)
+def _cumulative(floats: NDArray[np.float64], row: int, t: float, scale: float,
+                exponent: float) -> float:
+    """Cells a row has emitted by day ``t`` along its shedding curve (closed form)."""
+    rate = floats[F_RATE, row]
+    c, level, amplitude, at_start = _curve(floats[F_CURVE_X0, row], rate,
+                                           floats[F_CAPACITY, row], scale, exponent)
+    return _cumulative_at(t - floats[F_CURVE_START, row], rate, c, level, amplitude, at_start)
+
+
+@numba.njit(cache=True)
+def _found(
+    rng: np.random.Generator, floats: NDArray[np.float64], ints: NDArray[np.int64], size: int,
+    next_lesion: int, sources: NDArray[np.int64], counts: NDArray[np.int64],
+    at_start: NDArray[np.float64], expected: NDArray[np.float64], stop: float,
+    scale: float, exponent: float, target_cdf: NDArray[np.float64],
+    route_cdf: NDArray[np.float64], site_capacity: NDArray[np.float64],
+    dormant_share: float, mean_dormancy: float, micro: float, birth: float, death: float,
+    mean_outgrowth: float, metastasis_rate: float,
+) -> tuple[NDArray[np.float64], NDArray[np.int64], int, int]:
+    """Append the founders of growing metastases shed by ``sources`` (the reference's
+    ``_found``, draw for draw); returns the buffers, the new size and the next lesion id."""
+    n = 0
+    for k in range(sources.size):
+        n += counts[k]
+    floats, ints = _grow(floats, ints, size + n)
+    first = size
+    # shedding days: uniform points of each source's cumulative emission, sorted per source
+    uniform = np.empty(n)
+    for j in range(n):
+        uniform[j] = rng.random()
+    j = 0
+    for k in range(sources.size):
+        uniform[j : j + counts[k]] = np.sort(uniform[j : j + counts[k]])
+        i = sources[k]
+        rate = floats[F_RATE, i]
+        c, level, amplitude, start_value = _curve(floats[F_CURVE_X0, i], rate,
+                                                  floats[F_CAPACITY, i], scale, exponent)
+        for m in range(j, j + counts[k]):
+            target = at_start[k] + uniform[m] * expected[k]
+            row = first + m
+            floats[F_ARRIVAL, row] = floats[F_CURVE_START, i] + _inverse_at(
+                target, rate, c, level, amplitude, start_value)
+            ints[I_PARENT, row] = ints[I_LESION, i]
+            ints[I_RESISTANCE, row] = ints[I_RESISTANCE, i]
+            ints[I_SITE, row] = ints[I_SITE, i]  # the source's site until the target is drawn
+        j += counts[k]
+    for m in range(n):  # target site: how many cdf values are <= u
+        row = first + m
+        u = rng.random()
+        cdf = target_cdf[ints[I_SITE, row]]
+        target_site = 0
+        for value in cdf:
+            if value <= u:
+                target_site += 1
+        ints[I_ROUTE, row] = target_site  # kept here until the route is drawn
+    for m in range(n):  # route given source and target: how many cumulative shares are < u
+        row = first + m
+        u = rng.random()
+        cumulative = route_cdf[ints[I_SITE, row], ints[I_ROUTE, row]]
+        route = 0
+        for r in range(cumulative.size - 1):
+            if u > cumulative[r]:
+                route += 1
+        ints[I_SITE, row] = ints[I_ROUTE, row]
+        ints[I_ROUTE, row] = route
+    slept = np.empty(n, dtype=np.bool_)
+    for m in range(n):
+        slept[m] = rng.random() < dormant_share
+    for m in range(n):
+        row = first + m
+        dormancy = rng.exponential(mean_dormancy)
+        floats[F_AWAKENING, row] = floats[F_ARRIVAL, row] + (dormancy if slept[m] else 0.0)
+    net = birth - death
+    for m in range(n):
+        row = first + m
+        if micro > 1.0:
+            colony_scale = rng.exponential(birth / net)
+            to_micro = max(math.log(micro / colony_scale), 0.0) / net
+        else:
+            colony_scale = 1.0
+            to_micro = 0.0
+        floats[F_COLONY_SCALE, row] = colony_scale
+        floats[F_MICROMETASTASIS, row] = floats[F_AWAKENING, row] + to_micro
+    x0 = max(micro, 1.0)
+    for m in range(n):
+        row = first + m
+        outgrowth = floats[F_MICROMETASTASIS, row] + rng.exponential(mean_outgrowth)
+        floats[F_OUTGROWTH, row] = outgrowth
+        floats[F_GROWTH_START, row] = outgrowth
+        floats[F_CURVE_START, row] = outgrowth
+        floats[F_EMIT_FROM, row] = outgrowth
+        floats[F_X0, row] = x0
+        floats[F_CURVE_X0, row] = x0
+        floats[F_RATE, row] = metastasis_rate
+        floats[F_CAPACITY, row] = site_capacity[ints[I_SITE, row]]
+        floats[F_VALID_FROM, row] = floats[F_ARRIVAL, row]
+        floats[F_VALID_TO, row] = math.inf
+        ints[I_LESION, row] = next_lesion + m
+    return floats, ints, size + n, next_lesion + n
+
+
+@numba.njit(cache=True)
+def _sample(
+    rng: np.random.Generator, floats: NDArray[np.float64], ints: NDArray[np.int64],
+    existing: int, next_lesion: int, max_rows: int, cut: float, until: float,
+    grid: NDArray[np.float64], lethal: float, scale: float, exponent: float,
+    founder_total: NDArray[np.float64], target_cdf: NDArray[np.float64],
+    route_cdf: NDArray[np.float64], site_capacity: NDArray[np.float64],
+    dormant_share: float, mean_dormancy: float, micro: float, birth: float, death: float,
+    mean_outgrowth: float, metastasis_rate: float, vector_min_sources: int,
+) -> tuple[NDArray[np.float64], NDArray[np.int64], int, int, NDArray[np.float64], bool]:
+    """The reference's ``_sample_future`` on the row buffers: returns the buffers, their size,
+    the next lesion id, the burden on the grid and whether the row budget was exceeded."""
+    size = existing
+    total = np.zeros(grid.size)
+    stop = until
+    heap_keys = np.empty(64)
+    heap_ids = np.empty(64, dtype=np.int64)
+    heap_size = 0
+    counted = np.zeros(existing, dtype=np.bool_)
+    any_source = False
+    for row in range(existing):
+        valid = floats[F_VALID_TO, row] > cut
+        if valid and floats[F_GROWTH_START, row] <= cut:
+            counted[row] = True
+        start = max(floats[F_EMIT_FROM, row], cut)
+        if valid and start < until:
+            any_source = True
+            heap_keys, heap_ids, heap_size = _heap_push(heap_keys, heap_ids, heap_size, start,
+                                                        row)
+    # the lesions growing at the cut, all at once (row order, as the reference sums them)
+    first_point = np.searchsorted(grid, cut, side="right")
+    for k in range(first_point, grid.size):
+        at_point = 0.0
+        seen = False
+        for row in range(existing):
+            if counted[row]:
+                age = max(grid[k] - floats[F_GROWTH_START, row], 0.0)
+                capacity = floats[F_CAPACITY, row]
+                size_now = capacity * math.exp(math.log(floats[F_X0, row] / capacity)
+                                               * math.exp(-floats[F_RATE, row] * age))
+                at_point = size_now if not seen else at_point + size_now
+                seen = True
+        total[k] += at_point
+    stop = _first_reaching(grid, total, lethal, stop)
+    if not any_source:
+        return floats, ints, size, next_lesion, total, False
+
+    batch_keys = np.empty(64)
+    batch_rows = np.empty(64, dtype=np.int64)
+    while heap_size > 0:
+        batch = 0
+        while heap_size > 0 and heap_keys[0] < stop:
+            if batch == batch_keys.size:
+                batch_keys = np.concatenate((batch_keys, np.empty(batch)))
+                batch_rows = np.concatenate((batch_rows, np.empty(batch, dtype=np.int64)))
+            batch_keys[batch] = heap_keys[0]
+            batch_rows[batch] = heap_ids[0]
+            batch += 1
+            heap_size = _heap_pop(heap_keys, heap_ids, heap_size)
+        if batch == 0:
+            break
+        for b in range(batch):
+            row = batch_rows[b]
+            if row >= existing or not counted[row]:
+                start = floats[F_GROWTH_START, row]
+                if start < stop:
+                    _add_curve(grid, total, max(start, 0.0), start, floats[F_X0, row],
+                               floats[F_RATE, row], floats[F_CAPACITY, row])
+                    stop = _first_reaching(grid, total, lethal, stop)
+        if scale <= 0.0:
+            continue
+        sources = np.empty(batch, dtype=np.int64)
+        counts = np.empty(batch, dtype=np.int64)
+        at_start = np.empty(batch)
+        expected = np.empty(batch)
+        # below the threshold one source at a time (each expanded before the next draws its
+        # count), from it one group (every count drawn before any founder)
+        groups = batch if batch < vector_min_sources else 1
+        for g in range(groups):
+            shedding = 0
+            members = range(g, g + 1) if groups == batch else range(batch)
+            for b in members:
+                row = batch_rows[b]
+                start = batch_keys[b]
+                q = founder_total[ints[I_SITE, row]]
+                if start >= stop or q <= 0.0:
+                    continue
+                begin = _cumulative(floats, row, start, scale, exponent)
+                amount = _cumulative(floats, row, stop, scale, exponent) - begin
+                count = rng.poisson(amount * q)
+                if count > 0:
+                    sources[shedding] = row
+                    counts[shedding] = count
+                    at_start[shedding] = begin
+                    expected[shedding] = amount
+                    shedding += 1
+            if shedding == 0:
+                continue
+            founded = 0
+            for k in range(shedding):
+                founded += counts[k]
+            if size + founded > max_rows:
+                return floats, ints, size + founded, next_lesion, total, True
+            first = size
+            floats, ints, size, next_lesion = _found(
+                rng, floats, ints, size, next_lesion, sources[:shedding], counts[:shedding],
+                at_start[:shedding], expected[:shedding], stop, scale, exponent, target_cdf,
+                route_cdf, site_capacity, dormant_share, mean_dormancy, micro, birth, death,
+                mean_outgrowth, metastasis_rate)
+            for row in range(first, size):
+                if floats[F_OUTGROWTH, row] < stop:
+                    heap_keys, heap_ids, heap_size = _heap_push(
+                        heap_keys, heap_ids, heap_size, floats[F_OUTGROWTH, row], row)
+    return floats, ints, size, next_lesion, total, False
+
+
+@numba.njit(cache=True)
+def _sample_pieces(
+    rng: np.random.Generator, floats: NDArray[np.float64], ints: NDArray[np.int64],
+    size: int, next_lesion: int, max_rows: int, starts: NDArray[np.float64],
+    ends: NDArray[np.float64], grids: NDArray[np.float64], lethal: float, scale: float,
+    exponent: float, founder_total: NDArray[np.float64], target_cdf: NDArray[np.float64],
+    route_cdf: NDArray[np.float64], site_capacity: NDArray[np.float64],
+    dormant_share: float, mean_dormancy: float, micro: float, birth: float, death: float,
+    mean_outgrowth: float, metastasis_rate: float, vector_min_sources: int,
+) -> tuple[NDArray[np.float64], NDArray[np.int64], int, int, int, NDArray[np.float64], bool]:
+    """:func:`_sample` piece after piece, stopping after a piece that reaches the lethal
+    burden; returns the buffers, their size, the next lesion id, the pieces sampled, the
+    last piece's burden and whether the row budget was exceeded."""
+    total = np.zeros(grids.shape[1])
+    for piece in range(starts.size):
+        floats, ints, size, next_lesion, total, over = _sample(
+            rng, floats, ints, size, next_lesion, max_rows, starts[piece], ends[piece],
+            grids[piece], lethal, scale, exponent, founder_total, target_cdf, route_cdf,
+            site_capacity, dormant_share, mean_dormancy, micro, birth, death, mean_outgrowth,
+            metastasis_rate, vector_min_sources)
+        if over or total[total.size - 1] >= lethal:
+            return floats, ints, size, next_lesion, piece + 1, total, over
+    return floats, ints, size, next_lesion, starts.size, total, False
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """What :func:`sample_pieces` hands back to the process."""
+
+    floats: NDArray[np.float64]
+    """The float buffer: the rows it was given, then the new ones (maybe a new, larger
+    buffer)."""
+    ints: NDArray[np.int64]
+    """The integer buffer, likewise."""
+    size: int
+    """Rows filled (more than the buffers hold when the budget was exceeded)."""
+    next_lesion: int
+    """The next free lesion id."""
+    pieces: int
+    """How many of the pieces were sampled: all, unless one reached the lethal burden or
+    the row budget."""
+    total: NDArray[np.float64]
+    """The burden on the last sampled piece's grid."""
+    over_budget: bool
+    """Whether the rows would exceed the budget (the caller refuses the history)."""
+
+
+def sample_pieces(rows, model, rng: np.random.Generator, shedding_rate: float,
+                  pieces: list[tuple[float, float]], grids: NDArray[np.float64],
+                  max_rows: int, vector_min_sources: int) -> Sampled:
+    """Sample every founder of the ``pieces`` (start, end) in turn, each on its burden grid
+    (a row of ``grids``), until one reaches the lethal burden.  The new founders are
+    appended to ``rows``' buffers (:class:`~metastasis.engine.process.LesionRows`), which
+    are extended in place while they have room."""
+    bounds = np.array(pieces, dtype=np.float64).reshape(-1, 2)
+    floats, ints, size, next_lesion, done, total, over = _sample_pieces(
+        rng, rows.floats, rows.ints, rows.size, rows.next_lesion, max_rows,
+        np.ascontiguousarray(bounds[:, 0]), np.ascontiguousarray(bounds[:, 1]), grids,
+        model.lethal_burden_cells, float(shedding_rate), model.shedding_exponent,
+        model.founder_total, model.founder_target_cdf, model.founder_route,
+        model.site_capacity, model.dormant_share_of_outgrowth, model.mean_dormancy_days,
+        model.micrometastasis_cells, model.colony_birth_rate, model.colony_death_rate,
+        model.mean_outgrowth_delay_days, model.metastasis_rate, vector_min_sources)
+    return Sampled(floats, ints, size, next_lesion, done, total, over)
