@@ -306,3 +306,35 @@ def test_installed_command_runs_when_input_is_good(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(target.read_text(encoding="utf-8"))["provenance"]["root_seed"] == 1
+
+
+@pytest.mark.parametrize("fmt,name", [("text", "o.parquet"), ("json", "o.csv"),
+                                      ("csv", "o.json"), ("text", "story")])
+def test_simulate_refuses_an_out_whose_suffix_is_not_its_format(tmp_path: Path, fmt: str,
+                                                                 name: str) -> None:
+    """Issue 10 item 3: a file's content matches its suffix, or the command refuses (before
+    any simulation, writing nothing)."""
+    code, out, err = _run(["simulate", "--seed", "1", "--format", fmt, "--out",
+                           str(tmp_path / name)])
+    _assert_one_clear_message(code, out, err, ("--out", name, "a file ending in"))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".json"])
+def test_a_cohort_that_fails_while_writing_leaves_none_of_its_files(
+        tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clinical table, its provenance and the cohort's own files are one output: a
+    failure while writing the last of them (a full disk, say) leaves none of them."""
+    from metastasis.results import export
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export, {".csv": "_write_csv", ".parquet": "_write_parquet",
+                                 ".json": "_records"}[suffix], full_disk)
+    code, out, err = _run(["cohort", "--patients", "3", "--seed", "1", "--years", "3",
+                           "--out", str(tmp_path / f"r{suffix}")])
+    assert code == USAGE_ERROR and "Traceback" not in err + out
+    errors = [line for line in err.splitlines() if line.startswith("metastasis: error: ")]
+    assert len(errors) == 1 and "a writable file" in errors[0], err  # after the progress bars
+    assert list(tmp_path.iterdir()) == []

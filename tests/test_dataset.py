@@ -32,7 +32,6 @@ from metastasis.cohort import run_cohort
 from metastasis.errors import ModelError
 from metastasis.results.dataset import (
     MANIFEST,
-    STAGING,
     part_name,
     read_dataset_table,
     read_manifest,
@@ -69,7 +68,7 @@ def test_a_dataset_holds_the_cohort_computed_in_memory(tmp_path: Path) -> None:
     manifest = read_manifest(tmp_path / "d")
     assert manifest["complete"] and manifest["parts"] == 5
     assert manifest["provenance"]["root_seed"] == SEED
-    assert not (tmp_path / "d" / STAGING).exists()
+    assert not list((tmp_path / "d").rglob(".metastasis-*"))  # no temporary left
 
 
 def test_a_dataset_with_the_clinical_course_holds_the_clinical_cohort(tmp_path: Path) -> None:
@@ -80,6 +79,13 @@ def test_a_dataset_with_the_clinical_course_holds_the_clinical_cohort(tmp_path: 
     memory = run_clinical_cohort(model, clinical, treatments, 9, SEED, 8.0, Arm())
     pd.testing.assert_frame_equal(read_dataset_table(tmp_path / "d", "clinical"),
                                   memory.patients)
+
+
+def _dead_process_id() -> int:
+    """The id of a process that has ended (as a killed writer's has)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
 
 
 def test_a_resumed_run_writes_only_missing_parts_and_ends_identical(tmp_path: Path) -> None:
@@ -96,8 +102,11 @@ def test_a_resumed_run_writes_only_missing_parts_and_ends_identical(tmp_path: Pa
     (broken / "lesions" / part_name(3)).unlink()
     (broken / "patients" / part_name(4)).write_bytes(
         (broken / "patients" / part_name(0)).read_bytes())  # 4 rows of other patients
-    (broken / STAGING).mkdir()
-    (broken / STAGING / "patients-part-000002.parquet.deadbeef").write_bytes(b"partial")
+    dead = _dead_process_id()
+    debris = [broken / "patients" / f".metastasis-{dead}-{'d' * 12}.partial.parquet",
+              broken / f".metastasis-{dead}-{'e' * 12}.partial.json"]
+    for path in debris:
+        path.write_bytes(b"partial")
     manifest = json.loads((broken / MANIFEST).read_text())
     manifest["complete"] = False
     (broken / MANIFEST).write_text(json.dumps(manifest))
@@ -112,7 +121,7 @@ def test_a_resumed_run_writes_only_missing_parts_and_ends_identical(tmp_path: Pa
     assert before == after  # complete parts are not rewritten
     for name, table in _tables(whole).items():
         pd.testing.assert_frame_equal(read_dataset_table(broken, name), table)
-    assert not (broken / STAGING).exists()
+    assert not any(path.exists() for path in debris)  # a killed writer's temporaries
 
 
 def test_a_dataset_is_not_overwritten_nor_mixed_with_another_run(tmp_path: Path) -> None:

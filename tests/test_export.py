@@ -58,7 +58,7 @@ def _listing(folder) -> list[str]:
 def test_round_trip_is_exact_with_provenance(cohort, tmp_path, suffix):
     path = write_cohort(cohort, tmp_path / f"cohort{suffix}")
     assert_same(read_cohort(path), cohort)
-    assert not [n for n in _listing(tmp_path) if n.endswith(".tmp")]
+    assert not [n for n in _listing(tmp_path) if n.startswith(".metastasis-")]
 
 
 def test_files_of_each_format(cohort, tmp_path):

@@ -17,7 +17,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "metastasis"
 
-DISEASE = ("knowledge", "model", "engine", "reference", "results", "units", "errors", "about")
+DISEASE = ("knowledge", "model", "engine", "reference", "results", "units", "errors", "about",
+           "atomic", "jsondata")
 """The hidden disease process and its results: the bottom of the stack."""
 
 ABOVE_DISEASE = ("clinical", "cli", "web", "guide", "calibration", "api", "cohort", "runs",

@@ -125,7 +125,7 @@ def test_report_has_every_target_and_its_figures(json_run):
         figure = report / html.unescape(name)
         assert figure.is_file(), name
         assert figure.read_text(encoding="utf-8").lstrip().startswith("<?xml")
-    assert not list(report.parent.glob(".validate-partial-*"))
+    assert not list(report.parent.glob(".metastasis-*"))
 
 
 def test_report_into_an_existing_directory_keeps_its_files(tmp_path, direct):
@@ -135,7 +135,7 @@ def test_report_into_an_existing_directory_keeps_its_files(tmp_path, direct):
                                         years=25.0)
     assert page == tmp_path / "index.html" and page.is_file()
     assert (tmp_path / "notes.txt").read_text() == "mine"
-    assert not list(tmp_path.glob(".validate-partial-*"))
+    assert not list(tmp_path.glob(".metastasis-*"))
 
 
 def test_a_report_that_fails_half_way_leaves_nothing(tmp_path, direct, monkeypatch):

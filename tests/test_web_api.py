@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 import metastasis
 import metastasis.guide as guide
+from metastasis import jsondata
 from metastasis.api import load_model, run_patient
 from metastasis.cohort import run_cohort
 from metastasis.knowledge.loader import load as load_knowledge
@@ -154,7 +155,7 @@ def test_cohort_is_the_public_api_cohort(client: TestClient) -> None:
     params = {"cancer": "breast", "patients": 120, "seed": SEED, "years": YEARS}
     body = client.get("/api/cohort", params=params).json()
     expected = run_cohort(load_model("breast"), 120, SEED, YEARS, keep_lesions=False)
-    assert body["summary"] == json.loads(json.dumps(charts.jsonable(expected.summary())))
+    assert body["summary"] == json.loads(json.dumps(jsondata.plain(expected.summary())))
     assert body["provenance"]["root_seed"] == SEED
     assert body["provenance"]["n_patients"] == 120
     days = expected.patients["first_distant_day"].dropna().sort_values().tolist()

@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # the modules themselves load on first use (lazy_module below
     from metastasis.cli.narrative import Story
 
 api = lazy_module("metastasis.api")
+jsondata = lazy_module("metastasis.jsondata")
 calibration_report = lazy_module("metastasis.cli.calibration_report")
 clinical_report = lazy_module("metastasis.cli.clinical_report")
 clinical_story = lazy_module("metastasis.cli.clinical_story")
@@ -122,6 +123,12 @@ class PatientFormat(StrEnum):
     text = "text"
     json = "json"
     csv = "csv"
+
+
+PATIENT_SUFFIXES = {PatientFormat.text: (".txt", ".md"), PatientFormat.json: (".json",),
+                    PatientFormat.csv: (".csv",)}
+"""What ``simulate --out`` may be called in each format: a file's content matches its
+suffix (text written into ``o.parquet`` would mislead whoever opens it)."""
 
 
 class SummaryFormat(StrEnum):
@@ -508,6 +515,7 @@ def simulate(
         given_seed = _integer("seed", seed, 0)
         if out is not None:
             output.check_writable(out)
+            _check_suffix(out, PATIENT_SUFFIXES[chosen])
         resolved = api.load_model(cancer, model)
         if not untreated:
             setup = clinical_report.load_setup(resolved, model, clinical, treatments, protocol)
@@ -578,31 +586,11 @@ def _simulate_clinical(
         return
     stem = out.with_suffix("")
     provenance = stem.with_name(stem.name + ".provenance.json")
-    output.write_text(provenance, _dumps(document["provenance"]))
-    output.write_text(out, text)
-
-
-def _clean(value: Any) -> Any:
-    """Plain JSON data: numpy scalars as Python numbers, NaN and infinities as null (JSON has
-    no such numbers), tuples and sets as lists."""
-    import numpy as np
-
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset | np.ndarray):
-        items = sorted(value) if isinstance(value, set | frozenset) else list(value)
-        return [_clean(v) for v in items]
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    return value
+    output.write_texts({provenance: _dumps(document["provenance"]), out: text})
 
 
 def _dumps(document: Any, indent: int = 1) -> str:
-    return json.dumps(_clean(document), indent=indent, allow_nan=False) + "\n"
+    return jsondata.dumps(document, indent=indent) + "\n"
 
 
 def _write_summary(data: dict[str, Any]) -> None:
@@ -932,9 +920,11 @@ def cohort(
                     "arm": arm.name, "screening": arm.screening,
                     "protocol": None if arm.protocol is None
                     else arm.protocol.model_dump(mode="json"), **setup.provenance()}}
-                output.write_text(provenance, _dumps(details))
-                output.write_text(table, course.patients.to_csv(index=False))
-            write_cohort(result, target)  # atomic, with its side files for CSV; written last
+                beside = {provenance: _dumps(details), table: course.patients.to_csv(index=False)}
+            else:
+                beside = {}
+            # every file of the output at once, aside then moved in: whole or absent
+            write_cohort(result, target, beside=beside)
         labels = dict(zip(resolved.site_names, resolved.site_labels, strict=True))
         if chosen is SummaryFormat.json:
             data = {"disclaimer": metastasis.DISCLAIMER, "seed_drawn": seed_drawn,

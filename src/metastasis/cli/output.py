@@ -1,18 +1,18 @@
-"""Writing output files so that a failed command leaves nothing behind.
+"""Writing the CLI's output files so that a failed command leaves nothing behind.
 
-Every file is written under a temporary name in the target folder and renamed into place
-only once it is complete: an error half-way (bad input found late, a full disk, Ctrl-C)
-never leaves a truncated results file that looks like a real one.
+Every file goes through :mod:`metastasis.atomic` (written aside, renamed into place once
+complete); this module adds what the command line needs: checking ``--out`` before any work,
+and reporting a failure as one line naming the option.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from metastasis import atomic
 from metastasis.errors import ModelError
 
 NAME_MAX_FALLBACK = 255
@@ -59,21 +59,30 @@ def check_writable(path: Path, option: str = "--out") -> None:
 
 @contextlib.contextmanager
 def staged(path: Path) -> Iterator[Path]:
-    """Yield a temporary path with the same suffix; move it onto ``path`` on success only."""
+    """Yield a temporary path with the same suffix; move it onto ``path`` on success only
+    (:func:`metastasis.atomic.staged`, with the CLI's checks and errors)."""
     check_writable(path)
-    # a short temporary name, so that any name the final file may have fits beside it
-    temporary = path.with_name(f".metastasis-{uuid.uuid4().hex[:12]}.partial{path.suffix[:16]}")
     try:
-        yield temporary
-        os.replace(temporary, path)
+        with atomic.staged(path) as (temporary,):
+            yield temporary
     except OSError as exc:
         raise ModelError("--out", shown(path), f"a writable file ({exc.strerror})") from None
-    finally:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
 
 
 def write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
-    with staged(path) as temporary:
-        temporary.write_text(text, encoding="utf-8")
+    write_texts({path: text})
+
+
+def write_texts(files: dict[Path, str]) -> None:
+    """Write several files as one output: all of them or none, moved in in the order given
+    (put the main file last)."""
+    for path in files:
+        check_writable(path)
+    try:
+        with atomic.staged(*files) as temporaries:
+            for temporary, text in zip(temporaries, files.values(), strict=True):
+                temporary.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        path = list(files)[-1]
+        raise ModelError("--out", shown(path), f"a writable file ({exc.strerror})") from None

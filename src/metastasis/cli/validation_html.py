@@ -23,9 +23,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import shutil
 import textwrap
-import uuid
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metastasis import atomic
 from metastasis.about import DISCLAIMER, __version__
 from metastasis.calibration.statistics import GROUPS
 from metastasis.calibration.targets import DAYS_PER_MONTH, Target
@@ -80,31 +79,18 @@ def write_report(
     existing one receives the files one by one, the page last.
     """
     check_directory(path)
-    existed = path.is_dir()
-    home = path if existed else (path.parent if str(path.parent) else Path("."))
-    staging = home / f".validate-partial-{uuid.uuid4().hex[:8]}"
     try:
-        staging.mkdir()
-        figures: dict[str, list[tuple[str, str]]] = {}
-        for validation in validations:
-            figures[validation.cancer] = draw_figures(
-                staging, validation, labels[validation.cancer])
-        page = page_html(validations, labels, figures, patients=patients, seed=seed,
-                         years=years)
-        (staging / INDEX).write_text(page, encoding="utf-8")
-        if existed:
-            names = [*sorted(p.name for p in staging.iterdir() if p.name != INDEX), INDEX]
-            for name in names:
-                os.replace(staging / name, path / name)
-            staging.rmdir()
-        else:
-            os.rename(staging, path)
+        with atomic.staged_folder(path, last=INDEX) as staging:
+            figures: dict[str, list[tuple[str, str]]] = {}
+            for validation in validations:
+                figures[validation.cancer] = draw_figures(
+                    staging, validation, labels[validation.cancer])
+            page = page_html(validations, labels, figures, patients=patients, seed=seed,
+                             years=years)
+            (staging / INDEX).write_text(page, encoding="utf-8")
     except OSError as exc:
         raise ModelError("--report", str(path), f"a writable directory ({exc.strerror})"
                          ) from None
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     return path / INDEX
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metastasis import atomic
 from metastasis.api import check_count, check_seed, check_years
 from metastasis.backends import (
     Backend,
@@ -178,10 +179,11 @@ def survival_figure(cohort: ClinicalCohort, path: str | Path) -> Path:
     figure.text(0.01, 0.01, DISCLAIMER, fontsize=6, color="#555555")
     figure.tight_layout(rect=(0, 0.03, 1, 1))
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    figure.savefig(tmp, format="png")
-    plt.close(figure)
-    tmp.replace(path)
+    try:
+        with atomic.staged(path) as (temporary,):
+            figure.savefig(temporary, format="png")
+    finally:
+        plt.close(figure)
     return path
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from metastasis import atomic
 from metastasis.guide import figures, store
 from metastasis.guide.settings import EXPLAIN_PATIENTS, GUIDE_PATIENTS, GUIDE_SEED, GUIDE_YEARS
 from metastasis.knowledge.loader import load as load_knowledge
@@ -24,7 +25,7 @@ def rebuild(path: Path = store.PACKAGED) -> dict[str, int]:
             cohorts[name] = figures.simulate_digest_rows(cancer, patients, GUIDE_SEED,
                                                          GUIDE_YEARS)
     document = {"fingerprint": store.fingerprint(), "cohorts": cohorts}
-    store.write_atomically(path, json.dumps(document, separators=(",", ":")) + "\n")
+    atomic.write_text(path, json.dumps(document, separators=(",", ":")) + "\n")
     store.forget_packaged()
     return {name: len(rows) for name, rows in cohorts.items()}
 

@@ -25,12 +25,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from metastasis import atomic
 from metastasis.about import __version__
 
 FORMAT = 1
@@ -120,27 +120,14 @@ def load(name: str) -> Rows | None:
     return rows if isinstance(rows, list) else None
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all (written aside, then moved in)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temporary, 0o644)  # readable like any file written plainly (mkstemp: 0600)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def save(name: str, rows: Rows) -> None:
     """Keep cohort ``name`` in the user's cache; a cache that cannot be written is skipped
     (it only saves time)."""
     document = {"key": name, "fingerprint": fingerprint(), "rows": rows}
     try:
-        write_atomically(_cached_file(name), json.dumps(document))
+        path = _cached_file(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(path, json.dumps(document))
     except OSError:
         return
 

@@ -8,15 +8,15 @@ Layout of a dataset directory::
     site_counts/part-...            lesions per (patient, site, state at the end) (always)
     lesions/part-...                one row per lesion (only when asked for)
     clinical/part-...               one row per patient's clinical course (when run)
-    .staging/                  parts being written; emptied whenever a run starts or resumes
 
 Each table is a directory of parts that pandas, pyarrow and DuckDB read as one table
-(``read_parquet('DIR/patients/*.parquet')``).  A part is written under a temporary name in
-``.staging`` and renamed into place, which is atomic; the patients part of a chunk is renamed
+(``read_parquet('DIR/patients/*.parquet')``).  A part is written under a hidden temporary
+name beside it and renamed into place (:mod:`metastasis.atomic`); the patients part of a
+chunk is renamed
 last, so a chunk is complete exactly when its patients part exists (and holds exactly the
 chunk's patients, checked again on resume).  A run killed at any moment, ``kill -9``
 included, leaves complete parts, possibly other tables' parts of an unfinished chunk (which
-the resumed run writes again) and debris in ``.staging`` (removed on resume): no partial part
+the resumed run writes again) and hidden temporaries (removed on resume): no partial part
 is ever read as complete.  Parts are numbered by chunk, and the chunk plan depends only on
 the patient range and the chunk size, so a resumed run writes exactly the parts an
 uninterrupted run would have written.
@@ -25,10 +25,7 @@ uninterrupted run would have written.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from metastasis import atomic
 from metastasis.errors import ModelError
 from metastasis.results.tables import conform
 
@@ -48,7 +46,6 @@ DATASET_FORMAT = 1
 """Version of the directory layout and the manifest's keys."""
 
 MANIFEST = "manifest.json"
-STAGING = ".staging"
 PATIENTS = "patients"
 PART_PATTERN = re.compile(r"^part-(\d{6})\.parquet$")
 """Part files: the chunk's number, zero-padded so that names sort in patient order."""
@@ -60,14 +57,6 @@ def part_name(number: int) -> str:
 
 def _json(value: Any) -> str:
     return json.dumps(value, indent=1, allow_nan=False, sort_keys=True)
-
-
-def _replace_atomically(directory: Path, target: Path, text: str) -> None:
-    staging = directory / STAGING
-    staging.mkdir(exist_ok=True)
-    temp = staging / f"{target.name}.{uuid.uuid4().hex}"
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, target)
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:
@@ -129,9 +118,10 @@ class DatasetWriter:
             self._check_same_run(read_manifest(directory))
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(directory / STAGING, ignore_errors=True)  # a killed run's debris
+            atomic.remove_stale(directory)  # what a killed run was writing
             for table in self.tables:
                 (directory / table).mkdir(exist_ok=True)
+                atomic.remove_stale(directory / table)
             if not (directory / MANIFEST).exists():
                 self._write_manifest(complete=False)
         except OSError as error:
@@ -157,7 +147,7 @@ class DatasetWriter:
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "provenance": self.provenance,
         }
-        _replace_atomically(self.directory, self.directory / MANIFEST, _json(manifest))
+        atomic.write_text(self.directory / MANIFEST, _json(manifest))
 
     # ----------------------------------------------------------------- parts
     def complete_parts(self, expected: Mapping[int, range]) -> set[int]:
@@ -183,23 +173,21 @@ class DatasetWriter:
         chunk is whole."""
         if set(frames) != set(self.tables):
             raise ModelError("tables", sorted(frames), f"exactly {sorted(self.tables)}")
-        staging = self.directory / STAGING
         try:
-            staging.mkdir(exist_ok=True)
             order = [t for t in self.tables if t != PATIENTS] + [PATIENTS]
             for table in order:
-                temp = staging / f"{table}-{part_name(number)}.{uuid.uuid4().hex}"
-                arrow = pa.Table.from_pandas(frames[table], preserve_index=False)
-                pq.write_table(arrow.replace_schema_metadata(None), temp)
-                os.replace(temp, self.directory / table / part_name(number))
+                target = self.directory / table / part_name(number)
+                # the folders were cleared of a killed run's temporaries when the run opened
+                with atomic.staged(target, clear_stale=False) as (temporary,):
+                    arrow = pa.Table.from_pandas(frames[table], preserve_index=False)
+                    pq.write_table(arrow.replace_schema_metadata(None), temporary)
         except OSError as error:
             raise ModelError("out", str(self.directory),
                              f"a writable directory ({error})") from None
 
     def finish(self, parts: int) -> None:
-        """Mark the run complete and remove the staging area."""
+        """Mark the run complete."""
         self._write_manifest(complete=True, parts=parts)
-        shutil.rmtree(self.directory / STAGING, ignore_errors=True)
 
 
 def _parts(directory: Path, table: str) -> list[Path]:

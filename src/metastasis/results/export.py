@@ -23,7 +23,6 @@ import io
 import json
 import math
 import os
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -34,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from metastasis import atomic, jsondata
 from metastasis.errors import ModelError
 from metastasis.model.resolve import ResolvedModel
 from metastasis.results.patient import PatientResult
@@ -85,43 +85,16 @@ def _check_directory(path: Path) -> None:
 
 @contextlib.contextmanager
 def _atomic(paths: list[Path]) -> Iterator[list[Path]]:
-    """Temporary files beside ``paths``, renamed onto them only if the block succeeds.
-
-    A temporary name in the same directory keeps the rename on one file system (atomic);
-    on any error every temporary file is removed and the targets are left untouched.  The
-    names are only reserved (a random suffix), not created, so that the writers create the
-    files with the user's usual permissions (``mkstemp`` would make them private).
-    """
-    # short temporary names, so that any name the final files may have fits beside them
-    temps = [path.with_name(f".metastasis-{uuid.uuid4().hex[:12]}.tmp") for path in paths]
+    """:func:`metastasis.atomic.staged` with a failure to write reported against ``--out``."""
     try:
-        yield temps
-        for temp, path in zip(temps, paths, strict=True):
-            os.replace(temp, path)
+        with atomic.staged(*paths) as temporaries:
+            yield temporaries
     except OSError as exc:
         raise ModelError("out", str(paths[-1]), f"a writable file ({exc})") from None
-    finally:
-        for temp in temps:
-            temp.unlink(missing_ok=True)
-
-
-def _json_ready(value: Any) -> Any:
-    """Plain JSON data: NaN and infinities become null (JSON has no such numbers)."""
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, Mapping):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_json_ready(v) for v in value]
-    return value
 
 
 def _dumps(value: Any, *, indent: int | None = None) -> str:
-    return json.dumps(_json_ready(value), indent=indent, allow_nan=False)
+    return jsondata.dumps(value, indent=indent)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -202,29 +175,39 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return conform(frame)
 
 
-def write_cohort(result: CohortResult, path: str | Path) -> Path:
-    """Write ``result`` in the format its suffix names; returns the main file's path."""
+def write_cohort(result: CohortResult, path: str | Path, *,
+                 beside: Mapping[Path, str] | None = None) -> Path:
+    """Write ``result`` in the format its suffix names; returns the main file's path.
+
+    ``beside``: more text files (path: text) that belong to the same output, such as a
+    clinical table; the whole set is written aside and moved in together, the main file
+    last, so that a failure leaves none of it and the main file's presence means the set is
+    complete.
+    """
     path = Path(path)
     suffix = _format_of(path)
     _check_directory(path)
-    if suffix == ".parquet":
-        with _atomic([path]) as (temp,):
-            _write_parquet(result, temp)
-    elif suffix == ".csv":
-        lesions_path, provenance_path = _sidecars(path)
-        # the patients table is renamed last, so its presence means the set is complete
-        with _atomic([provenance_path, lesions_path, path]) as (prov, les, main):
-            prov.write_text(_dumps(result.provenance, indent=1), encoding="utf-8")
-            _write_csv(result.lesions, les)
+    extra = dict(beside or {})
+    lesions_path, provenance_path = _sidecars(path)
+    own = [provenance_path, lesions_path] if suffix == ".csv" else []
+    with _atomic([*extra, *own, path]) as temporaries:
+        for temporary, text in zip(temporaries, extra.values(), strict=False):
+            temporary.write_text(text, encoding="utf-8")
+        main = temporaries[-1]
+        if suffix == ".parquet":
+            _write_parquet(result, main)
+        elif suffix == ".csv":
+            provenance, lesions = temporaries[len(extra):len(extra) + 2]
+            provenance.write_text(_dumps(result.provenance, indent=1), encoding="utf-8")
+            _write_csv(result.lesions, lesions)
             _write_csv(result.patients, main)
-    else:
-        document = {
-            "provenance": result.provenance,
-            "patients": _records(result.patients),
-            "lesions": _records(result.lesions),
-        }
-        with _atomic([path]) as (temp,):
-            temp.write_text(_dumps(document), encoding="utf-8")
+        else:
+            document = {
+                "provenance": result.provenance,
+                "patients": _records(result.patients),
+                "lesions": _records(result.lesions),
+            }
+            main.write_text(_dumps(document), encoding="utf-8")
     return path
 
 

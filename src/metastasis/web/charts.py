@@ -12,13 +12,13 @@ deficiencies; the yellow comes last because it is faint on white.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from metastasis.cohort import CohortResult
+from metastasis.jsondata import plain
 from metastasis.results.statistics import kaplan_meier as product_limit
 from metastasis.web.bodymap import DAYS_PER_YEAR
 
@@ -32,24 +32,6 @@ SURVIVAL_COLUMNS = ("survival_days", "died")
 """Columns of a clinical cohort table (as :mod:`metastasis.clinical.cohort` writes them) that
 switch on the stage and survival charts.  Seam for the clinical layer: the untreated cohort
 of :func:`metastasis.cohort.run_cohort` has neither, so those charts stay hidden."""
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON data: numpy scalars to Python, NaN and infinities to None."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [jsonable(v) for v in value.tolist()]
-    if isinstance(value, np.bool_ | bool):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    return value
 
 
 def cumulative_incidence(days: np.ndarray, n_patients: int, horizon: float
@@ -99,7 +81,7 @@ def cohort_data(result: CohortResult, label: str, *, seed_drawn: bool = False
     provenance = {k: v for k, v in result.provenance.items() if k != "model"}
     provenance["seed_drawn"] = seed_drawn
     provenance["model"] = "omitted here; metastasis.cohort.rerun needs the full provenance"
-    return jsonable({
+    return plain({
         "cancer": result.provenance.get("cancer"),
         "label": label,
         "provenance": provenance,

@@ -22,9 +22,9 @@ import pandas as pd
 from metastasis.calibration.registry import compare, verdict_sentence
 from metastasis.clinical.cohort import STAGE_ORDER, ClinicalCohort
 from metastasis.clinical.course import Arm, ClinicalResult
+from metastasis.jsondata import plain
 from metastasis.results.statistics import kaplan_meier
 from metastasis.web.bodymap import DAYS_PER_YEAR
-from metastasis.web.charts import jsonable
 
 STAGE_COLOURS = {"localized": "#0072B2", "regional": "#E69F00", "distant": "#D55E00"}
 """Okabe-Ito blue, orange and vermillion: the summary stages, as the CLI's PNG draws them."""
@@ -111,7 +111,7 @@ def course_payload(result: ClinicalResult, site_labels: dict[str, str], *, scree
             ],
         }
     survival = result.survival_from_diagnosis_days
-    return jsonable({
+    return plain({
         "arm": result.arm,
         "screening": screening,
         "onset_age_years": result.onset_age_years,
@@ -201,7 +201,7 @@ def cohort_clinical(cohort: ClinicalCohort, *, screening: bool) -> dict[str, Any
         if len(part):
             curves[name] = survival_curve(part)
     n_diagnosed = max(len(diagnosed), 1)
-    return jsonable({
+    return plain({
         "arm": cohort.arm,
         "screening": screening,
         "patients": len(frame),

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from metastasis.api import check_seed
 from metastasis.clinical.course import ClinicalResult
 from metastasis.errors import ModelError
+from metastasis.jsondata import plain
 from metastasis.knowledge.loader import load as load_knowledge
 from metastasis.knowledge.schema import KnowledgeBase
 from metastasis.results.patient import PatientResult
@@ -188,7 +189,7 @@ class AppState:
         (at most ``max_rows_per_answer`` of each, from the rows asked for)."""
         labels = self.site_labels
         urls = guide_html.step_urls()
-        data = charts.jsonable(result.to_dict())
+        data = plain(result.to_dict())
         page = self.limits.max_rows_per_answer
         for key, start in (("lesions", lesions_from), ("events", events_from)):
             rows = data[key]
@@ -222,7 +223,7 @@ class AppState:
 
     def sizes_payload(self, result: PatientResult, years: float, day: float) -> dict[str, Any]:
         frame = bodymap.frame(result, day, self.site_labels)
-        return charts.jsonable({
+        return plain({
             "cancer": result.cancer,
             "root_seed": result.root_seed,
             "patient_index": result.patient_index,
