@@ -64,3 +64,33 @@ def private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
         os.environ.pop("METASTASIS_CACHE_DIR", None)
     else:
         os.environ["METASTASIS_CACHE_DIR"] = previous
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Where the fuzz suites count their inputs (the controller sets it; workers inherit)."""
+    import os
+    import tempfile
+
+    from fuzzcount import FOLDER_VARIABLE
+
+    if not hasattr(config, "workerinput") and FOLDER_VARIABLE not in os.environ:
+        os.environ[FOLDER_VARIABLE] = tempfile.mkdtemp(prefix="metastasis-fuzz-counts-")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config
+                            ) -> None:
+    """Print how many generated inputs the fuzz suites ran (issue 10, item 5)."""
+    import os
+    import shutil
+
+    from fuzzcount import FOLDER_VARIABLE, fuzz_totals
+
+    folder = os.environ.get(FOLDER_VARIABLE)
+    if not folder or hasattr(config, "workerinput"):
+        return
+    totals = fuzz_totals(Path(folder))
+    shutil.rmtree(folder, ignore_errors=True)
+    if totals:
+        parts = ", ".join(f"{label} {count:,}" for label, count in sorted(totals.items()))
+        terminalreporter.write_line(
+            f"fuzzed inputs: {parts}; {sum(totals.values()):,} in all")

@@ -245,11 +245,15 @@ def test_unknown_formats_and_unparsable_numbers(
     [["simulate", "--colour", "red"], ["model", "export"], ["model", "show"], ["transmogrify"]],
 )
 def test_typer_usage_errors_exit_2_without_traceback(args: list[str]) -> None:
-    """Unknown options and missing arguments are typer's own errors: also status 2."""
+    """Unknown options and missing arguments are the parser's own errors: also status 2,
+    and one line like every other bad input (cli/usage.py), naming the command's help."""
     result = runner.invoke(app, args)
     assert result.exit_code == USAGE_ERROR
     assert "Traceback" not in result.output
     assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("metastasis: error: "), result.stderr
+    assert "--help' lists the options" in lines[0]
 
 
 # ---------------------------------------------------------------- the installed command

@@ -751,6 +751,7 @@ def test_cli_explain(cli: typer.Typer) -> None:
         (("guide", "nope"), "'nope'"),
         (("guide", "0"), "'0'"),
         (("guide", "show", "99"), "'99'"),
+        (("guide", "²"), "'²'"),  # a digit to str.isdigit, not to int (found by fuzzing)
         (("guide", "search", "?!"), "query"),
         (("explain", "pluto"), "'pluto'"),
         (("explain", "liver", "--patients", "0"), "patients"),

@@ -983,3 +983,14 @@ def test_the_slider_opens_at_diagnosis(client: TestClient) -> None:
     assert bodymap.frame_day(course.patient.end_time, expected, FRAMES) >= course.diagnosis.day
     assert slider(clinical="true", frame=FRAMES) == FRAMES
     assert slider(clinical="false") == FRAMES
+
+
+def test_an_app_served_twice_still_simulates() -> None:
+    """Closing a test client (or a server's lifespan) shut the simulation pool down for
+    good, and every later simulation got 503; found by the API fuzz suite."""
+    app = create_app()
+    for _ in range(2):
+        with TestClient(app) as client:
+            answer = client.get("/api/patient", params={"cancer": "breast", "seed": 1,
+                                                        "years": 5})
+            assert answer.status_code == 200, answer.text

@@ -41,6 +41,7 @@ import metastasis
 from metastasis.backends import DEFAULT_CHUNK_PATIENTS
 from metastasis.cli.protocol import protocol_app
 from metastasis.cli.serve import serve
+from metastasis.cli.usage import USAGE_ERROR, OneLineUsageErrors
 from metastasis.errors import ModelError
 from metastasis.guide.cli import explain, guide_app
 from metastasis.lazy import lazy_module
@@ -66,7 +67,6 @@ registry = lazy_module("metastasis.cli.registry")
 validation_report = lazy_module("metastasis.cli.validation_report")
 knowledge_loader = lazy_module("metastasis.knowledge.loader")
 
-USAGE_ERROR = 2
 """Exit status for bad input: the status click and typer use for a bad option."""
 
 PIPE_WIDTH = 200
@@ -86,6 +86,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    cls=OneLineUsageErrors,
 )
 model_app = typer.Typer(
     help="Show, list and export the model: parameters with sources, organ graph.",

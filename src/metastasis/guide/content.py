@@ -165,7 +165,7 @@ def find(section: str | int) -> Section:
     """A page by slug (case and spaces forgiven) or by its number in the table of contents."""
     text = str(section).strip()
     pages = sections()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # "²" and "١" are digits to isdigit, not to int
         number = int(text)
         if 1 <= number <= len(pages):
             return pages[number - 1]

@@ -121,6 +121,10 @@ def build(state: AppState) -> APIRouter:
         return await state.encoded(models.SizesResponse,
                                    lambda: state.sizes_payload(result, years, moment))
 
+    default_cohort = min(200, limits.max_patients)
+    """Patients of a cohort asked without a number: 200, or the limit where it is lower (a
+    schema's default must meet its own maximum)."""
+
     @router.get(
         "/cohort", response_model=models.CohortResponse, tags=["simulation"],
         summary="Simulate a cohort and summarise it",
@@ -137,7 +141,7 @@ def build(state: AppState) -> APIRouter:
             ge=1, le=limits.max_patients,
             description=f"Patients: {rules['patients']}; with clinical=true at most "
             f"{state.max_clinical_patients} (the schema cannot state a bound that depends "
-            "on another field, so the server checks it: 422 above).")] = 200,
+            "on another field, so the server checks it: 422 above).")] = default_cohort,
         seed: Seed = None,
         years: Years = 10.0,
         clinical: Clinical = False,
@@ -172,8 +176,9 @@ def build(state: AppState) -> APIRouter:
                 summary="Full-text search of the guide (ranked, with snippets)")
     def search(
         q: Annotated[str, Query(min_length=1, max_length=200,
-                                description="Words to search for (all must match; word* "
-                                            "matches a prefix).")],
+                                description="One to 12 words to search for (all must "
+                                            "match; word* matches a prefix); text without a "
+                                            "word to search for is answered with 422.")],
         limit: Annotated[int, Query(ge=1, le=50)] = 10,
     ) -> dict[str, Any]:
         return {

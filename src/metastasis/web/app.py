@@ -74,6 +74,7 @@ def create_app(limits: Limits | None = None, model_path: str | Path | None = Non
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        state.runner.start()
         yield
         state.runner.shutdown()
 

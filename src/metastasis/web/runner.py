@@ -80,9 +80,7 @@ class Runner:
     def __init__(self, limits: Limits, model_path: str | Path | None = None) -> None:
         self.limits = limits
         self.model_path = model_path
-        self._pool = ThreadPoolExecutor(
-            max_workers=limits.max_running, thread_name_prefix="metastasis-sim"
-        )
+        self._pool = self._new_pool()
         self._places = threading.BoundedSemaphore(limits.max_running + limits.max_waiting)
         self._lock = threading.Lock()
         self._active = 0
@@ -225,6 +223,18 @@ class Runner:
             deadline.cancel()
             future.cancel()  # if it never started, it never will
             raise TooSlow(self.limits.request_seconds) from None
+
+    def _new_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self.limits.max_running,
+                                  thread_name_prefix="metastasis-sim")
+
+    def start(self) -> None:
+        """Take work again after :meth:`shutdown`: an app served again (a test client opened
+        a second time, a server restarted in the same process) gets a fresh pool instead of
+        answering every simulation with 503."""
+        with self._lock:
+            if getattr(self._pool, "_shutdown", False):
+                self._pool = self._new_pool()
 
     def shutdown(self) -> None:
         """Stop taking work; running simulations finish or stop at their deadline."""
