@@ -342,3 +342,23 @@ def test_a_cohort_that_fails_while_writing_leaves_none_of_its_files(
     errors = [line for line in err.splitlines() if line.startswith("metastasis: error: ")]
     assert len(errors) == 1 and "a writable file" in errors[0], err  # after the progress bars
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args,option", [
+    (["simulate", "--model"], "--model"),
+    (["cohort", "--patients", "2", "--model"], "--model"),
+    (["validate", "--patients", "2", "--cancer", "melanoma", "--model"], "--model"),
+    (["cohort", "--patients", "2", "--clinical"], "--clinical"),
+    (["cohort", "--patients", "2", "--treatments"], "--treatments"),
+    (["simulate", "--protocol"], "--protocol"),
+    (["validate", "--patients", "2", "--targets"], "--targets"),
+    (["calibrate", "--check", "--patients", "2", "--targets"], "--targets"),
+])
+def test_an_unreadable_file_is_named_by_its_option(tmp_path: Path, args: list[str],
+                                                   option: str) -> None:
+    """Issue 10 item 2: the error names the option whose file is bad (calibrate said
+    'model file' of a broken --targets file, and every command of a broken --model)."""
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[x\n", encoding="utf-8")
+    code, out, err = _run([*args, str(broken)])
+    _assert_one_clear_message(code, out, err, (f"{option} file", "broken.toml", "valid TOML"))

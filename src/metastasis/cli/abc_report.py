@@ -27,6 +27,7 @@ from metastasis.calibration.abc import Fit
 from metastasis.calibration.parameters import PARAMETERS, File, Knowledge, parameter
 from metastasis.calibration.targets import Target, load_targets
 from metastasis.calibration.validation import Check
+from metastasis.cli.usage import file_option
 from metastasis.errors import ModelError
 from metastasis.knowledge.loader import raw_knowledge, read_raw
 
@@ -56,7 +57,8 @@ def parse_parameters(text: str | None) -> list[str]:
 
 def targets_to_fit(cancer: str, path: Path | None, names: str | None) -> list[Target]:
     """Every target of the cancer type (at diagnosis and survival), or the named ones."""
-    every = load_targets(path)
+    with file_option("--targets"):
+        every = load_targets(path)
     if cancer not in every:
         raise ModelError("--cancer", cancer, "a cancer type with calibration targets: "
                          + ", ".join(sorted(every)))

@@ -41,7 +41,7 @@ import metastasis
 from metastasis.backends import DEFAULT_CHUNK_PATIENTS
 from metastasis.cli.protocol import protocol_app
 from metastasis.cli.serve import serve
-from metastasis.cli.usage import USAGE_ERROR, OneLineUsageErrors
+from metastasis.cli.usage import USAGE_ERROR, OneLineUsageErrors, file_option
 from metastasis.errors import ModelError
 from metastasis.guide.cli import explain, guide_app
 from metastasis.lazy import lazy_module
@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # the modules themselves load on first use (lazy_module below
     from metastasis.cli.clinical_report import ClinicalSetup
     from metastasis.cli.clinical_story import ClinicalStory
     from metastasis.cli.narrative import Story
+    from metastasis.model.resolve import ResolvedModel
 
 api = lazy_module("metastasis.api")
 jsondata = lazy_module("metastasis.jsondata")
@@ -189,6 +190,12 @@ def _user_errors() -> Iterator[None]:
         yield
     except ModelError as error:
         _fail(error)
+
+
+def _load_model(cancer: str, model: Path | None) -> ResolvedModel:
+    """The resolved model; a file that cannot be read is reported against ``--model``."""
+    with file_option("--model"):
+        return api.load_model(cancer, model)
 
 
 def _check_suffix(path: Path | None, allowed: tuple[str, ...]) -> None:
@@ -517,7 +524,7 @@ def simulate(
         if out is not None:
             output.check_writable(out)
             _check_suffix(out, PATIENT_SUFFIXES[chosen])
-        resolved = api.load_model(cancer, model)
+        resolved = _load_model(cancer, model)
         if not untreated:
             setup = clinical_report.load_setup(resolved, model, clinical, treatments, protocol)
             picked = clinical_report.choose_protocol(setup, protocol_name)
@@ -868,7 +875,7 @@ def cohort(
                              "drawn seed would make the resumed parts another cohort")
         keep_lesions = (not dataset) if lesions is None else lesions
         _check_figure(figure)
-        resolved = api.load_model(cancer, model)
+        resolved = _load_model(cancer, model)
         if not untreated:
             setup = clinical_report.load_setup(resolved, model, clinical, treatments, protocol)
             arm = clinical_report.make_arm(
@@ -1011,7 +1018,7 @@ def compare(
     from metastasis.clinical.cohort import run_clinical_cohort
 
     with _user_errors():
-        resolved = api.load_model(cancer, model)
+        resolved = _load_model(cancer, model)
         setup = clinical_report.load_setup(resolved, model, clinical, treatments, protocol)
         arms = (clinical_report.parse_arm("--arm-a", arm_a, setup),
                 clinical_report.parse_arm("--arm-b", arm_b, setup))
@@ -1170,7 +1177,7 @@ def calibrate(
                                  "calibrated)")
             _check_suffix(out, (".toml",))
             output.check_writable(out)
-        resolved = api.load_model(cancer, model)
+        resolved = _load_model(cancer, model)
         setup = clinical_report.load_setup(resolved, model, clinical, treatments, None)
         wanted = calibration_report.targets_for(resolved.cancer, targets)
         raw = knowledge_loader.raw_knowledge(model)
@@ -1254,7 +1261,7 @@ def _calibrate_abc(
         paths = abc_report.out_paths(out, abc_report.fitted_files(names))
         for path in paths.values():
             output.check_writable(path)
-    resolved = api.load_model(cancer, model)
+    resolved = _load_model(cancer, model)
     clinical_report.load_setup(resolved, model, clinical, treatments, None)  # checks the files
     wanted = abc_report.targets_to_fit(resolved.cancer, targets, target)
     base = abc_report.base_knowledge(model, clinical, treatments)
@@ -1397,7 +1404,7 @@ def model_show(
     """Print every parameter of a cancer type with its source, then the organ graph."""
     with _user_errors():
         drawing = _choice(GraphFormat, "--graph", graph)
-        resolved = api.load_model(cancer, model)
+        resolved = _load_model(cancer, model)
     console = _console()
     _disclaimer(console)
     table = Table(title=f"Parameters of {resolved.label} (anatomy and cancer type)",

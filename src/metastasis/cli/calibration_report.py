@@ -23,6 +23,7 @@ from metastasis.calibration.parameters import current_value, parameter, with_val
 from metastasis.calibration.search import Calibration, calibrate
 from metastasis.calibration.statistics import Estimate
 from metastasis.calibration.targets import Target, load_targets
+from metastasis.cli.usage import file_option
 from metastasis.errors import ModelError
 
 DEFAULT_PARAMETER = "shedding_rate"
@@ -33,7 +34,8 @@ it moves every spread statistic in the same direction."""
 def targets_for(cancer: str, path: Path | None) -> list[Target]:
     """The calibration targets of one cancer type that a cohort stopped at diagnosis
     measures."""
-    every = load_targets(path)
+    with file_option("--targets"):
+        every = load_targets(path)
     if cancer not in every:
         raise ModelError("--cancer", cancer, "a cancer type with calibration targets: "
                          + ", ".join(sorted(every)))

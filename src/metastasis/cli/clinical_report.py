@@ -11,9 +11,7 @@ the paired differences between two arms.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from metastasis.cli import numbers
+from metastasis.cli.usage import file_option
 from metastasis.clinical.cohort import STAGE_ORDER, ClinicalCohort, Difference
 from metastasis.clinical.course import DAYS_PER_YEAR, Arm
 from metastasis.clinical.schema import ClinicalKnowledge
@@ -52,18 +51,6 @@ LIFETIME_NOTE = (
 
 
 # ---------------------------------------------------------------- settings
-
-
-@contextlib.contextmanager
-def file_option(option: str) -> Iterator[None]:
-    """Name the option whose file could not be read (the shared reader calls every file a
-    'model file'); errors inside the file keep their field path."""
-    try:
-        yield
-    except ModelError as error:
-        if error.field == "model file":
-            raise ModelError(f"{option} file", error.value, error.allowed) from None
-        raise
 
 
 @dataclass(frozen=True)

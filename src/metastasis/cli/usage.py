@@ -9,12 +9,16 @@ instead of printing it, and says it the same way as every other error.
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
+
+from metastasis.errors import ModelError
+from metastasis.knowledge.files import FILE_FIELD
 
 try:  # typer carries its own copy of click (0.2x), whose exceptions are its own
     from typer._click import exceptions as parser_errors
@@ -23,6 +27,18 @@ except ImportError:  # pragma: no cover - a typer that uses click itself
 
 USAGE_ERROR = 2
 """Exit status of every kind of bad input."""
+
+
+@contextlib.contextmanager
+def file_option(option: str) -> Iterator[None]:
+    """Name the option whose file could not be read (the shared reader calls every file a
+    'model file'); errors inside the file keep their field path."""
+    try:
+        yield
+    except ModelError as error:
+        if error.field == FILE_FIELD:
+            raise ModelError(f"{option} file", error.value, error.allowed) from None
+        raise
 
 
 class OneLineUsageErrors(TyperGroup):

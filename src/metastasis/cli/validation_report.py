@@ -29,7 +29,8 @@ from metastasis.calibration.targets import (
     load_targets,
 )
 from metastasis.calibration.validation import Check, Validation, validate
-from metastasis.cli.clinical_report import ClinicalSetup, file_option, load_setup
+from metastasis.cli.clinical_report import ClinicalSetup, load_setup
+from metastasis.cli.usage import file_option
 from metastasis.errors import ModelError
 from metastasis.model.resolve import ResolvedModel
 
@@ -106,7 +107,8 @@ def prepare(
         every = load_targets(targets_path)
     plans = []
     for name in chosen_cancers(cancer, every):
-        model = api.load_model(name, model_path)
+        with file_option("--model"):
+            model = api.load_model(name, model_path)
         setup = load_setup(model, model_path, clinical_path, treatments_path, None)
         plans.append(Plan(model, setup, list(every[name].values())))
     return plans
