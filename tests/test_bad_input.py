@@ -362,3 +362,36 @@ def test_an_unreadable_file_is_named_by_its_option(tmp_path: Path, args: list[st
     broken.write_text("[x\n", encoding="utf-8")
     code, out, err = _run([*args, str(broken)])
     _assert_one_clear_message(code, out, err, (f"{option} file", "broken.toml", "valid TOML"))
+
+
+def test_a_model_file_without_the_cancer_asked_for_is_named(tmp_path: Path) -> None:
+    """Found by fuzzing: a model file holding other cancer types (or none) gave 'cancer:
+    got ...; allowed:' with an empty list and no file name."""
+    data = _default_data()
+    data["cancers"] = {}
+    empty = tmp_path / "none.json"
+    empty.write_text(json.dumps(data), encoding="utf-8")
+    code, out, err = _run(["simulate", "--untreated", "--model", str(empty)])
+    _assert_one_clear_message(code, out, err, ("none.json", "cancer", "no cancer type"))
+
+
+def test_a_protocol_naming_a_missing_site_is_refused_before_any_patient(tmp_path: Path
+                                                                       ) -> None:
+    """Found by fuzzing: a protocol step naming a site the anatomy lacks was refused only
+    when the patient was treated, without the file or the protocol's name."""
+    import tomllib
+
+    from metastasis.clinical.protocol_example import example_text
+
+    data = tomllib.loads(example_text())
+    (plan,) = data["protocols"]
+    radiotherapy = next(s for s in data["protocols"][plan]["steps"] if "sites" in s)
+    radiotherapy["sites"] = ["spleen"]
+    path = tmp_path / "plan.toml"
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    out_file = tmp_path / "r.json"
+    code, out, err = _run(["simulate", "--seed", "1", "--years", "2", "--protocol", str(path),
+                           "--format", "json", "--out", str(out_file)])
+    _assert_one_clear_message(code, out, err, ("plan.toml", f"protocols.{plan}.steps.",
+                                               ".sites", "'spleen'"))
+    assert not out_file.exists()

@@ -136,7 +136,7 @@ def _listing(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
-def _run_clean(args: list[str], outputs: Path, mentions: str | None = None) -> int:
+def _run_clean(args: list[str], outputs: Path, mentions: tuple[str, ...] = ()) -> int:
     """Run one command line and check the contract; returns its exit status."""
     with _time_limit(SECONDS_PER_RUN):
         result = _invoke(args)
@@ -155,8 +155,8 @@ def _run_clean(args: list[str], outputs: Path, mentions: str | None = None) -> i
                   and "disclaimer" not in line.lower() and "not medical advice" not in line]
         assert not others, shown  # besides progress bars and the disclaimer, one line
         assert left == [], shown  # a failed command writes nothing
-        if mentions is not None:
-            assert mentions in errors[0], shown
+        if mentions:
+            assert any(word in errors[0] for word in mentions), shown
     return result.exit_code
 
 
@@ -289,24 +289,33 @@ def default_model() -> dict[str, Any]:
     return load_knowledge().model_dump(mode="json", exclude_none=True)
 
 
-@settings(FUZZ, max_examples=MODEL_EXAMPLES)
-@given(data=st.data())
-def test_model_files(data: st.DataObject, default_model: dict[str, Any]) -> None:
-    """A mutated model file is refused in one line that names the file, or runs."""
-    mutated, suffix = data.draw(mutations(default_model))
+def _run_mutated(data: st.DataObject, base: dict[str, Any], stem: str, option: str,
+                 command: list[str], label: str) -> None:
+    """Write a mutation of ``base`` to a file, pass it as ``option`` to ``command``, check
+    the contract, and that a refusal names the file (or, once the file was accepted, the
+    history's lesion budget: the one limit that is met while running)."""
+    mutated, suffix = data.draw(mutations(base))
     with tempfile.TemporaryDirectory(prefix="metastasis-fuzz-") as name:
         folder = Path(name)
         inputs, outputs = folder / "in", folder / "out"
         inputs.mkdir()
         outputs.mkdir()
-        model = inputs / f"m{suffix}"
-        if not _write(mutated, model):
+        path = inputs / f"{stem}{suffix}"
+        if not _write(mutated, path):
             return
-        cancer = data.draw(st.sampled_from(CANCERS))
-        _run_clean(["simulate", "--untreated", "--cancer", cancer, "--years", "3", "--seed",
-                    "1", "--format", "json", "--model", str(model), "--out",
-                    str(outputs / "r.json")], outputs)
-    record_fuzz_count("model files", 1)
+        _run_clean([*command, option, str(path), "--format", "json", "--out",
+                    str(outputs / "r.json")], outputs, mentions=(path.name, "lesion segments"))
+    record_fuzz_count(label, 1)
+
+
+@settings(FUZZ, max_examples=MODEL_EXAMPLES)
+@given(data=st.data())
+def test_model_files(data: st.DataObject, default_model: dict[str, Any]) -> None:
+    """A mutated model file is refused in one line that names the file, or runs."""
+    cancer = data.draw(st.sampled_from(CANCERS))
+    _run_mutated(data, default_model, "m", "--model",
+                 ["simulate", "--untreated", "--cancer", cancer, "--years", "3", "--seed", "1"],
+                 "model files")
 
 
 # ---------------------------------------------------------------- protocol files
@@ -323,17 +332,8 @@ def example_protocol() -> dict[str, Any]:
 @settings(FUZZ, max_examples=PROTOCOL_EXAMPLES)
 @given(data=st.data())
 def test_protocol_files(data: st.DataObject, example_protocol: dict[str, Any]) -> None:
-    """A mutated protocol file is refused in one line, or the patient is treated with it."""
-    mutated, suffix = data.draw(mutations(example_protocol))
-    with tempfile.TemporaryDirectory(prefix="metastasis-fuzz-") as name:
-        folder = Path(name)
-        inputs, outputs = folder / "in", folder / "out"
-        inputs.mkdir()
-        outputs.mkdir()
-        protocol = inputs / f"p{suffix}"
-        if not _write(mutated, protocol):
-            return
-        _run_clean(["simulate", "--cancer", "colorectal", "--seed", "6", "--years", "12",
-                    "--format", "json", "--protocol", str(protocol), "--out",
-                    str(outputs / "r.json")], outputs)
-    record_fuzz_count("protocol files", 1)
+    """A mutated protocol file is refused in one line that names it, or the patient is
+    treated with it."""
+    _run_mutated(data, example_protocol, "p", "--protocol",
+                 ["simulate", "--cancer", "colorectal", "--seed", "6", "--years", "12"],
+                 "protocol files")

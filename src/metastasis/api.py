@@ -24,8 +24,13 @@ __all__ = [
 
 
 def load_model(cancer: str, model_path: str | Path | None = None) -> ResolvedModel:
-    """Resolve ``cancer`` from the default knowledge base or a user's file."""
-    return resolve(load_knowledge(model_path), cancer)
+    """Resolve ``cancer`` from the default knowledge base or a user's file (an error about
+    what the file lacks, such as the cancer type asked for, names the file)."""
+    knowledge = load_knowledge(model_path)
+    try:
+        return resolve(knowledge, cancer)
+    except ModelError as error:
+        raise (error if model_path is None else error.in_file(str(model_path))) from None
 
 
 def run_patient(

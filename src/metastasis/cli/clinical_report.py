@@ -27,6 +27,7 @@ from metastasis.clinical.cohort import STAGE_ORDER, ClinicalCohort, Difference
 from metastasis.clinical.course import DAYS_PER_YEAR, Arm
 from metastasis.clinical.schema import ClinicalKnowledge
 from metastasis.clinical.screening import programmes_for
+from metastasis.clinical.treatment import check_protocol_sites
 from metastasis.clinical.treatment_schema import Protocol, TreatmentKnowledge
 from metastasis.errors import ModelError
 from metastasis.model.resolve import ResolvedModel
@@ -117,7 +118,13 @@ def load_setup(
         with file_option("--protocol"):
             protocols = load_protocols(protocol_path, treatments)
         for name, protocol in protocols.items():
-            check_protocol(treatments, protocol, field=f"protocols.{name}", cancer=model.cancer)
+            try:
+                check_protocol(treatments, protocol, field=f"protocols.{name}",
+                               cancer=model.cancer)
+                check_protocol_sites(protocol, treatments, model.site_names,
+                                     field=f"protocols.{name}")
+            except ModelError as error:  # what the file says does not fit: name the file
+                raise error.in_file(str(protocol_path)) from None
     return ClinicalSetup(clinical, treatments, protocols, clinical_path, treatments_path,
                          protocol_path)
 

@@ -722,17 +722,18 @@ def _bind(method: Callable[..., None], *args: object) -> Callable[[_Lesions | No
     return lambda lesions, day: method(*args, lesions, day)
 
 
-def _check_sites(
-    protocol: Protocol, treatments: TreatmentKnowledge, site_names: Collection[str]
+def check_protocol_sites(
+    protocol: Protocol, treatments: TreatmentKnowledge, site_names: Collection[str],
+    field: str = "protocol",
 ) -> None:
     """Every site a step or its therapy names must exist in the patient's anatomy.
 
     Checked before the first intervention, so that bad input never leaves a process half
-    treated.
+    treated (and by the command line before any patient is simulated).
     """
     for index, step in enumerate(protocol.steps):
         therapy = treatments.therapies[step.therapy]
-        named = {f"protocol.steps.{index}.sites": getattr(step, "sites", [])}
+        named = {f"{field}.steps.{index}.sites": getattr(step, "sites", [])}
         for key in ("metastasectomy_sites", "lymphadenectomy_sites"):
             named[f"therapies.{step.therapy}.{key}"] = getattr(therapy, key, [])
         for field_name, sites in named.items():
@@ -770,7 +771,7 @@ def apply_protocol(
             start_day,
             f"a day on or after the last intervention ({process.interventions[-1]:g})",
         )
-    _check_sites(protocol, treatments, process.model.site_names)
+    check_protocol_sites(protocol, treatments, process.model.site_names)
     if found_in is None and found_lesions:
         found_in = process.lesion_table(through=float(start_day))  # the clinic's look
     known = set(found_in.id.tolist()) if found_in is not None else set()

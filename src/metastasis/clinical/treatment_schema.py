@@ -350,7 +350,8 @@ def check_protocol(
     not declared for.
     """
     if cancer is not None and cancer not in protocol.cancers:
-        raise ModelError(f"{field}.cancers", cancer, ", ".join(protocol.cancers))
+        raise ModelError(f"{field}.cancers", cancer, "a protocol that declares this cancer "
+                         f"type (this one declares {', '.join(map(repr, protocol.cancers))})")
     previous_start = 0.0
     course_end: dict[Modality, tuple[float, int]] = {}
     primary_step: int | None = None

@@ -445,5 +445,6 @@ class KnowledgeBase(BaseModel):
             return self.cancers[name]
         except KeyError:
             raise ModelError(
-                field="cancer", value=name, allowed=", ".join(sorted(self.cancers))
+                field="cancer", value=name,
+                allowed=", ".join(sorted(self.cancers)) or "none: no cancer type is defined"
             ) from None
