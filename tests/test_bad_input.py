@@ -327,8 +327,9 @@ def test_simulate_refuses_an_out_whose_suffix_is_not_its_format(tmp_path: Path, 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".json"])
 def test_a_cohort_that_fails_while_writing_leaves_none_of_its_files(
         tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The clinical table, its provenance and the cohort's own files are one output: a
-    failure while writing the last of them (a full disk, say) leaves none of them."""
+    """The clinical table, its provenance, the survival figure and the cohort's own files
+    are one output: a failure while writing the last of them (a full disk, say) leaves none
+    of them."""
     from metastasis.results import export
 
     def full_disk(*args: object, **kwargs: object) -> None:
@@ -337,7 +338,8 @@ def test_a_cohort_that_fails_while_writing_leaves_none_of_its_files(
     monkeypatch.setattr(export, {".csv": "_write_csv", ".parquet": "_write_parquet",
                                  ".json": "_records"}[suffix], full_disk)
     code, out, err = _run(["cohort", "--patients", "3", "--seed", "1", "--years", "3",
-                           "--out", str(tmp_path / f"r{suffix}")])
+                           "--out", str(tmp_path / f"r{suffix}"),
+                           "--figure", str(tmp_path / "survival.png")])
     assert code == USAGE_ERROR and "Traceback" not in err + out
     errors = [line for line in err.splitlines() if line.startswith("metastasis: error: ")]
     assert len(errors) == 1 and "a writable file" in errors[0], err  # after the progress bars

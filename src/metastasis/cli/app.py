@@ -18,7 +18,7 @@ import math
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, overload
@@ -919,9 +919,9 @@ def cohort(
         elapsed = time.perf_counter() - started
         summary = result.summary()
         clinical_summary = None if course is None else clinical_report.clinical_summary(course)
-        if figure is not None and course is not None:
-            survival_figure(course, figure)
+        drawn = course if figure is not None else None
         if target is not None and not dataset:
+            beside: dict[Path, str | Callable[[Path], object]] = {}
             if course is not None:
                 table, provenance = clinical_report.clinical_sidecars(target)
                 details = {**result.provenance, "seed_drawn": seed_drawn, "clinical_course": {
@@ -929,10 +929,13 @@ def cohort(
                     "protocol": None if arm.protocol is None
                     else arm.protocol.model_dump(mode="json"), **setup.provenance()}}
                 beside = {provenance: _dumps(details), table: course.patients.to_csv(index=False)}
-            else:
-                beside = {}
-            # every file of the output at once, aside then moved in: whole or absent
+            if drawn is not None and figure is not None:
+                beside[figure] = lambda path: survival_figure(drawn, path)
+            # every file of the output at once, the figure too, aside then moved in: whole
+            # or absent
             write_cohort(result, target, beside=beside)
+        elif drawn is not None and figure is not None:
+            survival_figure(drawn, figure)
         labels = dict(zip(resolved.site_names, resolved.site_labels, strict=True))
         if chosen is SummaryFormat.json:
             data = {"disclaimer": metastasis.DISCLAIMER, "seed_drawn": seed_drawn,
@@ -1282,8 +1285,10 @@ def _calibrate_abc(
                      generations=n_generations, workers=processes, progress=report)
     fitted = abc_report.fitted_knowledge(result, command)
     if paths is not None:
-        for file, path in paths.items():
-            output.write_text(path, abc_report.toml_text(fitted.raw(file)))
+        # the fitted files are one output: all or none, the disease file (--out) last
+        ordered = sorted(paths.items(), key=lambda item: item[0] == "model")
+        output.write_texts({path: abc_report.toml_text(fitted.raw(file))
+                            for file, path in ordered})
     if chosen is SummaryFormat.json:
         _write_summary(abc_report.abc_data(result, command))
     else:

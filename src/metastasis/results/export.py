@@ -23,7 +23,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -176,13 +176,13 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def write_cohort(result: CohortResult, path: str | Path, *,
-                 beside: Mapping[Path, str] | None = None) -> Path:
+                 beside: Mapping[Path, str | Callable[[Path], object]] | None = None) -> Path:
     """Write ``result`` in the format its suffix names; returns the main file's path.
 
-    ``beside``: more text files (path: text) that belong to the same output, such as a
-    clinical table; the whole set is written aside and moved in together, the main file
-    last, so that a failure leaves none of it and the main file's presence means the set is
-    complete.
+    ``beside``: more files that belong to the same output, such as a clinical table or a
+    figure (path: its text, or a function that writes the file at the path it is given);
+    the whole set is written aside and moved in together, the main file last, so that a
+    failure leaves none of it and the main file's presence means the set is complete.
     """
     path = Path(path)
     suffix = _format_of(path)
@@ -191,8 +191,11 @@ def write_cohort(result: CohortResult, path: str | Path, *,
     lesions_path, provenance_path = _sidecars(path)
     own = [provenance_path, lesions_path] if suffix == ".csv" else []
     with _atomic([*extra, *own, path]) as temporaries:
-        for temporary, text in zip(temporaries, extra.values(), strict=False):
-            temporary.write_text(text, encoding="utf-8")
+        for temporary, content in zip(temporaries, extra.values(), strict=False):
+            if callable(content):
+                content(temporary)
+            else:
+                temporary.write_text(content, encoding="utf-8")
         main = temporaries[-1]
         if suffix == ".parquet":
             _write_parquet(result, main)
