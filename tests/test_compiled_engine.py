@@ -34,7 +34,9 @@ from metastasis.engine.patient import simulate_patient
 from metastasis.engine.process import DiseaseProcess
 from metastasis.engine.seeds import patient_generator
 from metastasis.knowledge.loader import load as load_knowledge
+from metastasis.model.resolve import ResolvedModel
 from metastasis.results.patient import PatientResult
+from metastasis.units import DAYS_PER_YEAR
 
 RTOL = 1e-12
 CANCER_TYPES = sorted(load_knowledge().cancers)
@@ -58,17 +60,24 @@ def _assert_same(fast: PatientResult, slow: PatientResult, label: str) -> None:
                                reference.expected_shed_by_site, rtol=RTOL, err_msg=label)
 
 
+def _both_engines(model: ResolvedModel, seed: int, index: int, years: float
+                  ) -> PatientResult:
+    """Patient ``index`` with the compiled sampler and with the reference; checks they are the
+    same and returns the reference's."""
+    fast = simulate_patient(model, patient_generator(seed, index), years * DAYS_PER_YEAR)
+    slow = simulate_patient(model, patient_generator(seed, index), years * DAYS_PER_YEAR,
+                            reference=True)
+    _assert_same(fast, slow, f"{model.cancer} patient {index}")
+    return slow
+
+
 @pytest.mark.parametrize("cancer", CANCER_TYPES)
 def test_untreated_histories_are_the_reference_s(cancer: str) -> None:
     """40 patients of each type over 12 years: every lesion, the end and every fate count."""
     model = load_model(cancer)
     lesions = 0
     for index in range(40):
-        fast = simulate_patient(model, patient_generator(11, index), 12 * 365.25)
-        slow = simulate_patient(model, patient_generator(11, index), 12 * 365.25,
-                                reference=True)
-        _assert_same(fast, slow, f"{cancer} patient {index}")
-        lesions += slow.lesions.site.size
+        lesions += _both_engines(model, 11, index, 12.0).lesions.site.size
     assert lesions > 40  # metastases formed: the founders' path was exercised
 
 
@@ -78,11 +87,7 @@ def test_histories_that_end_at_the_lethal_burden_are_the_reference_s() -> None:
     model = load_model("colorectal")
     lethal = 0
     for index in range(12):
-        fast = simulate_patient(model, patient_generator(5, index), 25 * 365.25)
-        slow = simulate_patient(model, patient_generator(5, index), 25 * 365.25,
-                                reference=True)
-        _assert_same(fast, slow, f"patient {index}")
-        lethal += slow.end_reason == "lethal_burden"
+        lethal += _both_engines(model, 5, index, 25.0).end_reason == "lethal_burden"
     assert lethal >= 6
 
 

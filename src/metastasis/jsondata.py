@@ -40,6 +40,6 @@ def plain(value: Any) -> Any:
     return value
 
 
-def dumps(value: Any, *, indent: int | None = None, sort_keys: bool = False) -> str:
+def dumps(value: Any, *, indent: int | None = None) -> str:
     """:func:`plain` ``value`` as JSON text (never NaN or Infinity)."""
-    return json.dumps(plain(value), indent=indent, allow_nan=False, sort_keys=sort_keys)
+    return json.dumps(plain(value), indent=indent, allow_nan=False)

@@ -11,11 +11,17 @@ reference's exactly (``tests/test_compiled_engine.py``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numba
 import numpy as np
 from numpy.typing import NDArray
 
 from metastasis.model.growth import _cumulative_at, _curve
+from metastasis.model.resolve import ResolvedModel
+
+if TYPE_CHECKING:  # the rows' module imports this one
+    from metastasis.engine.process import LesionRows
 
 
 @numba.njit(cache=True)
@@ -51,8 +57,8 @@ def _draw(
     return shed, died, fates
 
 
-def draw_accounting(rows, model, rng: np.random.Generator, shedding_rate: float, end: float,
-                    n_fate_cells: int
+def draw_accounting(rows: LesionRows, model: ResolvedModel, rng: np.random.Generator,
+                    shedding_rate: float, end: float, n_fate_cells: int
                     ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
     """Cells shed per site, died in transit per route, and the flat [route, site, fate]
     counts of every fate but outgrowth (outgrowth is left at zero for the caller)."""

@@ -25,12 +25,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
 from numpy.typing import NDArray
 
 from metastasis.model.growth import _cumulative_at, _curve, _inverse_at
+from metastasis.model.resolve import ResolvedModel
+
+if TYPE_CHECKING:  # the rows' module imports this one
+    from metastasis.engine.process import LesionRows
 
 FLOAT_COLUMNS = ("arrival", "awakening", "colony_scale", "micrometastasis", "outgrowth", "x0",
                  "rate", "capacity", "growth_start", "valid_from", "valid_to", "curve_start",
@@ -396,9 +401,10 @@ class Sampled:
     """Whether the rows would exceed the budget (the caller refuses the history)."""
 
 
-def sample_pieces(rows, model, rng: np.random.Generator, shedding_rate: float,
-                  pieces: list[tuple[float, float]], grids: NDArray[np.float64],
-                  max_rows: int, vector_min_sources: int) -> Sampled:
+def sample_pieces(rows: LesionRows, model: ResolvedModel, rng: np.random.Generator,
+                  shedding_rate: float, pieces: list[tuple[float, float]],
+                  grids: NDArray[np.float64], max_rows: int, vector_min_sources: int
+                  ) -> Sampled:
     """Sample every founder of the ``pieces`` (start, end) in turn, each on its burden grid
     (a row of ``grids``), until one reaches the lethal burden.  The new founders are
     appended to ``rows``' buffers (:class:`~metastasis.engine.process.LesionRows`), which
