@@ -83,6 +83,8 @@ def test_tumour_roots_follow_clones_of_clones(model) -> None:
     checked = 0
     for index in range(15):
         process = DiseaseProcess(model, patient_generator(6, index), HORIZON)
+        if process.end <= DAY + 60.0:
+            continue  # the history ended before the changes: nothing to change
         table = process.lesion_table(through=DAY)
         present = np.flatnonzero(table.valid_at(DAY) & (table.arrival <= DAY))
         process.intervene(DAY, [Change(int(table.lesion[r]), 0.5, clone_cells=2.0,

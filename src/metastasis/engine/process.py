@@ -243,6 +243,24 @@ def patient_shedding_rate(model: ResolvedModel, rng: np.random.Generator) -> flo
             return model.shedding_rate * 10.0**exponent
 
 
+def patient_metastasis_rate(model: ResolvedModel, rng: np.random.Generator) -> float:
+    """The Gompertz rate of this patient's metastases: the cancer type's median rate times a
+    log-normal factor, truncated by rejection to 10**(-limit) .. 10**highest (``highest`` is
+    the limit unless the engine's largest rate cuts it: see
+    :attr:`~metastasis.knowledge.schema.Growth.metastasis_rate_spread`).
+
+    Drawn right after the shedding rate, and only when the type has a spread, so that a
+    model without one samples exactly the stream it did before the spread existed."""
+    sd = model.metastasis_rate_log10_sd
+    lowest, highest = model.metastasis_rate_log10_limit, model.metastasis_rate_log10_highest
+    if sd <= 0.0:
+        return model.metastasis_rate
+    while True:
+        exponent = sd * rng.standard_normal()
+        if -lowest <= exponent <= highest:
+            return model.metastasis_rate * 10.0**exponent
+
+
 @dataclass(frozen=True)
 class Change:
     """One change to one lesion at the day of an intervention.
@@ -329,6 +347,7 @@ class DiseaseProcess:
         self.rng = rng
         self.horizon = float(horizon_days)
         self.shedding_rate = patient_shedding_rate(model, rng)
+        self.metastasis_rate = patient_metastasis_rate(model, rng)
         self.motility, self.breach = _primary_invasion(model, rng)
         self.rows = LesionRows()
         self.rows.add(
@@ -423,8 +442,9 @@ class DiseaseProcess:
             return
         rows = self.rows
         grids = np.stack([burden_grid(*piece) for piece in pieces])
-        sampled = sample_pieces(rows, self.model, self.rng, self.shedding_rate, pieces, grids,
-                                MAX_LESION_ROWS, VECTOR_MIN_SOURCES)
+        sampled = sample_pieces(rows, self.model, self.rng, self.shedding_rate,
+                                self.metastasis_rate, pieces, grids, MAX_LESION_ROWS,
+                                VECTOR_MIN_SOURCES)
         if sampled.over_budget:
             raise _over_budget(sampled.size)
         rows.adopt(sampled.floats, sampled.ints, sampled.size, sampled.next_lesion)
@@ -541,7 +561,7 @@ class DiseaseProcess:
             outgrowth=outgrowth,
             growth_start=outgrowth,
             x0=x0,
-            rate=model.metastasis_rate,
+            rate=self.metastasis_rate,
             capacity=model.site_capacity[target_site],
             curve_start=outgrowth,
             curve_x0=x0,
@@ -868,6 +888,7 @@ class DiseaseProcess:
             motility_time=self.motility,
             breach_time=self.breach,
             shedding_rate=self.shedding_rate,
+            metastasis_growth_factor=self.metastasis_rate / self.model.metastasis_rate,
             lesions=table,
             accounting=accounting,
             site_names=self.model.site_names,

@@ -402,13 +402,15 @@ class Sampled:
 
 
 def sample_pieces(rows: LesionRows, model: ResolvedModel, rng: np.random.Generator,
-                  shedding_rate: float, pieces: list[tuple[float, float]],
+                  shedding_rate: float, metastasis_rate: float,
+                  pieces: list[tuple[float, float]],
                   grids: NDArray[np.float64], max_rows: int, vector_min_sources: int
                   ) -> Sampled:
     """Sample every founder of the ``pieces`` (start, end) in turn, each on its burden grid
     (a row of ``grids``), until one reaches the lethal burden.  The new founders are
     appended to ``rows``' buffers (:class:`~metastasis.engine.process.LesionRows`), which
-    are extended in place while they have room."""
+    are extended in place while they have room.  ``shedding_rate`` and ``metastasis_rate``
+    are the patient's own (the median patient's times the patient's factors)."""
     bounds = np.array(pieces, dtype=np.float64).reshape(-1, 2)
     floats, ints, size, next_lesion, done, total, over = _sample_pieces(
         rng, rows.floats, rows.ints, rows.size, rows.next_lesion, max_rows,
@@ -417,5 +419,5 @@ def sample_pieces(rows: LesionRows, model: ResolvedModel, rng: np.random.Generat
         model.founder_total, model.founder_target_cdf, model.founder_route,
         model.site_capacity, model.dormant_share_of_outgrowth, model.mean_dormancy_days,
         model.micrometastasis_cells, model.colony_birth_rate, model.colony_death_rate,
-        model.mean_outgrowth_delay_days, model.metastasis_rate, vector_min_sources)
+        model.mean_outgrowth_delay_days, float(metastasis_rate), vector_min_sources)
     return Sampled(floats, ints, size, next_lesion, done, total, over)

@@ -173,6 +173,30 @@ class Growth(BaseModel):
     """Gompertz capacity of a metastasis (absent: ``capacity_cells``).  Measured doubling
     times of metastases lengthen only modestly from occult to overt lesions, so a metastasis
     is not held back by the primary's ceiling."""
+    metastasis_rate_log10_sd: Annotated[Rate, LOG10_SPREAD] | None = None
+    """Spread between patients of how fast their metastases grow: each patient's metastases
+    follow the Gompertz rate of the median patient times 10**(sd * Z), Z standard normal
+    truncated to ``|sd * Z| <= metastasis_rate_log10_limit``.  Measured doubling times of
+    metastases of one cancer type span several-fold between series and patients, and it is
+    this spread that lets one type hold both long-surviving and quickly fatal metastatic
+    disease; absent means none."""
+    metastasis_rate_log10_limit: Annotated[Positive, LOG10_LIMIT] | None = None
+    """Bound of that spread, required with it: a doubling time cannot be arbitrarily short."""
+
+    @property
+    def metastasis_rate_spread(self) -> tuple[float, float, float]:
+        """(sd, lowest, highest) of the between-patient spread of the metastases' rate, in
+        log10 units: a patient's factor is 10**(sd * Z) with -lowest <= sd * Z <= highest
+        ((0, 0, 0): no spread).  ``highest`` is the limit, or less where the median rate is
+        so fast that the limit would take the fastest patient past the engine's largest
+        Gompertz rate (:data:`~metastasis.knowledge.ranges.MAX_GOMPERTZ_RATE`): the spread
+        is then cut there, on that side only."""
+        sd = self.metastasis_rate_log10_sd.value if self.metastasis_rate_log10_sd else 0.0
+        if sd <= 0.0 or self.metastasis_rate_log10_limit is None:
+            return 0.0, 0.0, 0.0
+        limit = self.metastasis_rate_log10_limit.value
+        headroom = math.log10(MAX_GOMPERTZ_RATE / self.gompertz_rates()[1])
+        return sd, limit, max(0.0, min(limit, headroom))
 
     @property
     def metastasis_capacity(self) -> float:
@@ -192,6 +216,20 @@ class Growth(BaseModel):
         if self.capacity_cells.value <= 1.0:
             raise ValueError(
                 f"growth.capacity_cells must exceed 1 cell, got {self.capacity_cells.value:g}"
+            )
+        sd = self.metastasis_rate_log10_sd.value if self.metastasis_rate_log10_sd else 0.0
+        limit = self.metastasis_rate_log10_limit
+        if sd > 0.0 and limit is None:
+            raise ModelError(
+                "metastasis_rate_log10_limit", None,
+                "a bound in log10 units whenever metastasis_rate_log10_sd is above 0 (the "
+                "fastest patient's metastases must still double in a finite time)",
+            )
+        if limit is not None and sd > MAX_SPREAD_PER_LIMIT * limit.value:
+            raise ModelError(
+                "metastasis_rate_log10_limit", limit.value,
+                f"at least metastasis_rate_log10_sd / {MAX_SPREAD_PER_LIMIT:g} ({sd:g} / "
+                f"{MAX_SPREAD_PER_LIMIT:g}), so that a patient's rate is drawn in a few tries",
             )
         self._rates_within_reach()
         return self

@@ -50,8 +50,11 @@ class ResolvedModel:
     # growth
     primary_rate: float
     primary_capacity: float
-    metastasis_rate: float
+    metastasis_rate: float  # the median patient's (see metastasis_rate_log10_sd)
     metastasis_capacity: float
+    metastasis_rate_log10_sd: float  # between-patient spread of metastasis_rate (0: none)
+    metastasis_rate_log10_limit: float  # how far below the median (log10) a patient may be
+    metastasis_rate_log10_highest: float  # how far above: the limit, or less near the cap
     site_capacity: NDArray[np.float64]
     # steps 1-2
     invasion_enabled: bool
@@ -230,6 +233,9 @@ def resolve(kb: KnowledgeBase, cancer_name: str) -> ResolvedModel:
         primary_capacity=capacity,
         metastasis_rate=metastasis_rate,
         metastasis_capacity=metastasis_capacity,
+        metastasis_rate_log10_sd=g.metastasis_rate_spread[0],
+        metastasis_rate_log10_limit=g.metastasis_rate_spread[1],
+        metastasis_rate_log10_highest=g.metastasis_rate_spread[2],
         site_capacity=site_capacity,
         invasion_enabled=inv.enabled,
         motility_per_new_cell=inv.motility_per_new_cell.value,

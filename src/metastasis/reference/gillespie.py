@@ -209,6 +209,9 @@ class _Model:
     shedding: float
     shedding_log10_sd: float
     shedding_log10_limit: float
+    metastasis_log10_sd: float
+    metastasis_log10_lowest: float
+    metastasis_log10_highest: float
     exponent: float
     route_wanted: tuple[float, float, float]
     blood_entry: float
@@ -274,6 +277,9 @@ class _Model:
             shedding=sh.rate.value,
             shedding_log10_sd=_value(sh, "rate_log10_sd", 0.0),
             shedding_log10_limit=_value(sh, "rate_log10_limit", math.inf),
+            metastasis_log10_sd=g.metastasis_rate_spread[0],
+            metastasis_log10_lowest=g.metastasis_rate_spread[1],
+            metastasis_log10_highest=g.metastasis_rate_spread[2],
             exponent=sh.exponent.value,
             route_wanted=(1.0 - lymph - cavity, lymph, cavity),
             blood_entry=_value(tr, "blood_entry_survival", 1.0),
@@ -340,6 +346,9 @@ class ReferencePatient:
     motility_time: float
     breach_time: float
     shedding_rate: float
+    metastasis_rate: float
+    """The Gompertz rate of this patient's metastases (the median patient's times the
+    patient's factor)."""
     founder_site: NDArray[np.int64]
     founder_parent: NDArray[np.int64]
     founder_route: NDArray[np.int64]
@@ -423,6 +432,14 @@ class _Patient:
                 if abs(exponent) <= model.shedding_log10_limit:
                     break
             self.shedding *= 10.0**exponent
+        # then its metastases' own growth rate, the same way (truncated to [-lowest, highest])
+        self.metastasis_rate = model.metastasis_rate
+        if model.metastasis_log10_sd > 0.0:
+            while True:
+                exponent = model.metastasis_log10_sd * rng.standard_normal()
+                if -model.metastasis_log10_lowest <= exponent <= model.metastasis_log10_highest:
+                    break
+            self.metastasis_rate *= 10.0**exponent
         self.stream = _Stream(rng)
         self.horizon = horizon
         self.window = window
@@ -694,7 +711,7 @@ class _Patient:
             else:  # a founder's outgrowth: a new growing metastasis
                 bed = self.founders[lesion_id - 1][0]
                 x0 = max(m.micro_cells, 1.0)
-                lesion = _Lesion(bed, t, x0, m.metastasis_rate, m.sites[bed].capacity)
+                lesion = _Lesion(bed, t, x0, self.metastasis_rate, m.sites[bed].capacity)
                 self.start_growing(lesion_id, lesion, lesion.size, t)
                 lethal = min(lethal, self.lethal_day(t))
         end = min(lethal, self.horizon)
@@ -709,6 +726,7 @@ class _Patient:
             motility_time=motility,
             breach_time=breach,
             shedding_rate=self.shedding,
+            metastasis_rate=self.metastasis_rate,
             founder_site=np.asarray(columns[0], dtype=np.int64),
             founder_parent=np.asarray(columns[1], dtype=np.int64),
             founder_route=np.asarray(columns[2], dtype=np.int64),

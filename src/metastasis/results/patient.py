@@ -310,6 +310,9 @@ class PatientResult:
     accounting: Accounting
     site_names: tuple[str, ...]
     clinical_size_cells: float = 1e9
+    metastasis_growth_factor: float = 1.0
+    """How many times faster than the cancer type's median patient this patient's metastases
+    grow (the factor on their Gompertz rate; 1 without a between-patient spread)."""
 
     @property
     def primary_site(self) -> str:

@@ -45,8 +45,9 @@ CONFIDENCE = 0.95
 
 PATIENT_HEAD = (
     "patient_index", "end_time", "end_reason", "motility_time", "breach_time",
-    "shedding_rate", "primary_cells_at_end", "n_lesions_founded", "n_metastases", "n_distant_sites",
-    "first_distant_day", "first_distant_site", "node_involvement_day",
+    "shedding_rate", "metastasis_growth_factor", "primary_cells_at_end", "n_lesions_founded",
+    "n_metastases", "n_distant_sites", "first_distant_day", "first_distant_site",
+    "node_involvement_day",
 )
 """Leading columns of the patients table; ``met_<site>`` and ``cells_<total>`` follow."""
 
@@ -180,6 +181,8 @@ def build_tables(
                                       end),
         "breach_time": _happened_by(np.fromiter((r.breach_time for r in results), float, n), end),
         "shedding_rate": np.fromiter((r.shedding_rate for r in results), float, n),
+        "metastasis_growth_factor": np.fromiter((r.metastasis_growth_factor for r in results),
+                                                float, n),
         "primary_cells_at_end": size_at_end[primary_rows],
         "n_lesions_founded": np.bincount(position[is_met], minlength=n).astype(np.int64),
         "n_metastases": np.bincount(position[growing], minlength=n).astype(np.int64),
