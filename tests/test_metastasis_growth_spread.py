@@ -28,8 +28,8 @@ from metastasis.engine.process import (
 )
 from metastasis.engine.seeds import patient_generator
 from metastasis.errors import ModelError
-from metastasis.knowledge.ranges import MAX_GOMPERTZ_RATE
 from metastasis.knowledge.loader import from_dict
+from metastasis.knowledge.ranges import MAX_GOMPERTZ_RATE
 from metastasis.model.resolve import resolve
 from metastasis.reference.gillespie import simulate_reference_patient
 

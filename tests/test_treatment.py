@@ -368,7 +368,8 @@ def test_a_patients_kill_is_the_same_in_every_cycle(treatments: TreatmentKnowled
         size, rel=REL
     )
     median = 1.0 - chemo.therapies["folfox"].surviving_fraction.value
-    killed = f"{(1.0 - f) * 100:.4g} % of sensitive cells killed (median patient {median * 100:.4g} %)"
+    killed = (f"{(1.0 - f) * 100:.4g} % of sensitive cells killed "
+              f"(median patient {median * 100:.4g} %)")
     cycle_events = [e for e in events if "cycle" in e.description]
     assert len(cycle_events) == cycles
     assert all(killed in e.description for e in cycle_events), cycle_events[0].description
