@@ -156,7 +156,8 @@ PORTAL = Config(
     horizon=600.0,
     lethal=2e6,
     growth={"doubling_time_days": 20.0, "reference_size_cells": 1e4, "capacity_cells": 1e6,
-            "metastasis_speedup": 1.5, "metastasis_capacity_cells": 1e6},
+            "metastasis_speedup": 1.5, "metastasis_capacity_cells": 1e6,
+            "metastasis_rate_log10_sd": 0.0},
     invasion={"enabled": True, "motility_per_new_cell": 1e-3, "breach_rate": 1e-3},
     shedding={"rate": 5e-4, "exponent": 0.6667, "lymph_fraction": 0.3, "cavity_fraction": 0.1,
               "rate_log10_sd": 0.0},
@@ -175,7 +176,8 @@ CAVAL = Config(
     horizon=500.0,
     lethal=6.5e5,
     growth={"doubling_time_days": 25.0, "reference_size_cells": 1e4, "capacity_cells": 5e5,
-            "metastasis_speedup": 1.3, "metastasis_capacity_cells": 1e6},
+            "metastasis_speedup": 1.3, "metastasis_capacity_cells": 1e6,
+            "metastasis_rate_log10_sd": 0.0},
     # metastases on their own, larger capacity than the primary's: both engines must
     # agree on that part of the law too
     invasion={"enabled": False, "motility_per_new_cell": 1e-3, "breach_rate": 1e-3},
