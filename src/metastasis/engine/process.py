@@ -228,37 +228,43 @@ def _primary_invasion(model: ResolvedModel, rng: np.random.Generator) -> tuple[f
     return motility, motility + delay
 
 
-def patient_shedding_rate(model: ResolvedModel, rng: np.random.Generator) -> float:
-    """This patient's shedding rate: the cancer type's median rate times a log-normal factor,
-    truncated to 10**(+-limit) by rejection.
-
-    Drawn first from the patient's generator, and only when the type has a spread, so that a
-    model without one samples exactly the stream it did before the spread existed."""
-    sd, limit = model.shedding_rate_log10_sd, model.shedding_rate_log10_limit
+def log10_normal_factor(rng: np.random.Generator, sd: float, lowest: float,
+                        highest: float) -> float:
+    """``10**(sd * Z)``, Z standard normal, truncated to ``-lowest <= sd * Z <= highest`` by
+    drawing again: one patient's factor on a cancer type's median value.  Nothing is drawn
+    when ``sd`` is 0, so a model without the spread samples exactly the stream it did before
+    the spread existed."""
     if sd <= 0.0:
-        return model.shedding_rate
-    while True:
-        exponent = sd * rng.standard_normal()
-        if abs(exponent) <= limit:
-            return model.shedding_rate * 10.0**exponent
-
-
-def patient_metastasis_rate(model: ResolvedModel, rng: np.random.Generator) -> float:
-    """The Gompertz rate of this patient's metastases: the cancer type's median rate times a
-    log-normal factor, truncated by rejection to 10**(-limit) .. 10**highest (``highest`` is
-    the limit unless the engine's largest rate cuts it: see
-    :attr:`~metastasis.knowledge.schema.Growth.metastasis_rate_spread`).
-
-    Drawn right after the shedding rate, and only when the type has a spread, so that a
-    model without one samples exactly the stream it did before the spread existed."""
-    sd = model.metastasis_rate_log10_sd
-    lowest, highest = model.metastasis_rate_log10_limit, model.metastasis_rate_log10_highest
-    if sd <= 0.0:
-        return model.metastasis_rate
+        return 1.0
     while True:
         exponent = sd * rng.standard_normal()
         if -lowest <= exponent <= highest:
-            return model.metastasis_rate * 10.0**exponent
+            return 10.0**exponent
+
+
+def patient_shedding_rate(model: ResolvedModel, rng: np.random.Generator) -> float:
+    """This patient's shedding rate: the cancer type's median rate times a log-normal factor,
+    truncated to 10**(+-limit); drawn first from the patient's generator."""
+    limit = model.shedding_rate_log10_limit
+    return model.shedding_rate * log10_normal_factor(rng, model.shedding_rate_log10_sd,
+                                                     limit, limit)
+
+
+def patient_metastasis_growth_factor(model: ResolvedModel, rng: np.random.Generator) -> float:
+    """How many times faster than the median patient's this patient's metastases grow: a
+    log-normal factor on their Gompertz rate, truncated to 10**(-limit) .. 10**highest
+    (``highest`` is the limit unless the engine's largest rate cuts it: see
+    :attr:`~metastasis.knowledge.schema.Growth.metastasis_rate_spread`); drawn right after the
+    shedding rate."""
+    return log10_normal_factor(rng, model.metastasis_rate_log10_sd,
+                               model.metastasis_rate_log10_limit,
+                               model.metastasis_rate_log10_highest)
+
+
+def patient_metastasis_rate(model: ResolvedModel, rng: np.random.Generator) -> float:
+    """The Gompertz rate of this patient's metastases (the median patient's times
+    :func:`patient_metastasis_growth_factor`)."""
+    return model.metastasis_rate * patient_metastasis_growth_factor(model, rng)
 
 
 @dataclass(frozen=True)
@@ -347,7 +353,8 @@ class DiseaseProcess:
         self.rng = rng
         self.horizon = float(horizon_days)
         self.shedding_rate = patient_shedding_rate(model, rng)
-        self.metastasis_rate = patient_metastasis_rate(model, rng)
+        self.metastasis_growth_factor = patient_metastasis_growth_factor(model, rng)
+        self.metastasis_rate = model.metastasis_rate * self.metastasis_growth_factor
         self.motility, self.breach = _primary_invasion(model, rng)
         self.rows = LesionRows()
         self.rows.add(
@@ -888,7 +895,7 @@ class DiseaseProcess:
             motility_time=self.motility,
             breach_time=self.breach,
             shedding_rate=self.shedding_rate,
-            metastasis_growth_factor=self.metastasis_rate / self.model.metastasis_rate,
+            metastasis_growth_factor=self.metastasis_growth_factor,
             lesions=table,
             accounting=accounting,
             site_names=self.model.site_names,

@@ -176,7 +176,8 @@ class Growth(BaseModel):
     metastasis_rate_log10_sd: Annotated[Rate, LOG10_SPREAD] | None = None
     """Spread between patients of how fast their metastases grow: each patient's metastases
     follow the Gompertz rate of the median patient times 10**(sd * Z), Z standard normal
-    truncated to ``|sd * Z| <= metastasis_rate_log10_limit``.  Measured doubling times of
+    truncated to ``|sd * Z| <= metastasis_rate_log10_limit`` (cut lower on the fast side
+    where needed: :attr:`metastasis_rate_spread`).  Measured doubling times of
     metastases of one cancer type span several-fold between series and patients, and it is
     this spread that lets one type hold both long-surviving and quickly fatal metastatic
     disease; absent means none."""
