@@ -243,11 +243,18 @@ def test_clinical_course_on_the_patient_page(session: Session) -> None:
     from metastasis.clinical.loader import load_clinical
     from metastasis.clinical.treatment_schema import load_treatments
 
-    course = simulate_course(load_model("colorectal"), load_clinical(), load_treatments(),
-                             SEED, 3, 10.0)
-    assert course.diagnosis is not None and course.treatment
+    # the first patient operated on and then treated on a later day (adjuvant drugs)
+    model, clinical, treatments = load_model("colorectal"), load_clinical(), load_treatments()
+    for index in range(40):
+        course = simulate_course(model, clinical, treatments, SEED, index, 10.0)
+        if (course.diagnosis is not None and course.treatment
+                and course.treatment[0].outcome == "resected"
+                and course.treatment[-1].day > course.treatment[0].day):
+            break
+    else:
+        pytest.fail("no patient of 40 was operated on and treated later")
     page = session.page
-    page.goto(f"/patient?cancer=colorectal&seed={SEED}&index=3&years=10")
+    page.goto(f"/patient?cancer=colorectal&seed={SEED}&index={index}&years=10")
     page.wait_for_selector("#bodymap")
     assert page.is_visible("#diagnosis-name")
     assert page.inner_text("#diagnosis-name").strip() == course.diagnosis.name
