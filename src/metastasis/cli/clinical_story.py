@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from metastasis.cli import narrative, numbers
-from metastasis.clinical.course import DAYS_PER_YEAR, REPEAT_BIOPSY_DAYS, ClinicalResult
+from metastasis.clinical.course import DAYS_PER_YEAR, REPEAT_BIOPSY_DAYS, ClinicalResult, Diagnosis
 from metastasis.clinical.schema import ClinicalKnowledge
 from metastasis.clinical.treatment import TreatmentEvent
 from metastasis.model.resolve import ResolvedModel
@@ -420,7 +420,7 @@ def _workup_lines(result: ClinicalResult, model: ResolvedModel,
         lines.append(_clinic_line(when, "biopsy", text + "."))
     stage = dx.stage
     how = f"screening ({dx.trigger})" if dx.pathway == "screening" else f"symptoms ({dx.trigger})"
-    name = dx.name if "stage" in dx.name else f"{dx.name}, stage {stage.group} ({stage.summary})"
+    name = _name_with_stage(dx)
     lines.append(_clinic_line(dx.day, "diagnosis",
                               f"diagnosed after {how}: {name}; {stage.tnm}."))
     return lines
@@ -608,6 +608,14 @@ def _treatment_section(result: ClinicalResult, protocol_source: str | None) -> l
     return lines
 
 
+def _name_with_stage(dx: Diagnosis) -> str:
+    """The diagnosis's name with its stage said once: a name at M0 already carries it
+    (``colon cancer, stage III (regional)``); a metastatic one does not."""
+    if "stage" in dx.name:
+        return dx.name
+    return f"{dx.name}, stage {dx.stage.group} ({dx.stage.summary})"
+
+
 def _in_short(result: ClinicalResult, model: ResolvedModel, clinical: ClinicalKnowledge,
               years: float) -> list[str]:
     """Three lines: the diagnosis (or none), the treatment, the outcome."""
@@ -617,7 +625,7 @@ def _in_short(result: ClinicalResult, model: ResolvedModel, clinical: ClinicalKn
         care = "No treatment: nothing was found."
     else:
         found = (f"Diagnosed on {_when(dx.day)} at age {dx.age_years:.1f}, through "
-                 f"{dx.pathway}: {dx.name}, stage {dx.stage.group} ({dx.stage.summary}).")
+                 f"{dx.pathway}: {_name_with_stage(dx)}.")
         care = f"Treatment: {result.protocol or 'none'}."
     if result.death_day is not None:
         cause = cause_words(result.cause_of_death or "unknown", model, clinical)
