@@ -319,3 +319,50 @@ def test_a_window_ceiling_skips_only_searches_that_cannot_cross(
         assert len(searches) > 0
         checked += 1
     assert checked >= 3
+
+
+def test_a_ceiling_across_cuts_bounds_every_burden_and_is_reached(
+    tables: list[LesionTable], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where rows close in a window (treatment cut lesions), the largest whole-body burden at
+    the ends of the pieces between closing days bounds every burden in it: the whole body's
+    and each site's burden on a fine grid of days stays below it, a threshold above it is
+    answered without a search (and the reference agrees nothing crosses), and the whole
+    body's burden reaches it (a search for it finds a day)."""
+    from metastasis.clinical import burden_kernels as kernels
+    from metastasis.clinical.observe import BurdenQuery
+
+    searches = []
+    search = kernels.first_crossing_rows
+
+    def counted(*args):  # type: ignore[no-untyped-def]
+        searches.append(1)
+        return search(*args)
+
+    monkeypatch.setattr(kernels, "first_crossing_rows", counted)
+    checked = 0
+    for table in tables:
+        closing = table.valid_to[np.isfinite(table.valid_to)]
+        if closing.size == 0:
+            continue
+        start, stop = float(closing.min()) - 30.0, float(closing.max()) + 30.0
+        query = BurdenQuery(table)
+        ceiling = query.ceiling(start, stop)
+        assert np.isfinite(ceiling) and ceiling > 0.0
+        days = np.concatenate([np.linspace(start, stop, 400), closing,
+                               np.nextafter(closing, -np.inf)])
+        for day in days:
+            sizes = table.size_at(day)
+            assert sizes.sum() <= ceiling * (1.0 + 1e-9)
+            for site in np.unique(table.site):
+                assert sizes[table.site == site].sum() <= ceiling * (1.0 + 1e-9)
+        above = ceiling * 1.001
+        before = len(searches)
+        for sites in (None, [int(table.site[0])]):
+            assert query.first_crossing(sites, above, start, stop) is None
+            assert first_crossing_reference(table, sites, above, start, stop) is None
+        assert len(searches) == before  # answered by the ceiling
+        at = query.first_crossing(None, ceiling, start, stop)
+        assert at is not None and start <= at <= stop
+        checked += 1
+    assert checked >= 2

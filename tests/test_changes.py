@@ -66,6 +66,54 @@ def test_changes_as_columns_are_changes_one_by_one(model) -> None:
     assert compared > 50
 
 
+def test_compiled_changes_are_the_reference_s(model) -> None:
+    """A day's changes applied by the compiled kernel (``engine/intervention.py``) and by the
+    readable runs of array operations give the same rows, column for column: kills of
+    growing lesions, colonies and micrometastases, removals, clones, a lesion changed twice,
+    dormant cells spared, and a change naming no live lesion skipped."""
+    compared = 0
+    for index in range(25):
+        fast = DiseaseProcess(model, patient_generator(4, index), HORIZON)
+        slow = DiseaseProcess(model, patient_generator(4, index), HORIZON, reference=True)
+        table = fast.lesion_table(through=DAY)
+        slow.lesion_table(through=DAY)
+        changes = [*_changes(table, np.random.default_rng(index)), Change(10**9, 0.5)]
+        fast.intervene(DAY, changes)
+        slow.intervene(DAY, changes)
+        assert fast.rows.size == slow.rows.size and fast.rows.next_lesion == slow.rows.next_lesion
+        for name in type(fast.rows).COLUMNS:
+            mine, theirs = getattr(fast.rows, name)[: fast.rows.size], getattr(slow.rows, name)[
+                : slow.rows.size]
+            np.testing.assert_allclose(mine, theirs, rtol=1e-12, err_msg=name)
+        compared += len(changes)
+    assert compared > 50
+
+
+def test_the_engine_s_tables_are_the_readable_tables(model) -> None:
+    """The table cut from the row buffers in one pass (``engine/tables.py``) is
+    ``LesionTable.from_columns`` of the same rows, untreated (ids in order) and after cuts,
+    clones and removals (ids renumbered, parents followed), on days before and after."""
+    from metastasis.engine.tables import table_of_rows
+    from metastasis.results.patient import LesionTable
+
+    checked = 0
+    for index in range(20):
+        process = DiseaseProcess(model, patient_generator(8, index), HORIZON)
+        table = process.lesion_table(through=DAY)
+        if process.known_end > DAY:
+            process.intervene(DAY, _changes(table, np.random.default_rng(index)))
+        for end in (DAY / 2, DAY, DAY + 200.0, process.end):
+            mine = table_of_rows(process.rows, end)
+            theirs = LesionTable.from_columns(process.rows.view(), end)
+            for field in dataclasses.fields(theirs):
+                np.testing.assert_array_equal(getattr(mine, field.name),
+                                              getattr(theirs, field.name), err_msg=field.name)
+                assert getattr(mine, field.name).dtype == getattr(theirs, field.name).dtype
+                assert not getattr(mine, field.name).flags.writeable
+            checked += len(mine)
+    assert checked > 500
+
+
 def test_changes_build_broadcasts_and_concatenates() -> None:
     built = Changes.build(np.array([3, 5]), surviving_fraction=0.25,
                           clone_cells=np.array([0.0, 2.0]))

@@ -405,6 +405,43 @@ def burden_at(
 
 
 @numba.njit(cache=True, error_model="numpy")
+def ceiling_rows(
+    rows: NDArray[np.int64],
+    arrival: NDArray[np.float64],
+    awakening: NDArray[np.float64],
+    colony_scale: NDArray[np.float64],
+    micrometastasis: NDArray[np.float64],
+    outgrowth: NDArray[np.float64],
+    x0: NDArray[np.float64],
+    rate: NDArray[np.float64],
+    capacity: NDArray[np.float64],
+    growth_start: NDArray[np.float64],
+    valid_from: NDArray[np.float64],
+    valid_to: NDArray[np.float64],
+    start: float,
+    stop: float,
+) -> float:
+    """The largest burden of the rows on [start, stop], as :func:`first_crossing_rows` would
+    see it: the window splits at the rows' closing days into pieces on which the burden
+    cannot fall, so the largest of the burdens at each piece's low end, at its supremum (just
+    before it closes) and at ``stop`` bounds the burden everywhere in the window.  A subset
+    of the rows closes on a subset of these days, so the bound holds for it too.  The caller
+    has checked that ``start`` is finite, ``stop >= start`` and ``rows`` is not empty."""
+    block = _prepare(rows, arrival, awakening, colony_scale, micrometastasis, outgrowth, x0,
+                     rate, capacity, growth_start, valid_from, valid_to)
+    scratch = np.empty(rows.size)
+    edges = _edges(block, start, stop)
+    highest = _burden(block, stop, scratch)
+    for i in range(edges.size - 1):
+        low, high = edges[i], edges[i + 1]
+        highest = max(highest, _burden(block, low, scratch))
+        top = np.nextafter(high, -np.inf)
+        if top > low:
+            highest = max(highest, _burden(block, top, scratch))
+    return highest
+
+
+@numba.njit(cache=True, error_model="numpy")
 def first_crossing_rows(
     rows: NDArray[np.int64],
     arrival: NDArray[np.float64],

@@ -218,8 +218,10 @@ class BurdenQuery:
     question; so is each window's ceiling.  Where no row closes inside a window, no burden
     of any set of rows can fall there (see the module's docstring), so the whole body's
     burden at the window's end bounds every burden in it: a threshold above that ceiling is
-    not crossed, and its search is skipped.  Before diagnosis nothing closes, and most years
-    of a history are far below every symptom: most searches end here."""
+    not crossed, and its search is skipped.  Where rows close, the largest whole-body burden
+    at the ends of the pieces between closing days bounds it instead.  Before diagnosis
+    nothing closes, most years of a history are far below every symptom, and after surgery
+    or chemotherapy what is left is far below every fatal rule: most searches end here."""
 
     def __init__(self, table: LesionTable) -> None:
         self.table = table
@@ -229,20 +231,24 @@ class BurdenQuery:
 
     def ceiling(self, start: float, stop: float) -> float:
         """An upper bound of the burden of every set of rows on [start, stop]: the whole
-        body's burden at ``stop`` when no row closes in (start, stop], else infinity."""
+        body's burden at ``stop`` when no row closes in (start, stop]; else the largest of
+        the whole body's burdens at the ends of the pieces between closing days (after
+        treatment, when most thresholds are far above what is left)."""
         key = (start, stop)
         if key not in self._ceilings:
             table = self.table
             if len(table) == 0:
                 self._ceilings[key] = 0.0
-            elif np.any((table.valid_to > start) & (table.valid_to <= stop)):
-                self._ceilings[key] = math.inf
             else:
                 if self._columns is None:
                     self._columns = _float_columns(table)
                 every = np.arange(len(table), dtype=np.int64)
-                self._ceilings[key] = burden_kernels.burden_at(every, *self._columns,
-                                                               float(stop))
+                if np.any((table.valid_to > start) & (table.valid_to <= stop)):
+                    self._ceilings[key] = burden_kernels.ceiling_rows(
+                        every, *self._columns, float(start), float(stop))
+                else:
+                    self._ceilings[key] = burden_kernels.burden_at(every, *self._columns,
+                                                                   float(stop))
         return self._ceilings[key]
 
     def _rows(self, sites: Sequence[int] | None, lesions: Sequence[int] | None

@@ -27,7 +27,9 @@ from numpy.typing import NDArray
 
 from metastasis.engine.accounting import draw_accounting
 from metastasis.engine.burden import BurdenTracker, burden_grid, total_burden
+from metastasis.engine.intervention import apply_changes
 from metastasis.engine.sampling import FLOAT_COLUMNS, INTEGER_COLUMNS, sample_pieces
+from metastasis.engine.tables import table_of_rows
 from metastasis.errors import ModelError
 from metastasis.model.growth import (
     cumulative_emission_rows,
@@ -705,7 +707,15 @@ class DiseaseProcess:
         keep = rows.arrival[: rows.size] <= day
         keep[0] = True
         rows.keep(keep)
-        self._apply_all(day, changes if isinstance(changes, Changes) else Changes.of(changes))
+        columns = changes if isinstance(changes, Changes) else Changes.of(changes)
+        if self.reference:
+            self._apply_all_reference(day, columns)
+        else:
+            apply_changes(rows, day, columns,
+                          self.model.colony_birth_rate - self.model.colony_death_rate,
+                          MUTATION_ROUTE)
+            if rows.size > MAX_LESION_ROWS:
+                raise _over_budget(rows.size)
         self.cut = day
         self.interventions.append(day)
         self._sampled_to, self._end, self._end_reason = day, None, "horizon"
@@ -718,8 +728,9 @@ class DiseaseProcess:
             self._end, self._end_reason = float(day), reason
             self._sampled_to = float(day)
 
-    def _apply_all(self, day: float, changes: Changes) -> None:
-        """Apply the day's changes in order.
+    def _apply_all_reference(self, day: float, changes: Changes) -> None:
+        """Apply the day's changes in order (the readable form of
+        :func:`metastasis.engine.intervention.apply_changes`, which the engine runs).
 
         A course of chemotherapy changes every lesion on every cycle, so the changes are
         applied a run at a time with array operations; a run ends where a lesion is changed a
@@ -875,9 +886,12 @@ class DiseaseProcess:
         actions); the table is read-only, so one copy can serve every reader."""
         key = (self.rows.version, end)
         if self._cached_table is None or self._cached_table[0] != key:
-            table = LesionTable.from_columns(self.rows.view(), end)
-            for column in dataclasses.fields(table):
-                getattr(table, column.name).flags.writeable = False
+            if self.reference:
+                table = LesionTable.from_columns(self.rows.view(), end)
+                for column in dataclasses.fields(table):
+                    getattr(table, column.name).flags.writeable = False
+            else:
+                table = table_of_rows(self.rows, end)
             self._cached_table = (key, table)
         return self._cached_table[1]
 
