@@ -13,6 +13,7 @@ import json
 import math
 import tomllib
 from collections.abc import Callable
+from dataclasses import replace as dataclass_replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -274,6 +275,22 @@ BAD_FILES = [
         "organ",
     ),
     (
+        "unknown modality in a staging scan",
+        "workup.staging.nsclc",
+        [{"modality": "xray", "source": "a test"}],
+        "workup.staging.nsclc.0.modality",
+        "xray",
+        "pet",
+    ),
+    (
+        "staging scan without a source",
+        "workup.staging.nsclc",
+        [{"modality": "pet"}],
+        "workup.staging.nsclc.0.source",
+        None,
+        "required",
+    ),
+    (
         "missing source",
         "biopsy.diagnostic_yield",
         {"value": 0.9},
@@ -332,6 +349,29 @@ def test_unknown_site_against_anatomy(clinical: ClinicalKnowledge) -> None:
         check_against(clinical_from_dict(raw), load())
     assert (caught.value.field, caught.value.value) == ("symptoms.bone_pain.sites", "skeleton")
     assert "bone" in caught.value.allowed
+
+
+@pytest.mark.parametrize(("value", "field", "named"), [
+    ({"leukaemia": [{"modality": "pet", "source": "a test"}]}, "workup.staging", "leukaemia"),
+    ({"nsclc": [{"modality": "mri", "sites": ["skull"], "source": "a test"}]},
+     "workup.staging.nsclc.0.sites", "skull"),
+])
+def test_staging_scans_name_known_cancers_and_sites(value: Any, field: str, named: str) -> None:
+    with pytest.raises(ModelError) as caught:
+        check_against(clinical_from_dict(_mutated("workup.staging", value)), load())
+    assert (caught.value.field, caught.value.value) == (field, named)
+
+
+def test_work_up_scans_common_then_staging_then_neurological(
+    clinical: ClinicalKnowledge,
+) -> None:
+    """The common CT sees the whole body; lung cancer's staging adds a whole-body PET-CT and
+    a brain MRI; a neurological symptom adds the MRI of the brain only (never the body)."""
+    workup = clinical.workup
+    assert workup.scans("colorectal", neurological=False) == [("ct", None)]
+    assert workup.scans("colorectal", neurological=True) == [("ct", None), ("mri", ["brain"])]
+    assert workup.scans("nsclc", neurological=False) == [("ct", None), ("pet", None),
+                                                         ("mri", ["brain"])]
 
 
 # ---------------------------------------------------------------- detection
@@ -578,6 +618,42 @@ def test_symptom_onsets_follow_their_burdens(
     primary = next(t for day, t in onsets if t.kind == "primary")
     onset = next(day for day, t in onsets if t is primary)
     assert onset == pytest.approx(_primary_day(colorectal, primary.cells), abs=1e-6)
+
+
+def test_an_organ_s_symptoms_count_its_metastases_not_a_primary_there(
+    clinical: ClinicalKnowledge,
+) -> None:
+    """A lung primary is felt through its own symptoms (persistent cough, coughing up blood),
+    not a second time through the cough of lung metastases: the organ symptom's onset is the
+    day the lung metastases alone reach its threshold, and a lung primary alone never
+    triggers it however large; the primary's own symptom does."""
+    from metastasis.clinical.observe import first_crossing_reference
+
+    nsclc = resolve(load(), "nsclc")
+    lungs = nsclc.site_index("lungs")
+    process = _patient(nsclc, lambda p: bool(np.any(
+        (p.lesion_table().site == lungs) & (np.arange(len(p.lesion_table())) > 0)
+        & (p.lesion_table().growth_start < p.end))))
+    table = process.lesion_table()
+    thresholds = {t.name: t for t in draw_symptom_thresholds(clinical, nsclc,
+                                                             np.random.default_rng(5))}
+    cough = thresholds["lung_cough"]
+    assert cough.kind == "organ" and lungs in cough.sites
+    metastases = np.flatnonzero((table.site == lungs) & (table.id != 0))
+    end = process.end
+    for cells in (1e3, 1e6, float(table.size_at(end)[metastases].sum()) / 2):
+        day = first_crossing(table, cough.sites, cells, 0.0, end, metastases_only=True)
+        assert day == first_crossing_reference(table, cough.sites, cells, 0.0, end,
+                                               metastases_only=True)
+        assert day is not None
+        burden = float(table.size_at(day)[np.isin(table.site, cough.sites)
+                                           & (table.id != 0)].sum())
+        assert burden >= cells
+    only_primary = table.take(np.array([0]))
+    huge = dataclass_replace(cough, cells=10.0)
+    assert symptom_onsets(only_primary, [huge], 0.0, end) == []
+    primary_cough = dataclass_replace(thresholds["cough"], cells=10.0)
+    assert symptom_onsets(only_primary, [primary_cough], 0.0, end) != []
 
 
 # ---------------------------------------------------------------- screening and onset age

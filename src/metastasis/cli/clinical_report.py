@@ -108,6 +108,8 @@ def load_setup(
         "onset_age": {k: v for k, v in clinical.onset_age.items() if k == model.cancer},
         "staging": {k: v for k, v in clinical.staging.items()
                     if k in (DEFAULT_STAGING, model.cancer)},
+        "workup": clinical.workup.model_copy(update={
+            "staging": {k: v for k, v in clinical.workup.staging.items() if k == model.cancer}}),
     })
     check_against(relevant, load_knowledge(model_path))
     clinical.onset(model.cancer)  # a cancer without an onset age cannot start a course

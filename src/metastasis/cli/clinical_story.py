@@ -165,8 +165,9 @@ def scan_day(result: ClinicalResult) -> float | None:
 
 
 def workup_modalities(result: ClinicalResult, clinical: ClinicalKnowledge) -> list[str]:
-    """The modalities of the work-up: the standard imaging, plus the neurological imaging when
-    a neurological symptom was present by the scan day (the rule the course follows)."""
+    """The modalities of the work-up: the standard imaging, the cancer type's staging scans,
+    and the neurological imaging when a neurological symptom was present by the scan day (the
+    rule the course follows)."""
     dx = result.diagnosis
     if dx is None:
         return []
@@ -176,9 +177,8 @@ def workup_modalities(result: ClinicalResult, clinical: ClinicalKnowledge) -> li
         neurological |= {s.label for s in by_cancer.values() if s.neurological}
     had = any(e.kind == "symptom" and e.label in neurological and day is not None
               and e.day <= day for e in result.events)
-    modalities = list(clinical.workup.imaging)
-    if had:
-        modalities += [m for m in clinical.workup.neurological_imaging if m not in modalities]
+    modalities = list(dict.fromkeys(
+        modality for modality, _ in clinical.workup.scans(result.patient.cancer, had)))
     for finding in dx.findings:  # whatever the course did, a finding's modality was used
         if finding.modality not in modalities:
             modalities.append(finding.modality)

@@ -303,13 +303,10 @@ def simulate_course(
 
     dx_day, pathway, trigger = min(candidates)
     neurological = any(s.neurological and day <= dx_day for day, s in onsets)
-    modalities = list(clinical.workup.imaging)
-    if neurological:
-        modalities += list(clinical.workup.neurological_imaging)
     findings: list[Finding] = []
     scanned = natural  # found lesions are named by their ids in this table
-    for modality in modalities:
-        findings += scan(clinical, model, scanned, dx_day, modality, rng)
+    for modality, sites in clinical.workup.scans(model.cancer, neurological):
+        findings += scan(clinical, model, scanned, dx_day, modality, rng, sites=sites)
     found_ids = {f.lesion for f in findings}
     if pathway == "screening":
         found_ids.add(PRIMARY)

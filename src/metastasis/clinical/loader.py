@@ -80,6 +80,10 @@ def check_against(clinical: ClinicalKnowledge, kb: KnowledgeBase) -> None:
         _check_names(f"modalities.{key}.sites", modality.sites, sites)
         _check_names(f"modalities.{key}.curves", modality.curves, sites)
     _check_names("workup.neurological_sites", clinical.workup.neurological_sites, sites)
+    _check_names("workup.staging", clinical.workup.staging, cancers)
+    for cancer, scans in clinical.workup.staging.items():
+        for index, scan in enumerate(scans):
+            _check_names(f"workup.staging.{cancer}.{index}.sites", scan.sites, sites)
     for key, programme in clinical.screening.items():
         _check_names(f"screening.{key}.cancer", [programme.cancer], cancers)
     _check_names("onset_age", clinical.onset_age, cancers)

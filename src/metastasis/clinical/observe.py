@@ -33,6 +33,9 @@ from metastasis.clinical import burden_kernels
 from metastasis.engine.process import MUTATION_ROUTE
 from metastasis.results.patient import LesionTable
 
+PRIMARY_LESION = 0
+"""The primary's id in a lesion table (tables number lesions in order of appearance)."""
+
 CROSSING_TOLERANCE_DAYS = 1e-7
 """Width of the last bisection bracket: a crossing day is exact to this many days."""
 
@@ -99,7 +102,8 @@ def _rows(
 
 
 def _rows_reference(
-    table: LesionTable, sites: Sequence[int] | None, lesions: Sequence[int] | None
+    table: LesionTable, sites: Sequence[int] | None, lesions: Sequence[int] | None,
+    metastases_only: bool = False,
 ) -> NDArray[np.int64]:
     """:func:`_rows` in numpy, with :func:`physical_lesions_reference`."""
     keep = np.ones(len(table), dtype=bool)
@@ -109,6 +113,8 @@ def _rows_reference(
         keep &= np.isin(
             physical_lesions_reference(table), np.asarray(list(lesions), dtype=np.int64)
         )
+    if metastases_only:
+        keep &= physical_lesions_reference(table) != PRIMARY_LESION
     return np.flatnonzero(keep)
 
 
@@ -251,20 +257,27 @@ class BurdenQuery:
                                                                    float(stop))
         return self._ceilings[key]
 
-    def _rows(self, sites: Sequence[int] | None, lesions: Sequence[int] | None
-              ) -> NDArray[np.int64]:
+    def _rows(self, sites: Sequence[int] | None, lesions: Sequence[int] | None,
+              metastases_only: bool = False) -> NDArray[np.int64]:
         table = self.table
         if not _int64(table.site, table.id):
-            return _rows_reference(table, sites, lesions)
+            return _rows_reference(table, sites, lesions, metastases_only)
         wanted_sites = _NO_FILTER if sites is None else np.asarray(list(sites), dtype=np.int64)
         if lesions is None:
             root, wanted_lesions = table.id, _NO_FILTER
         else:
-            if self._physical is None:
-                self._physical = physical_lesions(table)
-            root, wanted_lesions = self._physical, np.asarray(list(lesions), dtype=np.int64)
-        return burden_kernels.select_rows(table.site, wanted_sites, sites is not None, root,
+            root, wanted_lesions = self._physical_lesions(), np.asarray(list(lesions),
+                                                                        dtype=np.int64)
+        rows = burden_kernels.select_rows(table.site, wanted_sites, sites is not None, root,
                                           wanted_lesions, lesions is not None)
+        if metastases_only:
+            rows = rows[self._physical_lesions()[rows] != PRIMARY_LESION]
+        return rows
+
+    def _physical_lesions(self) -> NDArray[np.int64]:
+        if self._physical is None:
+            self._physical = physical_lesions(self.table)
+        return self._physical
 
     def first_crossing(
         self,
@@ -274,13 +287,14 @@ class BurdenQuery:
         stop: float,
         *,
         lesions: Sequence[int] | None = None,
+        metastases_only: bool = False,
     ) -> float | None:
         """:func:`first_crossing` on this query's table."""
         if not math.isfinite(start) or stop < start or math.isnan(stop):
             return None  # also for a NaN stop, where the reference's answer depends on set order
         if float(threshold) > self.ceiling(start, stop) * (1.0 + CEILING_MARGIN):
             return None
-        rows = self._rows(sites, lesions)
+        rows = self._rows(sites, lesions, metastases_only)
         if not rows.size:
             return None
         if self._columns is None:
@@ -300,16 +314,20 @@ def first_crossing(
     stop: float,
     *,
     lesions: Sequence[int] | None = None,
+    metastases_only: bool = False,
 ) -> float | None:
     """First day in [start, stop] on which the burden of ``sites`` reaches ``threshold``.
 
-    None if it never does in the window.  Exact to :data:`CROSSING_TOLERANCE_DAYS` whether
-    or not treatment has cut the lesions (see the module's docstring for why); the day
-    returned always has a burden at or above the threshold.  Compiled; the same search as
+    ``lesions`` restricts the burden to those physical lesions; ``metastases_only`` leaves
+    out the primary (and the clones that grew in it).  None if it never does in the window.
+    Exact to :data:`CROSSING_TOLERANCE_DAYS` whether or not treatment has cut the lesions
+    (see the module's docstring for why); the day returned always has a burden at or above
+    the threshold.  Compiled; the same search as
     :func:`first_crossing_reference`, step for step.  Several questions about one table:
     :class:`BurdenQuery`.
     """
-    return BurdenQuery(table).first_crossing(sites, threshold, start, stop, lesions=lesions)
+    return BurdenQuery(table).first_crossing(sites, threshold, start, stop, lesions=lesions,
+                                             metastases_only=metastases_only)
 
 
 def first_crossing_reference(
@@ -320,6 +338,7 @@ def first_crossing_reference(
     stop: float,
     *,
     lesions: Sequence[int] | None = None,
+    metastases_only: bool = False,
 ) -> float | None:
     """:func:`first_crossing` in plain numpy and SciPy: the readable definition.
 
@@ -328,7 +347,7 @@ def first_crossing_reference(
     """
     if not math.isfinite(start) or stop < start:
         return None
-    rows = _rows_reference(table, sites, lesions)
+    rows = _rows_reference(table, sites, lesions, metastases_only)
     if not rows.size:
         return None
     sub = table.take(rows)

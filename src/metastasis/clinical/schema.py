@@ -160,18 +160,42 @@ class Biopsy(_Strict):
     diagnostic_yield: Probability
 
 
+class StagingScan(_Strict):
+    """One scan a cancer type's staging adds to every work-up, on ``sites`` (``["*"]``: the
+    whole body), with the guideline or reason it follows."""
+
+    modality: str = Field(min_length=1)
+    sites: list[str] = Field(default_factory=lambda: [ALL_SITES], min_length=1)
+    source: str = Field(min_length=1)
+
+
 class Workup(_Strict):
     """From a symptom that sends the patient to a doctor to a diagnosis.
 
     ``delay_days``: mean of the (exponential) delay from the first such symptom to the
-    work-up scans.  ``imaging``: modalities used on every work-up.  ``neurological_imaging``
-    on ``neurological_sites`` is added when a neurological symptom is present.
+    work-up scans.  ``imaging``: modalities used on every work-up (the whole body).
+    ``neurological_imaging`` on ``neurological_sites`` only is added when a neurological
+    symptom is present.  ``staging``: scans a cancer type's own staging adds to every
+    work-up (lung cancer is staged with PET-CT and a brain MRI whatever the symptoms).
     """
 
     delay_days: Annotated[Positive, DELAY_DAYS]
     imaging: list[str] = Field(min_length=1)
     neurological_imaging: list[str] = Field(default_factory=list)
     neurological_sites: list[str] = Field(default_factory=lambda: ["brain"])
+    staging: dict[str, list[StagingScan]] = Field(default_factory=dict,
+                                                  max_length=MAX_ENTRIES)
+
+    def scans(self, cancer: str, neurological: bool) -> list[tuple[str, list[str] | None]]:
+        """The work-up's scans in order, each a modality and the sites it looks at (None:
+        the whole body): the common imaging, the cancer type's staging scans, then the
+        neurological imaging when a neurological symptom is present."""
+        scans: list[tuple[str, list[str] | None]] = [(m, None) for m in self.imaging]
+        for scan in self.staging.get(cancer, []):
+            scans.append((scan.modality, None if scan.sites == [ALL_SITES] else scan.sites))
+        if neurological:
+            scans += [(m, list(self.neurological_sites)) for m in self.neurological_imaging]
+        return scans
 
 
 # ---------------------------------------------------------------- screening
@@ -394,6 +418,11 @@ class ClinicalKnowledge(_Strict):
             for modality in getattr(self.workup, field):
                 if modality not in self.modalities:
                     raise ModelError(f"workup.{field}", modality, known)
+        for cancer, scans in self.workup.staging.items():
+            for index, scan in enumerate(scans):
+                if scan.modality not in self.modalities:
+                    raise ModelError(f"workup.staging.{cancer}.{index}.modality",
+                                     scan.modality, known)
         if DEFAULT_STAGING not in self.staging:
             raise ModelError(
                 "staging",

@@ -34,7 +34,8 @@ class SymptomThreshold:
 
     ``sites``: indices of the sites whose burden drives it (None: the whole body).  For a
     symptom of the primary (``kind == "primary"``) only the primary lesion's own cells count,
-    and ``sites`` holds the primary's site for reference.
+    and ``sites`` holds the primary's site for reference; for an organ's symptom only the
+    metastases in those sites count (a primary there is felt through its own symptoms).
     """
 
     name: str
@@ -116,6 +117,12 @@ def symptom_onsets(
     for threshold in thresholds:
         if threshold.kind == "primary":
             day = query.first_crossing(None, threshold.cells, start, stop, lesions=(PRIMARY,))
+        elif threshold.kind == "organ":
+            # an organ's symptoms come from metastases in it: a primary there has its own
+            # symptoms, with its own thresholds (``primary_symptoms``), so it is not counted
+            # twice
+            day = query.first_crossing(threshold.sites, threshold.cells, start, stop,
+                                       metastases_only=True)
         else:
             day = query.first_crossing(threshold.sites, threshold.cells, start, stop)
         if day is not None:
