@@ -159,8 +159,9 @@ PORTAL = Config(
             "metastasis_speedup": 1.5, "metastasis_capacity_cells": 1e6,
             "metastasis_rate_log10_sd": 0.0},
     invasion={"enabled": True, "motility_per_new_cell": 1e-3, "breach_rate": 1e-3},
+    # metastases shed 0.7 of what the primary does (shedding.metastasis_factor)
     shedding={"rate": 5e-4, "exponent": 0.6667, "lymph_fraction": 0.3, "cavity_fraction": 0.1,
-              "rate_log10_sd": 0.0},
+              "rate_log10_sd": 0.0, "metastasis_factor": 0.7},
     travel={"blood_entry_survival": 0.5, "lymph_entry_survival": 0.8, "blood_leg_survival": 0.7,
             "lymph_leg_survival": 0.7, "cavity_survival": 0.5},
     colonisation={"extravasation": 0.5, "death_at_site": 0.5, "dormancy": 0.3, "awakening": 0.5,
@@ -558,6 +559,7 @@ PERTURBATIONS = [  # configuration, parameter, wrong value, fast patients needed
     ("portal", "rate", 6e-4, 300),  # 5e-4: shedding
     ("caval", "metastasis_speedup", 1.6, 600),  # 1.3: growth of metastases, the lethal end
     ("caval", "colony_death_rate", 0.25, 300),  # 0.2: establishment 2/3 -> 7/12
+    ("portal", "metastasis_factor", 1.0, 600),  # 0.7: how much metastases shed
 ]
 
 

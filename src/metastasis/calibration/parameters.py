@@ -86,6 +86,11 @@ PARAMETERS: dict[str, Parameter] = {
                   low=1e-3, high=10.0,
                   prior="the shipped values (0.01-0.28) with more than an order of magnitude "
                         "either side"),
+        Parameter("metastasis_shedding", "shedding", "metastasis_factor",
+                  "how much a metastasis sheds per invasive cell, as a share of the primary",
+                  low=0.01, high=1.0,
+                  prior="from a hundredth (nearly every metastasis seeded by the primary) to "
+                        "the primary's own rate (metastases seed metastases freely)"),
         Parameter("outgrowth", "colonisation", "outgrowth",
                   "share of micrometastases that grow out into lesions",
                   low=1e-4, high=1.0,

@@ -17,6 +17,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from metastasis.engine.sampling import shedding_shares
 from metastasis.model.growth import _cumulative_at, _curve
 from metastasis.model.resolve import ResolvedModel
 
@@ -29,8 +30,9 @@ def _draw(
     rng: np.random.Generator, site: NDArray[np.int64], emit_from: NDArray[np.float64],
     valid_from: NDArray[np.float64], valid_to: NDArray[np.float64],
     curve_start: NDArray[np.float64], curve_x0: NDArray[np.float64],
-    rate: NDArray[np.float64], capacity: NDArray[np.float64], end: float, scale: float,
-    exponent: float, has_route_out: NDArray[np.bool_], transit_death: NDArray[np.float64],
+    rate: NDArray[np.float64], capacity: NDArray[np.float64], end: float,
+    scale: NDArray[np.float64], exponent: float, has_route_out: NDArray[np.bool_],
+    transit_death: NDArray[np.float64],
     path_cells: NDArray[np.float64], path_index: NDArray[np.int64],
     path_offset: NDArray[np.int64], n_fate_cells: int,
 ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
@@ -40,7 +42,7 @@ def _draw(
         stop = min(valid_to[row], end)
         if start < stop and has_route_out[site[row]]:
             c, level, amplitude, at_start = _curve(curve_x0[row], rate[row], capacity[row],
-                                                   scale, exponent)
+                                                   scale[row], exponent)
             emitted = (_cumulative_at(stop - curve_start[row], rate[row], c, level, amplitude,
                                       at_start)
                        - _cumulative_at(start - curve_start[row], rate[row], c, level,
@@ -69,6 +71,7 @@ def draw_accounting(rows: LesionRows, model: ResolvedModel, rng: np.random.Gener
     return _draw(
         rng, rows.site[:size], rows.emit_from[:size], rows.valid_from[:size],
         rows.valid_to[:size], rows.curve_start[:size], rows.curve_x0[:size], rows.rate[:size],
-        rows.capacity[:size], float(end), float(shedding_rate), model.shedding_exponent,
+        rows.capacity[:size], float(end),
+        float(shedding_rate) * shedding_shares(rows, model), model.shedding_exponent,
         model.has_route_out, np.ascontiguousarray(model.transit_death_probability),
         np.concatenate(cells), np.concatenate(paths).astype(np.int64), offsets, n_fate_cells)

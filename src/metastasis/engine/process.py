@@ -28,7 +28,14 @@ from numpy.typing import NDArray
 from metastasis.engine.accounting import draw_accounting
 from metastasis.engine.burden import BurdenTracker, burden_grid, total_burden
 from metastasis.engine.intervention import apply_changes
-from metastasis.engine.sampling import FLOAT_COLUMNS, INTEGER_COLUMNS, sample_pieces
+from metastasis.engine.sampling import (
+    FLOAT_COLUMNS,
+    INTEGER_COLUMNS,
+    MUTATION_ROUTE,
+    PRIMARY_ROUTE,
+    sample_pieces,
+    shedding_shares,
+)
 from metastasis.engine.tables import table_of_rows
 from metastasis.errors import ModelError
 from metastasis.model.growth import (
@@ -73,8 +80,6 @@ after 10 untreated years when issue 8 measured them (86,151).  Accepted knowledg
 still combine values (a lethal burden never reached, heavy shedding, long horizons) into
 millions of metastases; such a history is refused with one clear error rather than
 exhausting memory."""
-MUTATION_ROUTE = -2
-"""Route code of a clone that arose by mutation inside its parent lesion (no journey)."""
 
 
 def _over_budget(rows: int) -> ModelError:
@@ -363,7 +368,7 @@ class DiseaseProcess:
             1,
             site=model.primary_site,
             parent=-1,
-            route=-1,
+            route=PRIMARY_ROUTE,
             arrival=0.0,
             awakening=0.0,
             colony_scale=1.0,
@@ -484,6 +489,11 @@ class DiseaseProcess:
         return boundary
 
     # ------------------------------------------------------------------ sampling
+    def _row_rates(self, index: np.ndarray) -> np.ndarray:
+        """The shedding rate of each row: the patient's rate times the row's share (a
+        metastasis sheds ``metastasis_shedding_factor`` times what the primary does)."""
+        return self.shedding_rate * shedding_shares(self.rows, self.model)[index]
+
     def _cumulative(self, i: int, t: float) -> float:
         rows = self.rows
         return cumulative_emission_scalar(
@@ -491,16 +501,22 @@ class DiseaseProcess:
             float(rows.curve_x0[i]),
             float(rows.rate[i]),
             float(rows.capacity[i]),
-            self.shedding_rate,
+            float(self._row_rates(np.array([i]))[0]),
             self.model.shedding_exponent,
         )
 
     def _cumulative_rows(self, index: np.ndarray, t: float | np.ndarray) -> np.ndarray:
         rows = self.rows
-        return cumulative_emission_rows(
-            t - rows.curve_start[index], rows.curve_x0[index], rows.rate[index],
-            rows.capacity[index], self.shedding_rate, self.model.shedding_exponent,
-        )
+        ages = np.broadcast_to(t - rows.curve_start[index], index.shape)
+        rates = self._row_rates(index)
+        emitted = np.empty(index.shape)
+        for rate in np.unique(rates):  # one rate per lineage (the primary's, metastases')
+            same = rates == rate
+            emitted[same] = cumulative_emission_rows(
+                ages[same], rows.curve_x0[index[same]], rows.rate[index[same]],
+                rows.capacity[index[same]], float(rate), self.model.shedding_exponent,
+            )
+        return emitted
 
     def _found(
         self, sources: np.ndarray, counts: np.ndarray, at_start: np.ndarray,
@@ -523,7 +539,7 @@ class DiseaseProcess:
             targets = at_start[0] + np.sort(rng.random(n)) * expected[0]
             arrival = rows.curve_start[i] + inverse_cumulative_emission(
                 targets, rows.curve_x0[i], rows.rate[i], rows.capacity[i],
-                self.shedding_rate, model.shedding_exponent,
+                float(self._row_rates(np.array([i]))[0]), model.shedding_exponent,
             )
             site: np.ndarray | int = int(rows.site[i])
             target_site = np.searchsorted(model.founder_target_cdf[site], rng.random(n),
@@ -534,10 +550,14 @@ class DiseaseProcess:
             uniform = rng.random(n)
             uniform = uniform[np.lexsort((uniform, group))]  # sorted within each source
             targets = np.repeat(at_start, counts) + uniform * np.repeat(expected, counts)
-            arrival = rows.curve_start[source] + inverse_cumulative_emission_rows(
-                targets, rows.curve_x0[source], rows.rate[source], rows.capacity[source],
-                self.shedding_rate, model.shedding_exponent,
-            )
+            rates = self._row_rates(source)
+            arrival = np.empty(n)
+            for rate in np.unique(rates):  # one rate per lineage
+                same = rates == rate
+                arrival[same] = rows.curve_start[source[same]] + inverse_cumulative_emission_rows(
+                    targets[same], rows.curve_x0[source[same]], rows.rate[source[same]],
+                    rows.capacity[source[same]], float(rate), model.shedding_exponent,
+                )
             site = rows.site[source]
             # searchsorted(cdf, u, side="right") row by row: how many cdf values are <= u
             target_site = (model.founder_target_cdf[site] <= rng.random(n)[:, None]).sum(axis=1)

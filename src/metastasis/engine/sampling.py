@@ -45,6 +45,11 @@ LesionRows`' float buffer, in this order."""
 INTEGER_COLUMNS = ("lesion", "site", "parent", "route", "resistance")
 """The integer columns of a lesion row, the rows of the integer buffer."""
 
+PRIMARY_ROUTE = -1
+"""Route code of the primary (it travelled nowhere)."""
+MUTATION_ROUTE = -2
+"""Route code of a clone that arose by mutation inside its parent lesion (no journey)."""
+
 # where the kernels find each column (module constants: numba compiles them in)
 F_ARRIVAL, F_AWAKENING, F_COLONY_SCALE, F_MICROMETASTASIS, F_OUTGROWTH, F_X0, F_RATE, \
     F_CAPACITY, F_GROWTH_START, F_VALID_FROM, F_VALID_TO, F_CURVE_START, F_CURVE_X0, \
@@ -137,6 +142,15 @@ def _first_reaching(grid: NDArray[np.float64], total: NDArray[np.float64], letha
 
 
 @numba.njit(cache=True)
+def _row_scale(row: int, scale: float, shares: NDArray[np.float64],
+               metastasis_share: float) -> float:
+    """The shedding rate of one row: the patient's rate times the row's share (``shares``
+    covers the rows that existed before this call; every row added since is a metastasis's
+    founder)."""
+    return scale * (shares[row] if row < shares.size else metastasis_share)
+
+
+@numba.njit(cache=True)
 def _cumulative(floats: NDArray[np.float64], row: int, t: float, scale: float,
                 exponent: float) -> float:
     """Cells a row has emitted by day ``t`` along its shedding curve (closed form)."""
@@ -151,10 +165,10 @@ def _found(
     rng: np.random.Generator, floats: NDArray[np.float64], ints: NDArray[np.int64], size: int,
     next_lesion: int, sources: NDArray[np.int64], counts: NDArray[np.int64],
     at_start: NDArray[np.float64], expected: NDArray[np.float64], stop: float,
-    scale: float, exponent: float, target_cdf: NDArray[np.float64],
-    route_cdf: NDArray[np.float64], site_capacity: NDArray[np.float64],
-    dormant_share: float, mean_dormancy: float, micro: float, birth: float, death: float,
-    mean_outgrowth: float, metastasis_rate: float,
+    scale: float, shares: NDArray[np.float64], metastasis_share: float, exponent: float,
+    target_cdf: NDArray[np.float64], route_cdf: NDArray[np.float64],
+    site_capacity: NDArray[np.float64], dormant_share: float, mean_dormancy: float,
+    micro: float, birth: float, death: float, mean_outgrowth: float, metastasis_rate: float,
 ) -> tuple[NDArray[np.float64], NDArray[np.int64], int, int]:
     """Append the founders of growing metastases shed by ``sources`` (the reference's
     ``_found``, draw for draw); returns the buffers, the new size and the next lesion id."""
@@ -172,8 +186,9 @@ def _found(
         uniform[j : j + counts[k]] = np.sort(uniform[j : j + counts[k]])
         i = sources[k]
         rate = floats[F_RATE, i]
-        c, level, amplitude, start_value = _curve(floats[F_CURVE_X0, i], rate,
-                                                  floats[F_CAPACITY, i], scale, exponent)
+        c, level, amplitude, start_value = _curve(
+            floats[F_CURVE_X0, i], rate, floats[F_CAPACITY, i],
+            _row_scale(i, scale, shares, metastasis_share), exponent)
         for m in range(j, j + counts[k]):
             target = at_start[k] + uniform[m] * expected[k]
             row = first + m
@@ -242,7 +257,8 @@ def _found(
 def _sample(
     rng: np.random.Generator, floats: NDArray[np.float64], ints: NDArray[np.int64],
     existing: int, next_lesion: int, max_rows: int, cut: float, until: float,
-    grid: NDArray[np.float64], lethal: float, scale: float, exponent: float,
+    grid: NDArray[np.float64], lethal: float, scale: float, shares: NDArray[np.float64],
+    metastasis_share: float, exponent: float,
     founder_total: NDArray[np.float64], target_cdf: NDArray[np.float64],
     route_cdf: NDArray[np.float64], site_capacity: NDArray[np.float64],
     dormant_share: float, mean_dormancy: float, micro: float, birth: float, death: float,
@@ -325,8 +341,9 @@ def _sample(
                 q = founder_total[ints[I_SITE, row]]
                 if start >= stop or q <= 0.0:
                     continue
-                begin = _cumulative(floats, row, start, scale, exponent)
-                amount = _cumulative(floats, row, stop, scale, exponent) - begin
+                row_scale = _row_scale(row, scale, shares, metastasis_share)
+                begin = _cumulative(floats, row, start, row_scale, exponent)
+                amount = _cumulative(floats, row, stop, row_scale, exponent) - begin
                 count = rng.poisson(amount * q)
                 if count > 0:
                     sources[shedding] = row
@@ -344,9 +361,10 @@ def _sample(
             first = size
             floats, ints, size, next_lesion = _found(
                 rng, floats, ints, size, next_lesion, sources[:shedding], counts[:shedding],
-                at_start[:shedding], expected[:shedding], stop, scale, exponent, target_cdf,
-                route_cdf, site_capacity, dormant_share, mean_dormancy, micro, birth, death,
-                mean_outgrowth, metastasis_rate)
+                at_start[:shedding], expected[:shedding], stop, scale, shares,
+                metastasis_share, exponent, target_cdf, route_cdf, site_capacity,
+                dormant_share, mean_dormancy, micro, birth, death, mean_outgrowth,
+                metastasis_rate)
             for row in range(first, size):
                 if floats[F_OUTGROWTH, row] < stop:
                     heap_keys, heap_ids, heap_size = _heap_push(
@@ -359,6 +377,7 @@ def _sample_pieces(
     rng: np.random.Generator, floats: NDArray[np.float64], ints: NDArray[np.int64],
     size: int, next_lesion: int, max_rows: int, starts: NDArray[np.float64],
     ends: NDArray[np.float64], grids: NDArray[np.float64], lethal: float, scale: float,
+    shares: NDArray[np.float64], metastasis_share: float,
     exponent: float, founder_total: NDArray[np.float64], target_cdf: NDArray[np.float64],
     route_cdf: NDArray[np.float64], site_capacity: NDArray[np.float64],
     dormant_share: float, mean_dormancy: float, micro: float, birth: float, death: float,
@@ -371,7 +390,8 @@ def _sample_pieces(
     for piece in range(starts.size):
         floats, ints, size, next_lesion, total, over = _sample(
             rng, floats, ints, size, next_lesion, max_rows, starts[piece], ends[piece],
-            grids[piece], lethal, scale, exponent, founder_total, target_cdf, route_cdf,
+            grids[piece], lethal, scale, shares, metastasis_share, exponent, founder_total,
+            target_cdf, route_cdf,
             site_capacity, dormant_share, mean_dormancy, micro, birth, death, mean_outgrowth,
             metastasis_rate, vector_min_sources)
         if over or total[total.size - 1] >= lethal:
@@ -401,6 +421,28 @@ class Sampled:
     """Whether the rows would exceed the budget (the caller refuses the history)."""
 
 
+def shedding_shares(rows: LesionRows, model: ResolvedModel) -> NDArray[np.float64]:
+    """Each row's shedding rate as a share of the primary's: 1 for the primary and the clones
+    that grew in it, the model's ``metastasis_shedding_factor`` for every metastasis and the
+    clones that grew in one (a clone's lineage is followed up to the lesion it arose in)."""
+    size = rows.size
+    factor = model.metastasis_shedding_factor
+    route = rows.route[:size]
+    shares = np.where(route == PRIMARY_ROUTE, 1.0, factor)
+    clones = np.flatnonzero(route == MUTATION_ROUTE)
+    if clones.size == 0 or factor == 1.0:
+        return shares
+    lesion, parent = rows.lesion[:size].tolist(), rows.parent[:size].tolist()
+    route_of = dict(zip(lesion, route.tolist(), strict=True))
+    parent_of = dict(zip(lesion, parent, strict=True))
+    for row in clones.tolist():
+        ancestor, steps = lesion[row], 0
+        while route_of.get(ancestor) == MUTATION_ROUTE and steps <= size:
+            ancestor, steps = parent_of[ancestor], steps + 1
+        shares[row] = 1.0 if route_of.get(ancestor) == PRIMARY_ROUTE else factor
+    return shares
+
+
 def sample_pieces(rows: LesionRows, model: ResolvedModel, rng: np.random.Generator,
                   shedding_rate: float, metastasis_rate: float,
                   pieces: list[tuple[float, float]],
@@ -415,7 +457,8 @@ def sample_pieces(rows: LesionRows, model: ResolvedModel, rng: np.random.Generat
     floats, ints, size, next_lesion, done, total, over = _sample_pieces(
         rng, rows.floats, rows.ints, rows.size, rows.next_lesion, max_rows,
         np.ascontiguousarray(bounds[:, 0]), np.ascontiguousarray(bounds[:, 1]), grids,
-        model.lethal_burden_cells, float(shedding_rate), model.shedding_exponent,
+        model.lethal_burden_cells, float(shedding_rate), shedding_shares(rows, model),
+        model.metastasis_shedding_factor, model.shedding_exponent,
         model.founder_total, model.founder_target_cdf, model.founder_route,
         model.site_capacity, model.dormant_share_of_outgrowth, model.mean_dormancy_days,
         model.micrometastasis_cells, model.colony_birth_rate, model.colony_death_rate,

@@ -292,6 +292,12 @@ class Shedding(BaseModel):
     rate_log10_limit: Annotated[Positive, LOG10_LIMIT] | None = None
     """Bound of that spread: sd * Z is drawn from the normal truncated to [-limit, limit]
     (absent: not truncated), so that no patient sheds more than 10**limit times the median."""
+    metastasis_factor: Probability | None = None
+    """How much a metastasis sheds per invasive cell, as a share of the primary's rate (a
+    resistant clone sheds like the lesion it grew in).  Absent: 1, every lesion alike.
+    Below 1 where most metastases are seeded by the primary rather than by other
+    metastases, which lets a type spread early without every metastasis seeding hundreds
+    more."""
 
     @model_validator(mode="after")
     def _fractions(self) -> Shedding:

@@ -65,6 +65,7 @@ class ResolvedModel:
     shedding_exponent: float
     shedding_rate_log10_sd: float  # between-patient spread of shedding_rate (median patient)
     shedding_rate_log10_limit: float  # bound of that spread in log10 units (inf: none)
+    metastasis_shedding_factor: float  # a metastasis's shedding rate / the primary's
     route_weights: NDArray[np.float64]  # [source site, route]
     # step 4: [source site, route, target site] and [source site, route]
     arrest: NDArray[np.float64]
@@ -245,6 +246,9 @@ def resolve(kb: KnowledgeBase, cancer_name: str) -> ResolvedModel:
         shedding_rate_log10_sd=shed.rate_log10_sd.value if shed.rate_log10_sd else 0.0,
         shedding_rate_log10_limit=(
             shed.rate_log10_limit.value if shed.rate_log10_limit else float("inf")
+        ),
+        metastasis_shedding_factor=(
+            shed.metastasis_factor.value if shed.metastasis_factor else 1.0
         ),
         route_weights=weights,
         arrest=journey.arrest,

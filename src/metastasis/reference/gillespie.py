@@ -209,6 +209,7 @@ class _Model:
     shedding: float
     shedding_log10_sd: float
     shedding_log10_limit: float
+    metastasis_shedding: float  # a metastasis's shedding rate / the primary's
     metastasis_log10_sd: float
     metastasis_log10_lowest: float
     metastasis_log10_highest: float
@@ -277,6 +278,7 @@ class _Model:
             shedding=sh.rate.value,
             shedding_log10_sd=_value(sh, "rate_log10_sd", 0.0),
             shedding_log10_limit=_value(sh, "rate_log10_limit", math.inf),
+            metastasis_shedding=_value(sh, "metastasis_factor", 1.0),
             metastasis_log10_sd=g.metastasis_rate_spread[0],
             metastasis_log10_lowest=g.metastasis_rate_spread[1],
             metastasis_log10_highest=g.metastasis_rate_spread[2],
@@ -496,9 +498,11 @@ class _Patient:
                 "make the burden non-monotone; not supported"
             )
         self.lesions[lesion_id] = lesion
-        if sum(self.routes[lesion.site]) == 0.0 or self.shedding <= 0.0:
+        # a metastasis sheds its own share of the primary's rate (no clones here: untreated)
+        share = 1.0 if lesion_id == PRIMARY else self.m.metastasis_shedding
+        sigma, alpha = self.shedding * share, self.m.exponent
+        if sum(self.routes[lesion.site]) == 0.0 or sigma <= 0.0:
             return
-        sigma, alpha = self.shedding, self.m.exponent
 
         def rate(t: float) -> float:
             return sigma * curve(t) ** alpha
