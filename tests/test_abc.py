@@ -145,6 +145,29 @@ def _fit(knowledge, seed, population=40, generations=9):
                    seed=seed, population=population, generations=generations)
 
 
+def test_a_particle_past_the_row_budget_is_a_miss_not_the_end_of_the_fit(monkeypatch,
+                                                                          knowledge):
+    """Values that seed more metastases than a history can hold (the engine refuses them)
+    count as the largest distance; any other error still stops the fit."""
+    def explosive(knowledge, cancer, targets, **kwargs):
+        if knowledge.value(cancer, "shedding_rate") > 1.0:
+            raise ModelError("lesions", 3_000_000, "at most 2,000,000 lesion segments")
+        return _stand_in(knowledge, cancer, targets, **kwargs)
+
+    monkeypatch.setattr(abc, "evaluate", explosive)
+    fit = _fit(knowledge, seed=5, population=10, generations=1)
+    assert fit.simulations > 10  # the fit went on past the refused particles
+    assert (fit.posterior["shedding_rate"] <= 1.0).all()
+    assert fit.summaries["shedding_rate"].median <= 1.0
+
+    def broken(*args, **kwargs):
+        raise ModelError("model", "x", "something else")
+
+    monkeypatch.setattr(abc, "evaluate", broken)
+    with pytest.raises(ModelError, match="something else"):
+        _fit(knowledge, seed=5, population=4, generations=1)
+
+
 @pytest.mark.slow
 def test_the_posterior_recovers_known_parameters(monkeypatch, knowledge):
     monkeypatch.setattr(abc, "evaluate", _stand_in)

@@ -145,6 +145,10 @@ Progress = Callable[[int, dict[str, float], float, float], object]
 """``progress(k, values, distance, seconds)`` after the ``k``-th evaluation (from 1)."""
 
 
+OVER_BUDGET_FIELD = "lesions"
+"""The field of the error a history raises when it would exceed the engine's row budget."""
+
+
 def evaluate(
     knowledge: Knowledge, cancer: str, targets: list[Target], *, patients: int, seed: int,
     years: float, backend: Backend,
@@ -284,9 +288,16 @@ def fit(
         def run(values: dict[str, float]) -> Evaluation:
             started = time.perf_counter()
             probe = knowledge.with_values(cancer, values, PROBE_SOURCE)
-            checks = evaluate(probe, cancer, targets, patients=patients, seed=seed,
-                              years=years, backend=running)
-            evaluation = Evaluation(dict(values), distance(checks), tuple(checks))
+            try:
+                checks = evaluate(probe, cancer, targets, patients=patients, seed=seed,
+                                  years=years, backend=running)
+                evaluation = Evaluation(dict(values), distance(checks), tuple(checks))
+            except ModelError as error:
+                if error.field != OVER_BUDGET_FIELD:
+                    raise
+                # values that seed more metastases than a history can hold are as far from
+                # every target as a particle can be, not the end of the fit
+                evaluation = Evaluation(dict(values), PENALTY, ())
             evaluations.append(evaluation)
             if progress is not None:
                 progress(len(evaluations), evaluation.values, evaluation.distance,
