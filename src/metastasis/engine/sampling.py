@@ -443,6 +443,18 @@ def shedding_shares(rows: LesionRows, model: ResolvedModel) -> NDArray[np.float6
     return shares
 
 
+_EVERY_ROW_ALIKE = np.zeros(0)
+"""No per-row shares: every row takes the metastases' share, which is 1 like the primary's."""
+
+
+def _shares_for_kernel(rows: LesionRows, model: ResolvedModel) -> NDArray[np.float64]:
+    """:func:`shedding_shares`, or none when every lesion sheds alike (a factor of 1: the
+    common case, spared an array per call)."""
+    if model.metastasis_shedding_factor == 1.0:
+        return _EVERY_ROW_ALIKE
+    return shedding_shares(rows, model)
+
+
 def sample_pieces(rows: LesionRows, model: ResolvedModel, rng: np.random.Generator,
                   shedding_rate: float, metastasis_rate: float,
                   pieces: list[tuple[float, float]],
@@ -457,7 +469,7 @@ def sample_pieces(rows: LesionRows, model: ResolvedModel, rng: np.random.Generat
     floats, ints, size, next_lesion, done, total, over = _sample_pieces(
         rng, rows.floats, rows.ints, rows.size, rows.next_lesion, max_rows,
         np.ascontiguousarray(bounds[:, 0]), np.ascontiguousarray(bounds[:, 1]), grids,
-        model.lethal_burden_cells, float(shedding_rate), shedding_shares(rows, model),
+        model.lethal_burden_cells, float(shedding_rate), _shares_for_kernel(rows, model),
         model.metastasis_shedding_factor, model.shedding_exponent,
         model.founder_total, model.founder_target_cdf, model.founder_route,
         model.site_capacity, model.dormant_share_of_outgrowth, model.mean_dormancy_days,
