@@ -280,16 +280,11 @@ def test_clone_chains() -> None:
         kernels.physical_roots(loop, loop[::-1].copy(), np.ones(2, dtype=np.bool_))
 
 
-def test_a_window_ceiling_skips_only_searches_that_cannot_cross(
-    tables: list[LesionTable], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Where no row closes in a window, the whole body's burden at its end bounds every
-    burden in it: a threshold above it is answered without a search, and the answer is the
-    reference's; a threshold at it is still searched and found."""
+def _counted_searches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the compiled searches from here on (one entry per call)."""
     from metastasis.clinical import burden_kernels as kernels
-    from metastasis.clinical.observe import BurdenQuery
 
-    searches = []
+    searches: list[int] = []
     search = kernels.first_crossing_rows
 
     def counted(*args):  # type: ignore[no-untyped-def]
@@ -297,6 +292,18 @@ def test_a_window_ceiling_skips_only_searches_that_cannot_cross(
         return search(*args)
 
     monkeypatch.setattr(kernels, "first_crossing_rows", counted)
+    return searches
+
+
+def test_a_window_ceiling_skips_only_searches_that_cannot_cross(
+    tables: list[LesionTable], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no row closes in a window, the whole body's burden at its end bounds every
+    burden in it: a threshold above it is answered without a search, and the answer is the
+    reference's; a threshold at it is still searched and found."""
+    from metastasis.clinical.observe import BurdenQuery
+
+    searches = _counted_searches(monkeypatch)
     checked = 0
     for table in tables:
         start = 0.0
@@ -329,17 +336,9 @@ def test_a_ceiling_across_cuts_bounds_every_burden_and_is_reached(
     and each site's burden on a fine grid of days stays below it, a threshold above it is
     answered without a search (and the reference agrees nothing crosses), and the whole
     body's burden reaches it (a search for it finds a day)."""
-    from metastasis.clinical import burden_kernels as kernels
     from metastasis.clinical.observe import BurdenQuery
 
-    searches = []
-    search = kernels.first_crossing_rows
-
-    def counted(*args):  # type: ignore[no-untyped-def]
-        searches.append(1)
-        return search(*args)
-
-    monkeypatch.setattr(kernels, "first_crossing_rows", counted)
+    searches = _counted_searches(monkeypatch)
     checked = 0
     for table in tables:
         closing = table.valid_to[np.isfinite(table.valid_to)]
