@@ -3,14 +3,14 @@
 :meth:`metastasis.engine.process.DiseaseProcess._apply_all_reference` is the readable
 definition: each change closes its lesion's row valid on the day and opens a new segment
 from that day with the surviving cells (and a resistant clone as a new lesion), applied in
-runs of array operations.  On a treatment day of a few hundred lesions those runs cost about
-a millisecond of numpy calls on small arrays, most of an intervention's time (issue 8).
+runs of array operations: a dozen numpy calls on small arrays per run, on every treatment
+day of every patient (issue 8: no per-lesion numpy calls on the hot path).
 
 :func:`apply_changes` does the same arithmetic change by change, in the order the changes
 come, which is the order the reference's runs give (a run ends where a lesion is changed a
 second time, so that its second change sees the segment the first one made: here that is
 simply the next change).  It draws nothing.  ``tests/test_compiled_engine.py`` checks whole
-clinical courses against the reference, and ``tests/test_intervention_kernel.py`` checks
+clinical courses against the reference, and ``tests/test_changes.py`` checks
 single days of changes row for row.
 """
 
