@@ -336,7 +336,7 @@ def test_a_ceiling_across_cuts_bounds_every_burden_and_is_reached(
     and each site's burden on a fine grid of days stays below it, a threshold above it is
     answered without a search (and the reference agrees nothing crosses), and the whole
     body's burden reaches it (a search for it finds a day)."""
-    from metastasis.clinical.observe import BurdenQuery
+    from metastasis.clinical.observe import CEILING_MARGIN, BurdenQuery
 
     searches = _counted_searches(monkeypatch)
     checked = 0
@@ -352,9 +352,9 @@ def test_a_ceiling_across_cuts_bounds_every_burden_and_is_reached(
                                np.nextafter(closing, -np.inf)])
         for day in days:
             sizes = table.size_at(day)
-            assert sizes.sum() <= ceiling * (1.0 + 1e-9)
+            assert sizes.sum() <= ceiling * (1.0 + CEILING_MARGIN)
             for site in np.unique(table.site):
-                assert sizes[table.site == site].sum() <= ceiling * (1.0 + 1e-9)
+                assert sizes[table.site == site].sum() <= ceiling * (1.0 + CEILING_MARGIN)
         above = ceiling * 1.001
         before = len(searches)
         for sites in (None, [int(table.site[0])]):
