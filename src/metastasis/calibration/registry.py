@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from metastasis.calibration.targets import Target, load_targets
-from metastasis.calibration.validation import STANDARD_CARE, Check, measure
+from metastasis.calibration.validation import STANDARD_CARE, TREATED, Check, measure
 from metastasis.clinical.cohort import ClinicalCohort
 from metastasis.clinical.course import Arm
 
@@ -47,10 +47,11 @@ def not_comparable(arm: Arm) -> str | None:
 
 
 def survival_targets(cancer: str) -> list[Target]:
-    """The registry survival figures of a cancer type about patients in standard care."""
+    """The registry survival figures of a cancer type about patients in standard care (all
+    of them, or those of them given anti-tumour treatment)."""
     own = load_targets().get(cancer, {})
     return [t for t in own.values()
-            if t.statistic in SURVIVAL_STATISTICS and t.arm == STANDARD_CARE.name]
+            if t.statistic in SURVIVAL_STATISTICS and t.arm in (STANDARD_CARE.name, TREATED)]
 
 
 def compare(cohort: ClinicalCohort, arm: Arm) -> RegistryComparison:

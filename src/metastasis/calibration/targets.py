@@ -55,7 +55,10 @@ Number = Annotated[float, BeforeValidator(a_number)]
 ``true`` as 1); its range is stated field by field."""
 
 Stage = Literal["I", "II", "III", "IV", "localized", "regional", "distant"]
-Arm = Literal["standard care", "untreated"]
+Arm = Literal["standard care", "treated", "untreated"]
+"""Whose figure: every patient given the default plan (``standard care``, those given
+supportive care only included, as in a registry), those of them given anti-tumour treatment
+(``treated``), or the same patients left untreated (``untreated``)."""
 
 
 class Target(BaseModel):
@@ -73,7 +76,7 @@ class Target(BaseModel):
     years: Number | None = Field(default=None, gt=0.0, le=30.0)
     """Years after diagnosis at which a ``survival`` target is read."""
     arm: Arm = "standard care"
-    """Whose survival: patients given the default plan, or patients left untreated."""
+    """Whose survival (see :data:`Arm`)."""
     value: Number = Field(ge=0.0, le=1200.0)
     low: Number | None = Field(default=None, ge=0.0, le=1200.0)
     high: Number | None = Field(default=None, ge=0.0, le=1200.0)

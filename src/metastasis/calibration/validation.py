@@ -28,7 +28,7 @@ from metastasis.calibration.statistics import Estimate, stage_column
 from metastasis.calibration.statistics import measure as measure_share
 from metastasis.calibration.targets import DAYS_PER_MONTH, Target
 from metastasis.clinical.cohort import run_clinical_cohort
-from metastasis.clinical.course import Arm
+from metastasis.clinical.course import SUPPORTIVE_CARE, Arm
 from metastasis.clinical.schema import ClinicalKnowledge
 from metastasis.clinical.treatment_schema import TreatmentKnowledge
 from metastasis.model.resolve import ResolvedModel
@@ -42,6 +42,8 @@ STANDARD_CARE = Arm(name="standard care")
 UNTREATED = Arm(name="untreated", treat=False)
 """Diagnosed as in standard care, then never treated."""
 ARMS: dict[str, Arm] = {"standard care": STANDARD_CARE, "untreated": UNTREATED}
+TREATED = "treated"
+"""The patients of standard care given anti-tumour treatment: read from its table, not run."""
 
 DEFAULT_YEARS = 30.0
 """Horizon from the first cancer cell: long enough that a patient diagnosed late in the
@@ -118,9 +120,18 @@ def _survival(staged: pd.DataFrame, target: Target) -> Check:
     return Check(target, estimate, lower, upper, len(staged), _verdict(target, estimate))
 
 
+def patients_of(cohorts: dict[str, pd.DataFrame], arm: str) -> pd.DataFrame:
+    """The patients table a target's arm is measured on: ``treated`` is standard care less
+    the patients given supportive care only."""
+    if arm != TREATED:
+        return cohorts[arm]
+    standard = cohorts[STANDARD_CARE.name]
+    return standard[standard["protocol"] != SUPPORTIVE_CARE]
+
+
 def measure(cohorts: dict[str, pd.DataFrame], target: Target) -> Check:
     """The target's statistic on the patients table of its arm."""
-    patients = cohorts[target.arm]
+    patients = patients_of(cohorts, target.arm)
     if target.at_diagnosis:
         return _share(target, measure_share(patients, target))
     assert target.stage is not None

@@ -55,6 +55,9 @@ this size."""
 CANCER_DEATH = "tumour burden"
 NO_TREATMENT = "no treatment"
 """The protocol recorded for a patient of an untreated arm."""
+SUPPORTIVE_CARE = "best supportive care"
+"""The protocol recorded for a metastatic patient given no anti-tumour treatment under the
+default plans (:attr:`~metastasis.clinical.treatment.PatientTraits.supportive_care_only`)."""
 
 
 
@@ -71,7 +74,10 @@ class Arm:
     ``follow_up`` False ends each story at diagnosis (no treatment, no outcome): what a
     study of stage at diagnosis needs, such as calibration, at a fraction of the cost.
     ``treat`` False diagnoses and follows the patient but gives no treatment: the untreated
-    patients whose survival registries report beside the treated ones.
+    patients whose survival registries report beside the treated ones.  Under the default
+    plans (no ``protocol``), a patient found metastatic whose traits say supportive care
+    only is given no anti-tumour treatment, as registries' shares of such patients say; an
+    explicit ``protocol`` is given to every patient.
     """
 
     name: str = "standard care"
@@ -363,11 +369,15 @@ def simulate_course(
         events += [ClinicalEvent(day, "symptom", s.label) for day, s in onsets if day <= dx_day]
         return _finish(model, clinical, process, arm, onset_age, traits, events, diagnosis, (),
                        None, index, seed, None)
-    if arm.treat:
+    protocol_label: str | None
+    if arm.treat and arm.protocol is None and final_stage.m == "M1" and \
+            traits.supportive_care_only:
+        treatment, protocol_label = [], SUPPORTIVE_CARE
+    elif arm.treat:
         protocol = arm.protocol or default_protocol(treatments, model.cancer, final_stage.group)
         treatment = apply_protocol(process, protocol, dx_day, sorted(found_ids), traits,
                                    treatments, rng, found_in=scanned)
-        protocol_label: str | None = protocol.label
+        protocol_label = protocol.label
     else:
         treatment, protocol_label = [], NO_TREATMENT
     death = _death(clinical, model, process, dx_day, cachexia)

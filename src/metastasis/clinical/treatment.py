@@ -83,6 +83,9 @@ SENSITIVITY_STREAM = 2**32 - 1
 """Appended to the clinical generator's spawn key, it keys the stream of chemosensitivity
 draws: far above any child index ``SeedSequence.spawn`` would hand out, so that stream meets
 no other."""
+SUPPORTIVE_CARE_STREAM = 2**32 - 2
+"""Keys the stream of the one draw that decides supportive care only, beside the
+chemosensitivity stream and as far from any spawned child."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,9 @@ class PatientTraits:
     mutations: frozenset[str] = frozenset()
     responder: dict[str, bool] = field(default_factory=dict, hash=False)
     chemo_surviving_fraction: dict[str, float] = field(default_factory=dict, hash=False)
+    supportive_care_only: bool = False
+    """Found with metastatic disease, this patient would be given no anti-tumour treatment
+    (too frail, or declining it), as registries' shares of such patients say."""
 
     def responds(self, therapy: str) -> bool:
         return self.responder.get(therapy, False)
@@ -110,8 +116,11 @@ class PatientTraits:
         return self.chemo_surviving_fraction.get(name, therapy.surviving_fraction.value)
 
 
-def _sensitivity_generator(rng: np.random.Generator) -> np.random.Generator:
-    """The generator of a patient's chemosensitivity, derived from ``rng``'s seed.
+def _sensitivity_generator(
+    rng: np.random.Generator, key: int = SENSITIVITY_STREAM
+) -> np.random.Generator:
+    """The generator of a patient's chemosensitivity (or of another trait drawn aside,
+    ``key``), derived from ``rng``'s seed.
 
     Drawing from ``rng`` itself would shift every later draw of the clinical course (the
     work-up delay, scans and biopsies that decide the stage), so a spread of the kill would
@@ -123,7 +132,7 @@ def _sensitivity_generator(rng: np.random.Generator) -> np.random.Generator:
     if not isinstance(seq, np.random.SeedSequence):
         return rng
     child = np.random.SeedSequence(
-        seq.entropy, spawn_key=(*seq.spawn_key, SENSITIVITY_STREAM), pool_size=seq.pool_size
+        seq.entropy, spawn_key=(*seq.spawn_key, key), pool_size=seq.pool_size
     )
     return np.random.Generator(type(rng.bit_generator)(child))
 
@@ -158,13 +167,14 @@ def _draw_chemosensitivity(
 def draw_traits(
     treatments: TreatmentKnowledge, cancer: str, rng: np.random.Generator
 ) -> PatientTraits:
-    """Draw a patient's biomarkers, responder status and chemosensitivity for ``cancer``.
+    """Draw a patient's biomarkers, responder status, chemosensitivity and supportive-care
+    lot for ``cancer``.
 
     One uniform per biomarker and one per targeted or immune therapy, in name order, whether
     or not the cancer has a figure for it: the number of draws does not depend on the
     cancer or the outcome, so the clinical stream stays aligned across arms.  The
-    chemosensitivity comes last, and from its own stream (:func:`_sensitivity_generator`),
-    so it moves none of those draws nor any later one.
+    chemosensitivity and the supportive-care lot come last, each from its own stream
+    (:func:`_sensitivity_generator`), so they move none of those draws nor any later one.
     """
     markers = set()
     for name in sorted(treatments.biomarkers):
@@ -185,7 +195,22 @@ def draw_traits(
         mutations=frozenset(markers),
         responder=responder,
         chemo_surviving_fraction=_draw_chemosensitivity(treatments, rng),
+        supportive_care_only=_draw_supportive_care(treatments, cancer, rng),
     )
+
+
+def _draw_supportive_care(
+    treatments: TreatmentKnowledge, cancer: str, rng: np.random.Generator
+) -> bool:
+    """Whether the patient would be given supportive care only if found metastatic.
+
+    From a stream of its own (nothing drawn without a share), so that adding or changing a
+    cancer type's share moves no other draw of the course, in any arm.
+    """
+    share = treatments.supportive_care_share(cancer)
+    if share <= 0.0:
+        return False
+    return bool(_sensitivity_generator(rng, SUPPORTIVE_CARE_STREAM).random() < share)
 
 
 def default_protocol(treatments: TreatmentKnowledge, cancer: str, stage_group: str) -> Protocol:
@@ -352,6 +377,8 @@ class _Treatment:
         self.queue: list[Changes] = []
         self.removed = np.zeros(0, dtype=bool)
         self.scale = np.ones(0)
+        self.progressed_on: str | None = None
+        """The drug course, if any, whose evaluation found progressive disease."""
 
     # -------------------------------------------------------------- helpers
     def _set_frame(self, lesions: _Lesions) -> None:
@@ -461,6 +488,10 @@ class _Treatment:
             self._event(
                 day, index, f"{therapy.label}: not done", f"not resectable: {reason}", met_roots
             )
+            return
+        if step.curative_only and self.progressed_on is not None:
+            self._event(day, index, f"{therapy.label}: not done",
+                        f"not curable: the disease progressed on {self.progressed_on}", met_roots)
             return
         removed: list[int] = []
         if step.primary:
@@ -620,6 +651,8 @@ class _Treatment:
         else:
             outcome = "stable disease"
         therapy = self.treatments.therapies[step.therapy]
+        if outcome.startswith("progressive disease") and self.progressed_on is None:
+            self.progressed_on = therapy.label
         self._event(
             day,
             index,

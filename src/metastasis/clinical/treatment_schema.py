@@ -299,6 +299,22 @@ class Protocol(BaseModel):
     steps: Annotated[list[Step], Field(min_length=1, max_length=MAX_STEPS)]
 
 
+class SupportiveCare(BaseModel):
+    """Who is given no anti-tumour treatment at all, by the registries of a cancer type.
+
+    Registries report the survival of every patient of a stage, and many patients found
+    with metastatic disease are too frail for, or decline, any anti-tumour treatment: a
+    quarter in colorectal cancer, more than four in five in pancreatic.  Without them the
+    model's stage IV survival is that of a trial's patients, not of a registry's.
+    """
+
+    model_config = _FROZEN
+
+    metastatic_share: Probability
+    """Share of patients diagnosed with distant metastases (M1) given best supportive care
+    only: no surgery, drugs or radiotherapy aimed at the cancer."""
+
+
 class TreatmentKnowledge(BaseModel):
     """The whole treatment knowledge base."""
 
@@ -311,6 +327,14 @@ class TreatmentKnowledge(BaseModel):
     therapies: dict[str, Therapy]
     protocols: dict[str, Protocol] = {}
     plans: dict[str, dict[str, str]] = {}
+    supportive_care: dict[str, SupportiveCare] = {}
+    """By cancer type: who is given no anti-tumour treatment (none listed: everyone is
+    treated by the plan)."""
+
+    def supportive_care_share(self, cancer: str) -> float:
+        """Share of the cancer type's metastatic patients given supportive care only."""
+        entry = self.supportive_care.get(cancer)
+        return entry.metastatic_share.value if entry is not None else 0.0
 
     def therapy(self, name: str) -> Any:
         """A therapy by name, with an error listing the known ones."""
@@ -458,6 +482,10 @@ def check_treatments(treatments: TreatmentKnowledge) -> None:
             )
     for name, protocol in treatments.protocols.items():
         check_protocol(treatments, protocol, field=f"protocols.{name}")
+    for cancer in treatments.supportive_care:
+        if cancer not in treatments.plans:
+            raise ModelError("supportive_care", cancer,
+                             "a cancer type with a plan: " + ", ".join(sorted(treatments.plans)))
     for cancer, plan in treatments.plans.items():
         for stage, protocol_name in plan.items():
             field = f"plans.{cancer}.{stage}"
