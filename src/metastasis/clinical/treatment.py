@@ -464,7 +464,9 @@ class _Treatment:
 
         Lymph-node dissection takes every lesion in the therapy's node sites, found or not
         (the nodes go to pathology whole).  Metastases are removed only if every found
-        distant metastasis lies in an eligible site and there are few enough of them.
+        distant metastasis lies in an eligible site and there are few enough of them.  A
+        curative-only step is not done after a drug course that ended in progressive
+        disease (see :class:`~metastasis.clinical.treatment_schema.SurgeryStep`).
         """
         # the schema ties a step's modality to its therapy's kind
         therapy = cast(SurgeryTherapy, self.treatments.therapies[step.therapy])

@@ -234,7 +234,11 @@ class SurgeryStep(_Step):
     """An operation: the primary (with its regional nodes) and/or eligible metastases.
 
     ``curative_only``: operate only when every found metastasis can be removed too, as for
-    colorectal liver metastases; otherwise the step is skipped and the story says why.
+    colorectal liver metastases, and the disease did not progress on a drug course of the
+    same protocol before it (a course whose RECIST evaluation was progressive disease:
+    Adam et al., Ann Surg 2004;240:1052, recalled, found progression on chemotherapy a
+    contraindication to resecting colorectal liver metastases); otherwise the step is
+    skipped and the story says why.
     """
 
     modality: Literal[Modality.SURGERY]
