@@ -23,7 +23,14 @@ from typing import Any
 import numpy as np
 
 from metastasis.cli import narrative, numbers
-from metastasis.clinical.course import DAYS_PER_YEAR, REPEAT_BIOPSY_DAYS, ClinicalResult, Diagnosis
+from metastasis.clinical.course import (
+    DAYS_PER_YEAR,
+    REPEAT_BIOPSY_DAYS,
+    SUPPORTIVE_CARE,
+    SUPPORTIVE_CARE_MEANING,
+    ClinicalResult,
+    Diagnosis,
+)
 from metastasis.clinical.schema import ClinicalKnowledge
 from metastasis.clinical.treatment import TreatmentEvent
 from metastasis.model.resolve import ResolvedModel
@@ -582,6 +589,8 @@ def _true_vs_found(result: ClinicalResult, model: ResolvedModel) -> list[str]:
 def _treatment_section(result: ClinicalResult, protocol_source: str | None) -> list[str]:
     if result.diagnosis is None:
         return ["No treatment: the cancer was never diagnosed."]
+    if result.protocol == SUPPORTIVE_CARE:
+        return [f"Protocol: {SUPPORTIVE_CARE}: {SUPPORTIVE_CARE_MEANING}."]
     source = protocol_source or f"the default plan for stage {result.diagnosis.stage.group}"
     lines = [f"Protocol: {result.protocol} ({source})."]
     given = [e for e in result.treatment if _alive_after(result, e.day)]
@@ -626,7 +635,9 @@ def _in_short(result: ClinicalResult, model: ResolvedModel, clinical: ClinicalKn
     else:
         found = (f"Diagnosed on {_when(dx.day)} at age {dx.age_years:.1f}, through "
                  f"{dx.pathway}: {_name_with_stage(dx)}.")
-        care = f"Treatment: {result.protocol or 'none'}."
+        care = (f"Treatment: {SUPPORTIVE_CARE}, none aimed at the cancer."
+                if result.protocol == SUPPORTIVE_CARE
+                else f"Treatment: {result.protocol or 'none'}.")
     if result.death_day is not None:
         cause = cause_words(result.cause_of_death or "unknown", model, clinical)
         ending = f"Died on {_when(result.death_day)} of {cause}"

@@ -58,6 +58,12 @@ NO_TREATMENT = "no treatment"
 SUPPORTIVE_CARE = "best supportive care"
 """The protocol recorded for a metastatic patient given no anti-tumour treatment under the
 default plans (:attr:`~metastasis.clinical.treatment.PatientTraits.supportive_care_only`)."""
+SUPPORTIVE_CARE_MEANING = (
+    "care of symptoms only, with no surgery, drugs or radiotherapy aimed at the cancer: "
+    "registries count many such patients among those found with metastatic disease (too "
+    "frail for treatment, or declining it), and so does the model"
+)
+"""What :data:`SUPPORTIVE_CARE` means, in the words every output surface uses."""
 
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from metastasis.calibration.registry import compare, verdict_sentence
 from metastasis.clinical.cohort import STAGE_ORDER, ClinicalCohort
-from metastasis.clinical.course import Arm, ClinicalResult
+from metastasis.clinical.course import SUPPORTIVE_CARE, SUPPORTIVE_CARE_MEANING, Arm, ClinicalResult
 from metastasis.jsondata import plain
 from metastasis.results.statistics import kaplan_meier
 from metastasis.web.bodymap import DAYS_PER_YEAR
@@ -123,6 +123,8 @@ def course_payload(result: ClinicalResult, site_labels: dict[str, str], *, scree
         ],
         "diagnosis": diagnosis,
         "protocol": result.protocol,
+        "protocol_meaning": (SUPPORTIVE_CARE_MEANING if result.protocol == SUPPORTIVE_CARE
+                             else None),
         "treatment": [
             {"day": e.day, "years": _years(e.day), "modality": e.modality,
              "therapy": e.therapy, "description": e.description, "outcome": e.outcome,
