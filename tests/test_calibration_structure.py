@@ -157,7 +157,7 @@ def test_the_untreated_arm_is_diagnosed_as_standard_care_and_then_left_alone():
 
 
 @pytest.mark.parametrize(("cancer", "diameter", "nodes", "group"), [
-    ("colorectal", 20.0, 0, "I"),    # T2 N0
+    ("colorectal", 15.0, 0, "I"),    # T2 N0
     ("breast", 30.0, 0, "II"),       # T2 N0: IIA
     ("breast", 15.0, 2, "II"),       # T1 N1: IIA
     ("nsclc", 40.0, 0, "I"),         # T2 N0

@@ -92,8 +92,9 @@ COLORECTAL_CASES = [
     # diameter -> colorectal T, group (invaded, N0 M0)
     (10.0, "T1", "I"),
     (math.nextafter(10.0, math.inf), "T2", "I"),
-    (25.0, "T2", "I"),
-    (math.nextafter(25.0, math.inf), "T3", "II"),
+    (19.0, "T2", "I"),
+    (math.nextafter(19.0, math.inf), "T3", "II"),
+    (25.0, "T3", "II"),
     (30.0, "T3", "II"),
     (40.0, "T3", "II"),
     (60.0, "T3", "II"),
@@ -117,10 +118,14 @@ def test_a_symptomatic_sized_cancer_is_t3_in_the_colon_and_t2_in_the_breast() ->
 
 
 def test_colorectal_cut_offs_are_sourced_assumptions() -> None:
-    """Colorectal T is depth of invasion in real TNM; the size stand-in says so."""
+    """Colorectal T is depth of invasion in real TNM; the size stand-in says so, and the
+    T2/T3 boundary says it was placed by hand against the registry's stage shares."""
     values = (COLORECTAL.t1_max_mm, COLORECTAL.t2_max_mm, COLORECTAL.t3_max_mm)
-    assert tuple(c.value for c in values) == (10.0, 25.0, 60.0)
-    assert all(c.source.startswith("assumption:") for c in values)
+    assert tuple(c.value for c in values) == (10.0, 19.0, 60.0)
+    assert COLORECTAL.t1_max_mm.source.startswith("assumption:")
+    assert COLORECTAL.t3_max_mm.source.startswith("assumption:")
+    assert COLORECTAL.t2_max_mm.source.startswith("calibrated by hand")
+    assert "NCIN" in COLORECTAL.t2_max_mm.source
     assert "depth of invasion" in COLORECTAL.t1_max_mm.source
 
 
@@ -139,7 +144,7 @@ def _raw() -> dict[str, Any]:
     [
         ("t2_max_mm", 10.0, "t2_max_mm"),  # equal to t1: T2 would be empty
         ("t2_max_mm", 5.0, "t2_max_mm"),
-        ("t3_max_mm", 25.0, "t3_max_mm"),
+        ("t3_max_mm", 15.0, "t3_max_mm"),
         ("t1_max_mm", 30.0, "t2_max_mm"),  # t1 above t2: t2 is the one out of order
     ],
 )

@@ -29,6 +29,7 @@ from metastasis.clinical.symptoms import (
     symptom_onsets,
 )
 from metastasis.clinical.treatment import (
+    POSTOPERATIVE_DEATH,
     PatientTraits,
     TreatmentEvent,
     apply_protocol,
@@ -193,6 +194,10 @@ def _first_fatal_crossing(
     return best
 
 
+_ENDS_IN_DEATH = {"lethal_burden": CANCER_DEATH, POSTOPERATIVE_DEATH: POSTOPERATIVE_DEATH}
+"""Ends of the history that are deaths, with the cause each is recorded as."""
+
+
 def _death(
     clinical: ClinicalKnowledge, model: ResolvedModel, process: DiseaseProcess, start: float,
     cachexia: tuple[float, str] | None, stop: float | None = None,
@@ -205,9 +210,11 @@ def _death(
         table = process.lesion_table(through=stop)
         stop = min(stop, process.known_end)
     failure = _first_fatal_crossing(clinical, model, table, start, stop, cachexia)
-    lethal = process.complete and process.end_reason == "lethal_burden" and process.end <= stop
-    if lethal and (failure is None or process.end < failure[0]):
-        return process.end, CANCER_DEATH
+    ended = process.complete and process.end <= stop
+    if ended and process.end_reason in _ENDS_IN_DEATH and (
+        failure is None or process.end < failure[0]
+    ):
+        return process.end, _ENDS_IN_DEATH[process.end_reason]
     return failure
 
 

@@ -86,6 +86,15 @@ no other."""
 SUPPORTIVE_CARE_STREAM = 2**32 - 2
 """Keys the stream of the one draw that decides supportive care only, beside the
 chemosensitivity stream and as far from any spawned child."""
+OPERATIVE_STREAM = 2**32 - 3
+"""Keys the stream of the draws that decide whether an operation kills, so that operative
+deaths move no other draw of the course."""
+
+OPERATIVE_WINDOW_DAYS = 30.0
+"""assumption: an operative death falls within 30 days of the operation, as the audits'
+30-day postoperative mortality counts it, its day uniform over them."""
+POSTOPERATIVE_DEATH = "death after surgery"
+"""The cause of death (and end of the history) of an operative death."""
 
 
 @dataclass(frozen=True)
@@ -373,6 +382,9 @@ class _Treatment:
         self.treatments = treatments
         self.rng = rng
         self.events: list[TreatmentEvent] = []
+        self.operative = _sensitivity_generator(rng, OPERATIVE_STREAM)
+        self.death: float | None = None
+        """The day of an operative death, once an operation has killed."""
         self.model = process.model
         self.queue: list[Changes] = []
         self.removed = np.zeros(0, dtype=bool)
@@ -533,6 +545,21 @@ class _Treatment:
         rows = rows[np.argsort(lesions.pid[rows], kind="stable")]
         removed_rows = rows[np.searchsorted(lesions.pid[rows], unique)]
         self._queue(removed_rows, Changes.build(unique, surviving_fraction=0.0))
+        if unique.size:
+            self._operative_risk(index, therapy, day)
+
+    def _operative_risk(self, index: int, therapy: SurgeryTherapy, day: float) -> None:
+        """Draw whether the operation of ``day`` kills the patient within 30 days (two
+        draws of the operative stream when the cancer type has a mortality, none else)."""
+        mortality = therapy.operative_mortality.get(self.model.cancer)
+        if mortality is None or mortality.value <= 0.0 or self.death is not None:
+            return
+        dies = self.operative.random() < mortality.value
+        after = OPERATIVE_WINDOW_DAYS * self.operative.random()
+        if dies:
+            self.death = day + after
+            self._event(day, index, f"{therapy.label}: complications",
+                        f"died {after:.0f} days after the operation")
 
     # -------------------------------------------------------------- courses
     def why_inactive(self, step: CourseStep) -> str | None:
@@ -750,6 +777,8 @@ class _Treatment:
             changes = Changes.concat(self.queue)
             if len(changes):
                 self.process.intervene(day, changes)
+            if self.death is not None and self.death < self.process.known_end:
+                self.process.stop_at(self.death, POSTOPERATIVE_DEATH)
         return self.events
 
 

@@ -132,13 +132,16 @@ class SurgeryTherapy(_Therapy):
     ``metastasectomy_sites`` and there are at most ``max_metastases`` of them: surgery that
     leaves disease behind does not help (guide, 'Treating metastatic cancer').
     ``lymphadenectomy_sites``: lymph-node sites taken with the primary's specimen, every
-    lesion in them removed whether found or not.
+    lesion in them removed whether found or not.  ``operative_mortality``: by cancer type,
+    the share of patients who die of the operation within 30 days (the audits' postoperative
+    mortality; a registry's net survival counts these deaths); none listed: no such deaths.
     """
 
     modality: Literal[Modality.SURGERY]
     metastasectomy_sites: list[str]
     max_metastases: Annotated[Count, LESION_COUNT]
     lymphadenectomy_sites: list[str] = []
+    operative_mortality: dict[str, Probability] = {}
 
 
 class ChemotherapyTherapy(_Therapy):
@@ -486,6 +489,12 @@ def check_treatments(treatments: TreatmentKnowledge) -> None:
             )
     for name, protocol in treatments.protocols.items():
         check_protocol(treatments, protocol, field=f"protocols.{name}")
+    for name, therapy in treatments.therapies.items():
+        for cancer in getattr(therapy, "operative_mortality", {}):
+            if cancer not in treatments.plans:
+                raise ModelError(f"therapies.{name}.operative_mortality", cancer,
+                                 "a cancer type with a plan: "
+                                 + ", ".join(sorted(treatments.plans)))
     for cancer in treatments.supportive_care:
         if cancer not in treatments.plans:
             raise ModelError("supportive_care", cancer,
