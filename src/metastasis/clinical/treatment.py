@@ -93,7 +93,7 @@ deaths move no other draw of the course."""
 OPERATIVE_WINDOW_DAYS = 30.0
 """assumption: an operative death falls within 30 days of the operation, as the audits'
 30-day postoperative mortality counts it, its day uniform over them."""
-POSTOPERATIVE_DEATH = "death after surgery"
+POSTOPERATIVE_DEATH = "complications of surgery"
 """The cause of death (and end of the history) of an operative death."""
 
 
