@@ -111,6 +111,11 @@ PARAMETERS: dict[str, Parameter] = {
                   low=1e-5, high=0.1,
                   prior="two orders either side of the assumed 2e-3 (most cells die in the "
                         "blood within minutes)"),
+        Parameter("lymph_entry_survival", "travel", "lymph_entry_survival",
+                  "share of cells entering the lymph that survive to travel on",
+                  low=1e-4, high=0.1,
+                  prior="from a twentieth of the assumed 5e-3 to twenty times it (node "
+                        "spread that is rare to node spread in most patients)"),
         Parameter("metastasis_capacity", "growth", "metastasis_capacity_cells",
                   "Gompertz capacity of a metastasis, in cells",
                   low=1e11, high=1e14,

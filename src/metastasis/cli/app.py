@@ -1094,7 +1094,8 @@ def calibrate(
         str | None, typer.Option("--parameter", "-p", metavar="NAME",
                                  help="Parameter the search moves: shedding_rate (default), "
                                       "outgrowth, breach_rate, motility, blood_entry_survival, "
-                                      "metastasis_capacity or metastasis_speedup.")
+                                      "lymph_entry_survival, metastasis_capacity or "
+                                      "metastasis_speedup.")
     ] = None,
     parameters: Annotated[
         str | None, typer.Option("--parameters", metavar="A,B,...",
