@@ -47,19 +47,13 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(SMALL))
 @pytest.fixture(scope="module", autouse=True)
 def _engine_compiled() -> None:
     """Compile (or load from numba's cache) every kernel of the engine and the clinic before
-    the first timed request: on a fresh clone the first request would otherwise pay the
-    compilation, about 25 s on a busy 2-core machine, and pass the client's 10 s read
-    timeout. The fuzzing is about conforming answers; the cold start is measured elsewhere
-    (the README's quick start)."""
-    from metastasis.api import load_model
-    from metastasis.clinical.course import simulate_course
-    from metastasis.clinical.loader import load_clinical
-    from metastasis.clinical.treatment_schema import load_treatments
+    the first timed request, as `metastasis serve` does before it listens: on a fresh clone
+    the first request would otherwise pay the compilation, about 25 s on a busy 2-core
+    machine, and pass the client's 10 s read timeout. The fuzzing is about conforming
+    answers; the cold start is measured elsewhere (the README's quick start)."""
+    from metastasis.clinical.warmup import compile_kernels
 
-    model, clinical, treatments = load_model("colorectal"), load_clinical(), load_treatments()
-    for index in range(40):  # up to a treated course, which reaches the treatment kernels
-        if simulate_course(model, clinical, treatments, 0, index, 12.0).treatment:
-            break
+    compile_kernels()
 
 
 NOT_CHECKED = [positive_data_acceptance]

@@ -31,6 +31,12 @@ def serve(
         typer.echo(f"metastasis: error: {message}", err=True)
         raise typer.Exit(2) from None
     typer.echo(metastasis.DISCLAIMER, err=True)
+    typer.echo("preparing the engine: compiling its kernels takes about half a minute the "
+               "first time after installing, a few seconds later...", err=True)
+    from metastasis.clinical.warmup import compile_kernels
+
+    seconds = compile_kernels()
+    typer.echo(f"engine ready in {seconds:.1f} s", err=True)
     typer.echo(f"metastasis explorer on http://{host}:{port}/  (Ctrl+C stops it)", err=True)
     try:
         run_server(host, port, model_path=model)
