@@ -1,9 +1,10 @@
 """``metastasis calibrate`` on the command line: set the model beside its targets, fit one
 parameter to one target, and write the calibrated knowledge base.
 
-:mod:`metastasis.cli.app` parses the options; this module runs :mod:`metastasis.calibration`
-and words what it returns.  Every figure printed is a share among diagnosed patients with its
-95 % Wilson interval, beside the published figure and its source.
+:mod:`metastasis.cli.calibration_command` parses the options; this module runs
+:mod:`metastasis.calibration` and words what it returns.  Every figure printed is a share
+among diagnosed patients with its 95 % Wilson interval, beside the published figure and its
+source.
 """
 
 from __future__ import annotations

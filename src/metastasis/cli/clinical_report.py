@@ -1,7 +1,8 @@
 """The clinical layer on the command line: its settings, the cohort report and the comparison.
 
-:mod:`metastasis.cli.app` parses options; this module turns the clinical options into the
-public API's objects (knowledge bases checked against the model, a protocol checked against
+The command modules (:mod:`metastasis.cli.simulate_command`,
+:mod:`metastasis.cli.cohort_command`) parse options; this module turns the clinical options
+into the public API's objects (knowledge bases checked against the model, a protocol checked against
 the cancer type, an :class:`~metastasis.clinical.course.Arm`) *before* any simulation runs,
 so that bad input fails fast and nothing is written; and it words what
 :mod:`metastasis.clinical.cohort` returns: stage at diagnosis, metastases at diagnosis found

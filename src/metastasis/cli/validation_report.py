@@ -1,12 +1,13 @@
 """``metastasis validate`` on the command line: every published target of each cancer type set
 beside the model's own figure, with its 95 % interval and a verdict.
 
-:mod:`metastasis.cli.app` parses the options; this module checks what they name before any
-patient is simulated (:func:`prepare`), runs :func:`metastasis.calibration.validation.validate`
-for each cancer type on one backend (:func:`run`), and words what it returns as tables
-(:func:`print_validations`) or data (:func:`document`).  :mod:`metastasis.cli.validation_html`
-draws the same checks as a report with figures, reusing the wording here, so the terminal,
-the JSON and the HTML page say the same thing about every target.
+:mod:`metastasis.cli.calibration_command` parses the options; this module checks what they
+name before any patient is simulated (:func:`prepare`), runs
+:func:`metastasis.calibration.validation.validate` for each cancer type on one backend
+(:func:`run`), and words what it returns as tables (:func:`print_validations`) or data
+(:func:`document`).  :mod:`metastasis.cli.validation_html` draws the same checks as a report
+with figures, reusing the wording here, so the terminal, the JSON and the HTML page say the
+same thing about every target.
 """
 
 from __future__ import annotations
