@@ -140,6 +140,13 @@ PARAMETERS: dict[str, Parameter] = {
                     prior="from two logs of kill per cycle (beyond any single regimen) to "
                           "almost no kill")
           for therapy in _CHEMOTHERAPIES),
+        *(Parameter(f"{therapy}_resistance", f"therapies.{therapy}", "resistance_per_cell",
+                    f"share of a lesion's cells already resistant to {therapy} when the first "
+                    "cycle is given (every cancer type that uses it)",
+                    direction=0, file="treatments", low=1e-7, high=0.3,
+                    prior="from the rare pre-existing mutants of Goldie and Coldman (1e-7 per "
+                          "cell) to a third of the tumour tolerating the drug")
+          for therapy in _CHEMOTHERAPIES),
     )
 }
 

@@ -88,7 +88,8 @@ def calibrate(
         str | None, typer.Option("--parameters", metavar="A,B,...",
                                  help="With --method abc: the parameters to fit, separated by "
                                       "commas (any of --parameter's, cachexia_threshold, "
-                                      "<chemotherapy>_surviving_fraction).")
+                                      "<chemotherapy>_surviving_fraction, "
+                                      "<chemotherapy>_resistance).")
     ] = None,
     patients: Annotated[
         str | None, typer.Option("--patients", "-n", metavar="N",
