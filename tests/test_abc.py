@@ -63,17 +63,17 @@ def test_every_parameter_has_a_prior_with_a_reason_around_the_shipped_values(kno
 
 def test_a_clinical_parameter_gets_its_own_entry_copied_from_the_default(knowledge):
     clinical = knowledge.clinical
-    assert "colorectal" not in clinical["outcomes"]["cachexia"]
-    out = with_value(clinical, "colorectal", "cachexia_threshold", 2e11, "test source")
-    assert "colorectal" not in clinical["outcomes"]["cachexia"]  # the input is left alone
-    entry = out["outcomes"]["cachexia"]["colorectal"]
+    assert "breast" not in clinical["outcomes"]["cachexia"]
+    out = with_value(clinical, "breast", "cachexia_threshold", 2e11, "test source")
+    assert "breast" not in clinical["outcomes"]["cachexia"]  # the input is left alone
+    entry = out["outcomes"]["cachexia"]["breast"]
     default = clinical["outcomes"]["cachexia"]["default"]
     assert entry["label"] == default["label"]
     assert entry["log10_spread"] == default["log10_spread"]
     assert entry["median_threshold_cells"] == {"value": 2e11, "source": "test source"}
-    rule = clinical_from_dict(out).outcomes.cachexia_rule("colorectal")
+    rule = clinical_from_dict(out).outcomes.cachexia_rule("breast")
     assert rule.median_threshold_cells.value == 2e11
-    assert current_value(clinical, "colorectal", "cachexia_threshold") == \
+    assert current_value(clinical, "breast", "cachexia_threshold") == \
         default["median_threshold_cells"]["value"]
     # a cancer type with its own entry keeps its label, only the threshold changes
     own = with_value(clinical, "pancreatic", "cachexia_threshold", 5e10, "s")

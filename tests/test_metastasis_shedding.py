@@ -40,12 +40,12 @@ def _with_factor(cancer: str, factor: float) -> ResolvedModel:
 
 def test_the_factor_is_read_from_the_knowledge_base_and_defaults_to_one() -> None:
     raw = load().model_dump(mode="json")
-    assert resolve(from_dict(raw), "colorectal").metastasis_shedding_factor == 1.0
-    del raw["cancers"]["colorectal"]["shedding"]["metastasis_factor"]  # absent: 1
-    assert resolve(from_dict(raw), "colorectal").metastasis_shedding_factor == 1.0
-    shedding = raw["cancers"]["colorectal"].setdefault("shedding", {})
+    assert resolve(from_dict(raw), "breast").metastasis_shedding_factor == 1.0
+    del raw["cancers"]["breast"]["shedding"]["metastasis_factor"]  # absent: 1
+    assert resolve(from_dict(raw), "breast").metastasis_shedding_factor == 1.0
+    shedding = raw["cancers"]["breast"].setdefault("shedding", {})
     shedding["metastasis_factor"] = {"value": 0.25, "source": "a test"}
-    assert resolve(from_dict(raw), "colorectal").metastasis_shedding_factor == 0.25
+    assert resolve(from_dict(raw), "breast").metastasis_shedding_factor == 0.25
     shedding["metastasis_factor"] = {"value": 1.5, "source": "a test"}
     with pytest.raises(ModelError, match="metastasis_factor"):
         from_dict(raw)
