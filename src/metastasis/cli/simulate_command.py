@@ -119,7 +119,9 @@ def _print_accounting(console: Console, story: Any) -> None:
         console.print(table)
 
 
-def _print_story(console: Console, story: Story, seed_note: str | None) -> None:
+def _print_heading(console: Console, story: Story | ClinicalStory,
+                   seed_note: str | None) -> None:
+    """The disclaimer, title, header lines and seed note that open both kinds of story."""
     print_disclaimer(console)
     console.print(Text(story.title, style="bold"))
     for heading in story.header:
@@ -127,6 +129,10 @@ def _print_story(console: Console, story: Story, seed_note: str | None) -> None:
     if seed_note:
         console.print(Text(seed_note, style="cyan"), soft_wrap=True)
     console.print()
+
+
+def _print_story(console: Console, story: Story, seed_note: str | None) -> None:
+    _print_heading(console, story, seed_note)
     console.print(Text("Timeline", style="bold underline"))
     for line in story.timeline:
         stamp = Text(f"{numbers.day(line.time)} ({numbers.years(line.time)})", style="bold")
@@ -165,13 +171,7 @@ def _clinical_document(result: Any, model: Any, setup: ClinicalSetup,
 
 def _print_clinical_story(console: Console, story: ClinicalStory,
                           seed_note: str | None) -> None:
-    print_disclaimer(console)
-    console.print(Text(story.title, style="bold"))
-    for heading in story.header:
-        console.print(heading, markup=False, soft_wrap=True)
-    if seed_note:
-        console.print(Text(seed_note, style="cyan"), soft_wrap=True)
-    console.print()
+    _print_heading(console, story, seed_note)
     console.print(Text("In short", style="bold underline"))
     for sentence in story.in_short:
         console.print(sentence, markup=False, soft_wrap=True)
