@@ -30,6 +30,7 @@ from metastasis.cli.common import (
     UNTREATED_YEARS,
     CancerOption,
     ClinicalOption,
+    HorizonOption,
     ModelOption,
     ProtocolNameOption,
     ProtocolOption,
@@ -223,12 +224,7 @@ def cohort(
                           f"({UNTREATED_PATIENTS} with --untreated)."),
     ] = None,
     seed: SeedOption = None,
-    years: Annotated[
-        str | None,
-        typer.Option("--years", "-y", metavar="YEARS",
-                     help=f"Horizon in years, in (0, 150]; default {CLINICAL_YEARS} "
-                          f"({UNTREATED_YEARS} with --untreated)."),
-    ] = None,
+    years: HorizonOption = None,
     model: ModelOption = None,
     out: Annotated[
         str | None,

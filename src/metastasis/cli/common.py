@@ -203,9 +203,6 @@ def dumps(document: Any, indent: int = 1) -> str:
 CancerOption = Annotated[
     str, typer.Option("--cancer", "-c", help="Cancer type (see `metastasis model list`).")
 ]
-YearsOption = Annotated[
-    str, typer.Option("--years", "-y", metavar="YEARS", help="Horizon in years, in (0, 150].")
-]
 SeedOption = Annotated[
     str | None,
     typer.Option("--seed", "-s", metavar="SEED", help="Root seed (a non-negative integer); "
@@ -282,6 +279,14 @@ VALIDATE_SEED = "2026"
 calibrate`` defaults to 1), so the validation is on patients the fit never saw."""
 DATASET_CHUNK = str(DEFAULT_CHUNK_PATIENTS)
 """Default patients per part of a dataset directory (see :mod:`metastasis.runs`)."""
+
+HorizonOption = Annotated[
+    str | None,
+    typer.Option("--years", "-y", metavar="YEARS",
+                 help=f"Horizon in years, in (0, 150]; default {CLINICAL_YEARS} "
+                      f"({UNTREATED_YEARS} with --untreated)."),
+]
+"""--years of simulate and cohort, whose defaults differ with --untreated."""
 
 
 def refuse_with_untreated(untreated: bool, **given: object) -> None:

@@ -26,6 +26,7 @@ from metastasis.cli.common import (
     UNTREATED_YEARS,
     CancerOption,
     ClinicalOption,
+    HorizonOption,
     ModelOption,
     ProtocolNameOption,
     ProtocolOption,
@@ -196,12 +197,7 @@ def _print_clinical_story(console: Console, story: ClinicalStory,
 
 def simulate(
     cancer: CancerOption = "colorectal",
-    years: Annotated[
-        str | None,
-        typer.Option("--years", "-y", metavar="YEARS",
-                     help=f"Horizon in years, in (0, 150]; default {CLINICAL_YEARS} "
-                          f"({UNTREATED_YEARS} with --untreated)."),
-    ] = None,
+    years: HorizonOption = None,
     seed: SeedOption = None,
     patient: Annotated[
         str, typer.Option("--patient", "-p", metavar="INDEX",
