@@ -24,7 +24,7 @@ from metastasis.clinical.loader import load_clinical
 from metastasis.clinical.treatment_schema import load_treatments
 from metastasis.engine.patient import simulate_patient
 from metastasis.engine.process import MUTATION_ROUTE, Change, DiseaseProcess
-from metastasis.engine.sampling import shedding_shares
+from metastasis.engine.sampling import shedding_shares, shedding_shares_reference
 from metastasis.engine.seeds import patient_generator
 from metastasis.errors import ModelError
 from metastasis.knowledge.loader import from_dict, load
@@ -83,6 +83,31 @@ def test_every_row_sheds_its_lineage_s_share() -> None:
     assert np.all(shares[(route == MUTATION_ROUTE) & (parent == 0)] == 1.0)
     assert np.all(shares[(route == MUTATION_ROUTE) & (parent == metastasis)] == 0.3)
     assert np.all(shares[(route == MUTATION_ROUTE) & (parent == grandchild)] == 0.3)
+
+
+def test_the_compiled_lineage_walk_is_the_reference_s() -> None:
+    """Random forests of lesions (clones of clones of metastases or of the primary, several
+    segments per lesion, parents whose rows were removed): the compiled walk gives the
+    reference's share on every row."""
+    model = _with_factor("colorectal", 0.3)
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        rows = DiseaseProcess(model, patient_generator(4, 0), DAYS_PER_YEAR).rows
+        n = int(rng.integers(1, 40))
+        route = np.where(rng.random(n) < 0.5, MUTATION_ROUTE, rng.integers(0, 3, n))
+        route[0] = -1  # the primary
+        parent = np.array([-1] + [int(rng.integers(-1, i)) for i in range(1, n)])
+        segments = rng.integers(1, 3, n)  # a lesion cut by treatment has several rows
+        keep = rng.random(int(segments.sum())) < 0.9  # rows removed by surgery
+        lesion = np.repeat(np.arange(n), segments)[keep]
+        rows.add(lesion.size, lesion=lesion, site=0, parent=parent[lesion],
+                 route=route[lesion], arrival=0.0, awakening=0.0, colony_scale=1.0,
+                 micrometastasis=0.0, outgrowth=0.0, x0=1.0, rate=0.01, capacity=1e12,
+                 growth_start=0.0, valid_from=0.0, valid_to=np.inf, resistance=0,
+                 curve_start=0.0, curve_x0=1.0, emit_from=0.0)
+        rows.next_lesion = n
+        np.testing.assert_array_equal(shedding_shares(rows, model),
+                                      shedding_shares_reference(rows, model))
 
 
 @pytest.mark.parametrize("cancer", ["nsclc", "colorectal"])

@@ -180,13 +180,14 @@ def _first_fatal_crossing(
     """The first organ failure or death from the whole burden in [start, stop], if any."""
     best: tuple[float, str] | None = None
     query = BurdenQuery(table)
-    if cachexia is not None:
+    reach = query.reach(start, stop)
+    if cachexia is not None and cachexia[0] <= reach:
         day = query.first_crossing(None, cachexia[0], start, stop)
         if day is not None:
             best = (day, cachexia[1])
     for outcome in clinical.outcomes.organ_failure.values():
-        if not outcome.fatal:
-            continue
+        if not outcome.fatal or outcome.threshold_cells.value > reach:
+            continue  # not fatal, or not crossed in the window
         sites = [model.site_index(name) for name in outcome.sites]
         day = query.first_crossing(sites, outcome.threshold_cells.value, start, stop)
         if day is not None and (best is None or day < best[0]):

@@ -257,6 +257,16 @@ class BurdenQuery:
                                                                    float(stop))
         return self._ceilings[key]
 
+    def reach(self, start: float, stop: float) -> float:
+        """The highest threshold :meth:`first_crossing` can find crossed in [start, stop]:
+        above it every answer is None, so a caller with many thresholds asks this once and
+        searches only those below it.  Minus infinity for a window with no days (an
+        infinite start, a stop before the start, or a NaN stop, where the reference's answer
+        would depend on set order)."""
+        if not math.isfinite(start) or stop < start or math.isnan(stop):
+            return -math.inf
+        return self.ceiling(start, stop) * (1.0 + CEILING_MARGIN)
+
     def _rows(self, sites: Sequence[int] | None, lesions: Sequence[int] | None,
               metastases_only: bool = False) -> NDArray[np.int64]:
         table = self.table
@@ -290,9 +300,7 @@ class BurdenQuery:
         metastases_only: bool = False,
     ) -> float | None:
         """:func:`first_crossing` on this query's table."""
-        if not math.isfinite(start) or stop < start or math.isnan(stop):
-            return None  # also for a NaN stop, where the reference's answer depends on set order
-        if float(threshold) > self.ceiling(start, stop) * (1.0 + CEILING_MARGIN):
+        if float(threshold) > self.reach(start, stop):
             return None
         rows = self._rows(sites, lesions, metastases_only)
         if not rows.size:

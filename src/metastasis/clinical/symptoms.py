@@ -114,7 +114,10 @@ def symptom_onsets(
     """
     onsets = []
     query = BurdenQuery(table)
+    reach = query.reach(start, stop)
     for threshold in thresholds:
+        if threshold.cells > reach:
+            continue  # not crossed in the window: spared the search's set-up
         if threshold.kind == "primary":
             day = query.first_crossing(None, threshold.cells, start, stop, lesions=(PRIMARY,))
         elif threshold.kind == "organ":

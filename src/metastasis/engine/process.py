@@ -34,7 +34,7 @@ from metastasis.engine.sampling import (
     MUTATION_ROUTE,
     PRIMARY_ROUTE,
     sample_pieces,
-    shedding_shares,
+    shedding_shares_reference,
 )
 from metastasis.engine.tables import table_of_rows
 from metastasis.errors import ModelError
@@ -492,7 +492,7 @@ class DiseaseProcess:
     def _row_rates(self, index: np.ndarray) -> np.ndarray:
         """The shedding rate of each row: the patient's rate times the row's share (a
         metastasis sheds ``metastasis_shedding_factor`` times what the primary does)."""
-        return self.shedding_rate * shedding_shares(self.rows, self.model)[index]
+        return self.shedding_rate * shedding_shares_reference(self.rows, self.model)[index]
 
     def _cumulative(self, i: int, t: float) -> float:
         rows = self.rows

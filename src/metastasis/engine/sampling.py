@@ -424,7 +424,51 @@ class Sampled:
 def shedding_shares(rows: LesionRows, model: ResolvedModel) -> NDArray[np.float64]:
     """Each row's shedding rate as a share of the primary's: 1 for the primary and the clones
     that grew in it, the model's ``metastasis_shedding_factor`` for every metastasis and the
-    clones that grew in one (a clone's lineage is followed up to the lesion it arose in)."""
+    clones that grew in one (a clone's lineage is followed up to the lesion it arose in).
+
+    Compiled (:func:`_lineage_shares`); :func:`shedding_shares_reference` is the readable
+    definition, which the tests hold it to."""
+    size = rows.size
+    factor = model.metastasis_shedding_factor
+    route = rows.route[:size]
+    if factor == 1.0 or not np.any(route == MUTATION_ROUTE):
+        return np.where(route == PRIMARY_ROUTE, 1.0, factor)
+    return _lineage_shares(rows.lesion[:size], rows.parent[:size], route, rows.next_lesion,
+                           float(factor))
+
+
+@numba.njit(cache=True)
+def _lineage_shares(lesion: NDArray[np.int64], parent: NDArray[np.int64],
+                    route: NDArray[np.int64], next_lesion: int,
+                    factor: float) -> NDArray[np.float64]:
+    """:func:`shedding_shares_reference`'s walk up each clone's lineage, over arrays indexed
+    by lesion id (ids are below ``next_lesion``; an id with no row reads as absent)."""
+    absent = MUTATION_ROUTE - 1  # below every route code
+    route_of = np.full(next_lesion, absent, dtype=np.int64)
+    parent_of = np.full(next_lesion, -1, dtype=np.int64)
+    size = lesion.size
+    for row in range(size):  # the last row of a lesion wins, as in the reference's dicts
+        route_of[lesion[row]] = route[row]
+        parent_of[lesion[row]] = parent[row]
+    shares = np.empty(size)
+    for row in range(size):
+        if route[row] == PRIMARY_ROUTE:
+            shares[row] = 1.0
+            continue
+        shares[row] = factor
+        if route[row] != MUTATION_ROUTE:
+            continue
+        ancestor, steps = lesion[row], 0
+        while 0 <= ancestor < next_lesion and route_of[ancestor] == MUTATION_ROUTE \
+                and steps <= size:
+            ancestor, steps = parent_of[ancestor], steps + 1
+        if 0 <= ancestor < next_lesion and route_of[ancestor] == PRIMARY_ROUTE:
+            shares[row] = 1.0
+    return shares
+
+
+def shedding_shares_reference(rows: LesionRows, model: ResolvedModel) -> NDArray[np.float64]:
+    """:func:`shedding_shares` in plain Python: the readable definition."""
     size = rows.size
     factor = model.metastasis_shedding_factor
     route = rows.route[:size]
