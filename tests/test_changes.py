@@ -176,3 +176,53 @@ def test_the_rows_declare_exactly_the_columns_they_create() -> None:
     for name in declared:
         assert getattr(rows, name).dtype == (
             np.int64 if name in LesionRows.INTEGER_COLUMNS else np.float64), name
+
+
+def test_a_drug_kill_without_a_table_is_the_clinic_s_kill_with_one(model) -> None:
+    """``kill_dividing`` (no lesion table) picks the rows the clinic's table path picks
+    (present, dividing, without the spared bit), names the same tumours for them, counts the
+    same dormant cells, and leaves the same rows behind; after the end of the history it
+    changes nothing."""
+    compared = 0
+    for index in range(40):
+        a = DiseaseProcess(model, patient_generator(6, index), HORIZON)
+        b = DiseaseProcess(model, patient_generator(6, index), HORIZON)
+        table = a.lesion_table(through=DAY)
+        if a.known_end <= DAY:
+            continue
+        present = np.flatnonzero(table.valid_at(DAY) & (table.arrival <= DAY))
+        if present.size < 2:
+            continue
+        # give some tumours resistant clones first, so that the bit spares some rows
+        first = [Change(int(table.lesion[r]), 0.5, clone_cells=5.0, clone_resistance=2)
+                 for r in present[::2]]
+        a.intervene(DAY, first)
+        b.lesion_table(through=DAY)
+        b.intervene(DAY, first)
+        day = DAY + 21.0
+        lesions = _Lesions(a, day)
+        if a.known_end <= day:
+            continue
+        alive = np.flatnonzero(lesions.present)
+        asleep = lesions.dormant[alive]
+        awake = alive[~asleep]
+        bit = (lesions.table.resistance[awake] & 2) != 0
+        rows = awake[~bit]
+        a.intervene(day, Changes.build(lesions.pid[rows], surviving_fraction=0.3,
+                                       spare_resistance=2))
+        kill = b.kill_dividing(day, 0.3, 2)
+        assert kill is not None
+        assert kill.treated_tumours.tolist() == lesions.root[rows].tolist()
+        assert kill.spared_tumours.tolist() == lesions.root[awake[bit]].tolist()
+        assert kill.dormant == int(asleep.sum())
+        size = a.rows.size
+        assert b.rows.size == size
+        np.testing.assert_array_equal(a.rows.floats[:, :size], b.rows.floats[:, :size])
+        np.testing.assert_array_equal(a.rows.ints[:, :size], b.rows.ints[:, :size])
+        compared += bool(kill.spared_tumours.size) and kill.treated_tumours.size > 0
+        end = b.end  # samples the rest of the history
+        if end < b.horizon:
+            version = b.rows.version
+            assert b.kill_dividing(end + 1.0, 0.3, 2) is None
+            assert b.rows.version == version
+    assert compared >= 5

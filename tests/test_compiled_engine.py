@@ -21,6 +21,7 @@ their verdict over to the compiled sampler.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pytest
@@ -101,15 +102,29 @@ class _ReferenceProcess(DiseaseProcess):
 def test_treated_courses_are_the_reference_s(cancer: str, arm: Arm,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Whole clinical courses (diagnosis, surgery, chemotherapy cycles that cut and resample
-    the future many times, follow-up): the same events, the same lesions, the same death."""
+    the future many times, follow-up): the same events, the same treatment story, the same
+    lesions, the same death.  The compiled process does the later cycles of chemotherapy
+    itself (``kill_dividing``, no lesion table); the reference reads a table for each."""
     model, clinical, treatments = load_model(cancer), load_clinical(), load_treatments()
+    engine_cycles = []
+    kill_dividing = DiseaseProcess.kill_dividing
+
+    def counted(self: DiseaseProcess, *args: Any) -> Any:
+        engine_cycles.append(self.reference)
+        return kill_dividing(self, *args)
+
+    monkeypatch.setattr(DiseaseProcess, "kill_dividing", counted)
     fast = [simulate_course(model, clinical, treatments, 3, i, 15.0, arm) for i in range(25)]
     monkeypatch.setattr(course_module, "DiseaseProcess", _ReferenceProcess)
     slow = [simulate_course(model, clinical, treatments, 3, i, 15.0, arm) for i in range(25)]
+    assert not any(engine_cycles)  # the reference reads a table on every cycle
+    if cancer == "colorectal":  # stage III patients among them: adjuvant FOLFOX
+        assert engine_cycles
     treated = 0
     for i, (mine, theirs) in enumerate(zip(fast, slow, strict=True)):
         label = f"{cancer} patient {i}"
         assert repr(mine.events) == repr(theirs.events), label
+        assert repr(mine.treatment) == repr(theirs.treatment), label
         assert (mine.death_day, mine.cause_of_death) == (theirs.death_day,
                                                          theirs.cause_of_death), label
         _assert_same(mine.patient, theirs.patient, label)

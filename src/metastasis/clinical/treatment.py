@@ -35,6 +35,7 @@ Educational and research software: not medical advice.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
@@ -341,6 +342,22 @@ class _Action:
     cycle: int
     run: Callable[[_Lesions | None, float], None] = field(compare=False)
     reads_lesions: bool = True
+    engine: Callable[[float], bool] | None = field(default=None, compare=False)
+    """The same action done by the engine without a lesion table, where it can be (a day
+    with no other action): False when the history has ended by the day."""
+
+
+@dataclass(frozen=True)
+class _Drug:
+    """One cycle of a drug course: the therapy, the surviving fraction of the sensitive
+    cells, the text naming the median patient's kill, the resistant cells per sensitive cell
+    drawn this cycle (None: no draw) and the drug's resistance bit."""
+
+    therapy: ChemotherapyTherapy | TargetedTherapy | ImmunotherapyTherapy
+    f: float
+    median: str
+    mu: float | None
+    bit: int
 
 
 class _Course:
@@ -578,6 +595,27 @@ class _Treatment:
     def no_effect(self, index: int, step: CourseStep, why: str, _: None, day: float) -> None:
         self._event(day, index, self.treatments.therapies[step.therapy].label, why)
 
+    def _drug(self, step: CourseStep, k: int) -> _Drug:
+        """What cycle ``k`` of a drug course does (see :meth:`cycle`)."""
+        therapy = cast(ChemotherapyTherapy | TargetedTherapy | ImmunotherapyTherapy,
+                       self.treatments.therapies[step.therapy])  # a drug, by the schema
+        f = therapy.surviving_fraction.value
+        median = ""
+        if isinstance(therapy, ChemotherapyTherapy):
+            f = self.traits.surviving_fraction(step.therapy, therapy)
+            if step.therapy in self.traits.chemo_surviving_fraction:
+                median = f" (median patient {(1.0 - therapy.surviving_fraction.value) * 100:.4g} %)"
+        mu = getattr(therapy, "resistance_per_cell", None)
+        draws = mu is not None and (isinstance(therapy, TargetedTherapy) or k == 0)
+        return _Drug(therapy, f, median, mu.value if draws and mu is not None else None,
+                     self.treatments.resistance_bit(step.therapy))
+
+    def engine_cycle(self, step: CourseStep, k: int) -> bool:
+        """Whether cycle ``k`` can be left to the engine (:meth:`cycle_in_engine`): a later
+        cycle that draws nothing and needs no measurement, on a compiled process (a
+        reference process keeps the readable path)."""
+        return k > 0 and self._drug(step, k).mu is None and not self.process.reference
+
     def cycle(
         self, index: int, step: CourseStep, course: _Course, k: int, lesions: _Lesions, day: float
     ) -> None:
@@ -588,21 +626,13 @@ class _Treatment:
         chemotherapy and at every interval of targeted therapy, a lesion of N sensitive cells
         gains Poisson(mu N) resistant cells as a clone, and its sensitive cells are N minus
         those.  Chemotherapy kills with the patient's own surviving fraction (the same in
-        every cycle: drawn once, with the traits).
+        every cycle: drawn once, with the traits).  This is the readable path, over a lesion
+        table; :meth:`cycle_in_engine` does the cycles that draw nothing without one.
         """
-        therapy = cast(ChemotherapyTherapy | TargetedTherapy | ImmunotherapyTherapy,
-                       self.treatments.therapies[step.therapy])  # a drug, by the schema
+        drug = self._drug(step, k)
         if k == 0:
             course.baseline = self._measurable(lesions)
-        bit = self.treatments.resistance_bit(step.therapy)
-        f = therapy.surviving_fraction.value
-        median = ""
-        if isinstance(therapy, ChemotherapyTherapy):
-            f = self.traits.surviving_fraction(step.therapy, therapy)
-            if step.therapy in self.traits.chemo_surviving_fraction:
-                median = f" (median patient {(1.0 - therapy.surviving_fraction.value) * 100:.4g} %)"
-        mu = getattr(therapy, "resistance_per_cell", None)
-        draws_resistance = mu is not None and (isinstance(therapy, TargetedTherapy) or k == 0)
+        bit = drug.bit
         alive = np.flatnonzero(self._alive(lesions))
         asleep = lesions.dormant[alive]
         dormant = int(asleep.sum())
@@ -615,17 +645,40 @@ class _Treatment:
         size = self._sizes(lesions, rows)
         # one Poisson draw per treated lesion, in row order: numpy draws an array of means
         # element by element, so the stream is the same as one call per lesion
-        resistant = (np.minimum(self.rng.poisson(mu.value * size), np.floor(size))
-                     if draws_resistance and mu is not None else np.zeros(rows.size))
+        resistant = (np.minimum(self.rng.poisson(drug.mu * size), np.floor(size))
+                     if drug.mu is not None else np.zeros(rows.size))
         carriers = lesions.root[rows[resistant > 0]].tolist()
         self._queue(rows, Changes.build(
             lesions.pid[rows],
-            surviving_fraction=f * (size - resistant) / size,
+            # exactly f where no resistant cells were drawn (f * size / size may round)
+            surviving_fraction=np.where(resistant > 0, drug.f * (size - resistant) / size,
+                                        drug.f),
             spare_resistance=bit,
             clone_cells=resistant.astype(float),
             clone_resistance=np.where(resistant > 0, bit, 0),
         ))
-        killed = f"{(1.0 - f) * 100:.4g} %"
+        self._cycle_event(index, step, k, drug, day, treated, spared, dormant, carriers)
+
+    def cycle_in_engine(self, index: int, step: CourseStep, k: int, day: float) -> bool:
+        """:meth:`cycle` for a cycle that draws nothing, done by the engine
+        (:meth:`~metastasis.engine.process.DiseaseProcess.kill_dividing`) without a lesion
+        table: the same changes, the same story.  False, with nothing done, when the history
+        has ended by ``day``."""
+        drug = self._drug(step, k)
+        kill = self.process.kill_dividing(day, drug.f, drug.bit)
+        if kill is None:
+            return False
+        self._cycle_event(index, step, k, drug, day, kill.treated_tumours.tolist(),
+                          kill.spared_tumours.tolist(), kill.dormant, [])
+        return True
+
+    def _cycle_event(self, index: int, step: CourseStep, k: int, drug: _Drug, day: float,
+                     treated: list[int], spared: list[int], dormant: int,
+                     carriers: list[int]) -> None:
+        """Tell one cycle: ``treated`` and ``spared`` hold the tumour of each row reached or
+        spared, ``carriers`` the tumours that gained resistant cells."""
+        therapy = drug.therapy
+        killed = f"{(1.0 - drug.f) * 100:.4g} %"
         what = (
             "of cells killed by the immune response"
             if isinstance(therapy, ImmunotherapyTherapy)
@@ -637,9 +690,10 @@ class _Treatment:
         if dormant:
             notes.append(f"{_count(dormant, 'dormant cell')} spared (they do not divide)")
         description = (
-            f"{therapy.label}, cycle {k + 1} of {step.cycles.n}: {killed} {what}{median} in "
-            f"{len(treated)} lesions" + "".join(f"; {note}" for note in notes)
+            f"{therapy.label}, cycle {k + 1} of {step.cycles.n}: {killed} {what}{drug.median} "
+            f"in {len(treated)} lesions" + "".join(f"; {note}" for note in notes)
         )
+        draws_resistance = drug.mu is not None
         if draws_resistance and carriers:
             outcome = f"resistant cells in {len(set(carriers))} lesions"
         elif k == 0 and isinstance(therapy, TargetedTherapy | ImmunotherapyTherapy):
@@ -745,7 +799,9 @@ class _Treatment:
             course = _Course()
             for k, day in enumerate(step.cycle_days(self.start)):
                 run = _bind(self.cycle, index, step, course, k)
-                actions.append(_Action(day, SYSTEMIC, index, k, run))
+                engine = (functools.partial(self.cycle_in_engine, index, step, k)
+                          if self.engine_cycle(step, k) else None)
+                actions.append(_Action(day, SYSTEMIC, index, k, run, engine=engine))
             end = self.start + step.end_offset()
             run = _bind(self.evaluate, index, step, course)
             actions.append(_Action(end, EVALUATION, index, step.cycles.n, run))
@@ -754,21 +810,20 @@ class _Treatment:
     def run(self) -> list[TreatmentEvent]:
         for day, group in groupby(self.actions(), key=lambda a: a.day):
             todo = list(group)
+            engine = todo[0].engine if len(todo) == 1 and self.framed else None
+            if engine is not None:
+                if not engine(day):  # samples the future through this day
+                    self._stopped(todo)
+                    break
+                self._operative_death()
+                continue
             reads = any(action.reads_lesions for action in todo)
             # reading the lesions samples the future through this day
             lesions = _Lesions(self.process, day) if reads else None
             if lesions is not None and not self.framed:
                 self._set_frame(lesions)
             if day >= self.process.known_end:
-                first = next((a for a in todo if a.rank != EVALUATION), todo[0])
-                end = self.process.end
-                self._event(
-                    end,
-                    first.step,
-                    f"treatment stopped: the natural history ended on day {end:.0f} "
-                    f"({self.process.end_reason})",
-                    "not given",
-                )
+                self._stopped(todo)
                 break
             rows = len(lesions.pid) if lesions is not None else 0
             self.queue, self.removed, self.scale = [], np.zeros(rows, dtype=bool), np.ones(rows)
@@ -777,9 +832,25 @@ class _Treatment:
             changes = Changes.concat(self.queue)
             if len(changes):
                 self.process.intervene(day, changes)
-            if self.death is not None and self.death < self.process.known_end:
-                self.process.stop_at(self.death, POSTOPERATIVE_DEATH)
+            self._operative_death()
         return self.events
+
+    def _stopped(self, todo: list[_Action]) -> None:
+        """Tell that the day's actions were not given: the history ended before."""
+        first = next((a for a in todo if a.rank != EVALUATION), todo[0])
+        end = self.process.end
+        self._event(
+            end,
+            first.step,
+            f"treatment stopped: the natural history ended on day {end:.0f} "
+            f"({self.process.end_reason})",
+            "not given",
+        )
+
+    def _operative_death(self) -> None:
+        """End the history at an operation's death, once the days before it are done."""
+        if self.death is not None and self.death < self.process.known_end:
+            self.process.stop_at(self.death, POSTOPERATIVE_DEATH)
 
 
 def _bind(method: Callable[..., None], *args: object) -> Callable[[_Lesions | None, float], None]:

@@ -42,6 +42,7 @@ from metastasis.engine.sampling import (
     I_PARENT,
     I_RESISTANCE,
     I_ROUTE,
+    MUTATION_ROUTE,
     _grow,
 )
 
@@ -189,3 +190,58 @@ def apply_changes(rows: LesionRows, day: float, changes: Changes, colony_net_rat
     if changed:
         rows.version += 1
     rows.floats, rows.ints, rows.size, rows.next_lesion = floats, ints, size, next_lesion
+
+
+@numba.njit(cache=True)
+def _dividing_rows(
+    floats: NDArray[np.float64], ints: NDArray[np.int64], size: int, next_lesion: int,
+    day: float, spare_resistance: int,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], int]:
+    """The rows a drug reaches on ``day``, in row order: the lesions present (founded before
+    the day, valid on it) that divide (not dormant) and carry none of ``spare_resistance``'s
+    bits; the spared rows that carry one; and the number of dormant rows.  Also each chosen
+    row's tumour (its lesion, or for a clone the lesion it arose in, up through clones of
+    clones, as long as the parent has a row): the clinic's ``_Lesions`` computes the same
+    from a lesion table, which stays the readable definition."""
+    absent = MUTATION_ROUTE - 1  # below every route code
+    route_of = np.full(next_lesion, absent, dtype=np.int64)
+    parent_of = np.full(next_lesion, -1, dtype=np.int64)
+    for row in range(size):
+        if row == 0 or floats[F_ARRIVAL, row] < day:  # the rows a table through the day has
+            route_of[ints[I_LESION, row]] = ints[I_ROUTE, row]
+            parent_of[ints[I_LESION, row]] = ints[I_PARENT, row]
+    treated = np.empty(size, dtype=np.int64)
+    spared = np.empty(size, dtype=np.int64)
+    n_treated, n_spared, dormant = 0, 0, 0
+    for row in range(size):
+        if not (row == 0 or floats[F_ARRIVAL, row] < day):
+            continue
+        if not (floats[F_VALID_FROM, row] <= day < floats[F_VALID_TO, row]
+                and floats[F_ARRIVAL, row] <= day):
+            continue
+        if day < floats[F_AWAKENING, row]:
+            dormant += 1
+        elif spare_resistance != 0 and (ints[I_RESISTANCE, row] & spare_resistance) != 0:
+            spared[n_spared] = row
+            n_spared += 1
+        else:
+            treated[n_treated] = row
+            n_treated += 1
+    chosen = np.concatenate((treated[:n_treated], spared[:n_spared]))
+    roots = np.empty(chosen.size, dtype=np.int64)
+    for k in range(chosen.size):
+        tumour = ints[I_LESION, chosen[k]]
+        while route_of[tumour] == MUTATION_ROUTE and parent_of[tumour] >= 0 \
+                and route_of[parent_of[tumour]] != absent:
+            tumour = parent_of[tumour]
+        roots[k] = tumour
+    return treated[:n_treated].copy(), roots[:n_treated].copy(), roots[n_treated:].copy(), \
+        dormant
+
+
+def dividing_rows(rows: LesionRows, day: float, spare_resistance: int
+                  ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], int]:
+    """:func:`_dividing_rows` on the filled rows: (treated rows, their tumours, the spared
+    rows' tumours, dormant rows)."""
+    return _dividing_rows(rows.floats, rows.ints, rows.size, rows.next_lesion, float(day),
+                          int(spare_resistance))

@@ -22,12 +22,13 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
 from metastasis.engine.accounting import draw_accounting
 from metastasis.engine.burden import BurdenTracker, burden_grid, total_burden
-from metastasis.engine.intervention import apply_changes
+from metastasis.engine.intervention import apply_changes, dividing_rows
 from metastasis.engine.sampling import (
     FLOAT_COLUMNS,
     INTEGER_COLUMNS,
@@ -168,13 +169,11 @@ class LesionRows:
         self.floats, self.ints, self.size, self.next_lesion = floats, ints, size, next_lesion
 
     def keep(self, mask: np.ndarray) -> None:
-        """Drop the rows where ``mask`` is False (the discarded future)."""
+        """Drop the rows where ``mask`` is False (the discarded future), moving the kept
+        ones up in place, in order."""
         self.version += 1
-        count = int(mask.sum())
-        capacity = max(count, self.INITIAL_CAPACITY)
-        self.floats = _grown(self.floats[:, : self.size][:, mask], count, capacity)
-        self.ints = _grown(self.ints[:, : self.size][:, mask], count, capacity)
-        self.size = count
+        self.size = _compact(self.floats, self.ints, self.size,
+                             np.ascontiguousarray(mask, dtype=np.bool_))
 
     def view(self) -> LesionRows:
         """A view holding exactly the filled rows."""
@@ -196,6 +195,21 @@ for _index, _name in enumerate(FLOAT_COLUMNS):
     setattr(LesionRows, _name, _column("floats", _index))
 for _index, _name in enumerate(INTEGER_COLUMNS):
     setattr(LesionRows, _name, _column("ints", _index))
+
+
+@numba.njit(cache=True)
+def _compact(floats: NDArray[np.float64], ints: NDArray[np.int64], size: int,
+             mask: NDArray[np.bool_]) -> int:
+    """Move the first ``size`` rows where ``mask`` holds to the front, in order; returns how
+    many there are.  In place: a kept row only ever moves towards the front."""
+    kept = 0
+    for row in range(size):
+        if mask[row]:
+            if kept != row:
+                floats[:, kept] = floats[:, row]
+                ints[:, kept] = ints[:, row]
+            kept += 1
+    return kept
 
 
 def _grown(buffer: NDArray, filled: int, capacity: int) -> NDArray:
@@ -327,6 +341,8 @@ class Changes:
         n = lesion.size
 
         def column(value: np.ndarray | float, dtype: type) -> np.ndarray:
+            if np.ndim(value) == 0:  # a scalar, the common case: spared broadcasting
+                return np.full(n, value, dtype=dtype)
             return np.broadcast_to(np.asarray(value, dtype=dtype), (n,)).copy()
 
         return cls(lesion, column(surviving_fraction, float), column(spare_resistance, np.int64),
@@ -345,6 +361,17 @@ class Changes:
 
     def take(self, index: np.ndarray | slice) -> Changes:
         return Changes(*(getattr(self, f.name)[index] for f in dataclasses.fields(self)))
+
+
+@dataclass(frozen=True)
+class DrugKill:
+    """What one cycle of :meth:`DiseaseProcess.kill_dividing` reached, for the story: the
+    tumour (process lesion id) of each treated row and of each spared row, in row order, and
+    how many dormant cells it missed."""
+
+    treated_tumours: NDArray[np.int64]
+    spared_tumours: NDArray[np.int64]
+    dormant: int
 
 
 class DiseaseProcess:
@@ -739,6 +766,29 @@ class DiseaseProcess:
         self.cut = day
         self.interventions.append(day)
         self._sampled_to, self._end, self._end_reason = day, None, "horizon"
+
+    def kill_dividing(self, day: float, surviving_fraction: float, spare_resistance: int
+                      ) -> DrugKill | None:
+        """One cycle of a drug that reaches every lesion: every lesion present on ``day``
+        that divides keeps ``surviving_fraction`` of its cells, except those whose resistance
+        bits share one with ``spare_resistance``; dormant cells are missed.  None, with
+        nothing changed, when the history ends on or before the day.
+
+        The same intervention as the clinic building these changes from a lesion table
+        (its readable path, which a reference process keeps), without the table: a course of
+        chemotherapy is a dozen such days per patient, and building a table on each was most
+        of their cost (issue 8)."""
+        day = float(day)
+        self._sample_through(day)
+        if day >= self.known_end:
+            return None
+        treated, treated_tumours, spared_tumours, dormant = dividing_rows(
+            self.rows, day, spare_resistance)
+        if treated.size:
+            self.intervene(day, Changes.build(self.rows.lesion[treated],
+                                              surviving_fraction=surviving_fraction,
+                                              spare_resistance=spare_resistance))
+        return DrugKill(treated_tumours, spared_tumours, dormant)
 
     def stop_at(self, day: float, reason: str) -> None:
         """End the history early (the patient died of something the clinic observed, such as
