@@ -61,6 +61,7 @@ from metastasis.clinical.treatment_schema import (
     load_treatments,
 )
 from metastasis.engine.process import MUTATION_ROUTE, PRIMARY, Changes, DiseaseProcess
+from metastasis.engine.seeds import side_stream
 from metastasis.errors import ModelError
 from metastasis.results.patient import LesionTable
 
@@ -126,27 +127,6 @@ class PatientTraits:
         return self.chemo_surviving_fraction.get(name, therapy.surviving_fraction.value)
 
 
-def _sensitivity_generator(
-    rng: np.random.Generator, key: int = SENSITIVITY_STREAM
-) -> np.random.Generator:
-    """The generator of a patient's chemosensitivity (or of another trait drawn aside,
-    ``key``), derived from ``rng``'s seed.
-
-    Drawing from ``rng`` itself would shift every later draw of the clinical course (the
-    work-up delay, scans and biopsies that decide the stage), so a spread of the kill would
-    change who is diagnosed when.  A stream keyed below ``rng``'s seed sequence leaves
-    ``rng`` untouched and is the same in every arm.  A generator without a seed sequence
-    (built from a saved state) has no such key: the draws then come from ``rng``.
-    """
-    seq = getattr(rng.bit_generator, "seed_seq", None)
-    if not isinstance(seq, np.random.SeedSequence):
-        return rng
-    child = np.random.SeedSequence(
-        seq.entropy, spawn_key=(*seq.spawn_key, key), pool_size=seq.pool_size
-    )
-    return np.random.Generator(type(rng.bit_generator)(child))
-
-
 def _draw_chemosensitivity(
     treatments: TreatmentKnowledge, rng: np.random.Generator
 ) -> dict[str, float]:
@@ -164,7 +144,7 @@ def _draw_chemosensitivity(
     }
     if not any(therapy.spread() > 0.0 for therapy in chemo.values()):
         return {}
-    stream = _sensitivity_generator(rng)
+    stream = side_stream(rng, SENSITIVITY_STREAM)
     fractions: dict[str, float] = {}
     for name, therapy in chemo.items():
         z = float(stream.standard_normal())
@@ -184,7 +164,8 @@ def draw_traits(
     or not the cancer has a figure for it: the number of draws does not depend on the
     cancer or the outcome, so the clinical stream stays aligned across arms.  The
     chemosensitivity and the supportive-care lot come last, each from its own stream
-    (:func:`_sensitivity_generator`), so they move none of those draws nor any later one.
+    (:func:`~metastasis.engine.seeds.side_stream`), so they move none of those draws nor any
+    later one.
     """
     markers = set()
     for name in sorted(treatments.biomarkers):
@@ -220,7 +201,7 @@ def _draw_supportive_care(
     share = treatments.supportive_care_share(cancer)
     if share <= 0.0:
         return False
-    return bool(_sensitivity_generator(rng, SUPPORTIVE_CARE_STREAM).random() < share)
+    return bool(side_stream(rng, SUPPORTIVE_CARE_STREAM).random() < share)
 
 
 def default_protocol(treatments: TreatmentKnowledge, cancer: str, stage_group: str) -> Protocol:
@@ -399,7 +380,7 @@ class _Treatment:
         self.treatments = treatments
         self.rng = rng
         self.events: list[TreatmentEvent] = []
-        self.operative = _sensitivity_generator(rng, OPERATIVE_STREAM)
+        self.operative = side_stream(rng, OPERATIVE_STREAM)
         self.death: float | None = None
         """The day of an operative death, once an operation has killed."""
         self.model = process.model

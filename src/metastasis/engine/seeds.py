@@ -38,3 +38,22 @@ def clinical_generator(root_seed: int, patient_index: int) -> np.random.Generato
     """
     sequence = np.random.SeedSequence(entropy=root_seed, spawn_key=(patient_index, CLINICAL_STREAM))
     return np.random.Generator(np.random.PCG64(sequence))
+
+
+def side_stream(rng: np.random.Generator, key: int) -> np.random.Generator:
+    """A generator for draws made aside from ``rng``'s sequence, derived from its seed and
+    ``key`` (the clinic's chemosensitivity, supportive-care lot, operative deaths, ...).
+
+    Drawing such a trait from ``rng`` itself would shift every later draw (the work-up
+    delay, scans and biopsies that decide the stage), so adding a trait or a rule would
+    change who is diagnosed when.  A stream keyed below ``rng``'s seed sequence leaves
+    ``rng`` untouched and is the same in every arm.  A generator without a seed sequence
+    (built from a saved state) has no such key: the draws then come from ``rng``.
+    """
+    seq = getattr(rng.bit_generator, "seed_seq", None)
+    if not isinstance(seq, np.random.SeedSequence):
+        return rng
+    child = np.random.SeedSequence(
+        seq.entropy, spawn_key=(*seq.spawn_key, key), pool_size=seq.pool_size
+    )
+    return np.random.Generator(type(rng.bit_generator)(child))
