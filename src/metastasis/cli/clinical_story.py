@@ -25,9 +25,12 @@ import numpy as np
 from metastasis.cli import narrative, numbers
 from metastasis.clinical.course import (
     DAYS_PER_YEAR,
+    EMERGENCY,
     REPEAT_BIOPSY_DAYS,
+    SCREENING,
     SUPPORTIVE_CARE,
     SUPPORTIVE_CARE_MEANING,
+    SYMPTOMS,
     ClinicalResult,
     Diagnosis,
 )
@@ -119,6 +122,11 @@ class ClinicalStory:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+_PATHWAY_PHRASE = {SYMPTOMS: "symptoms", SCREENING: "screening",
+                   EMERGENCY: "an emergency admission (too ill to wait for the work-up)"}
+"""How each pathway to a diagnosis reads after "through" or "after"."""
 
 
 def _table_row(cells: Sequence[str]) -> str:
@@ -385,9 +393,12 @@ def _symptom_lines(result: ClinicalResult) -> list[Line]:
         if event.kind != "symptom":
             continue
         text = f"new symptom: {event.label}"
-        if (dx is not None and dx.pathway == "symptoms" and not sent
+        if (dx is not None and dx.pathway in (SYMPTOMS, EMERGENCY) and not sent
                 and event.label == dx.trigger and event.day <= dx.day):
-            text += " (it sends the patient to a doctor; a work-up follows)"
+            text += (" (it sends the patient to a doctor; a work-up follows)"
+                     if dx.pathway == SYMPTOMS else
+                     " (it sends the patient to a doctor; before the work-up the patient"
+                     " is admitted as an emergency)")
             sent = True
         elif dx is not None and event.day > dx.day:
             text += " (after diagnosis)"
@@ -426,7 +437,7 @@ def _workup_lines(result: ClinicalResult, model: ResolvedModel,
                 if diagnostic else f"biopsy {k + 1}: not diagnostic (too little tumour tissue)")
         lines.append(_clinic_line(when, "biopsy", text + "."))
     stage = dx.stage
-    how = f"screening ({dx.trigger})" if dx.pathway == "screening" else f"symptoms ({dx.trigger})"
+    how = f"{_PATHWAY_PHRASE.get(dx.pathway, dx.pathway)} ({dx.trigger})"
     name = _name_with_stage(dx)
     lines.append(_clinic_line(dx.day, "diagnosis",
                               f"diagnosed after {how}: {name}; {stage.tnm}."))
@@ -534,8 +545,8 @@ def _diagnosis_section(result: ClinicalResult, model: ResolvedModel,
         return ["Never diagnosed within the horizon: no symptom sent the patient to a doctor"
                 " and no screening round found the cancer."]
     stage = dx.stage
-    pathway = ("a screening round" if dx.pathway == "screening"
-               else f"symptoms (first: {dx.trigger})")
+    pathway = ("a screening round" if dx.pathway == SCREENING
+               else f"{_PATHWAY_PHRASE.get(dx.pathway, dx.pathway)} (first: {dx.trigger})")
     day = scan_day(result)
     modalities = ", ".join(_modality_label(clinical, m)
                            for m in workup_modalities(result, clinical))
@@ -634,7 +645,7 @@ def _in_short(result: ClinicalResult, model: ResolvedModel, clinical: ClinicalKn
         care = "No treatment: nothing was found."
     else:
         found = (f"Diagnosed on {_when(dx.day)} at age {dx.age_years:.1f}, through "
-                 f"{dx.pathway}: {_name_with_stage(dx)}.")
+                 f"{_PATHWAY_PHRASE.get(dx.pathway, dx.pathway)}: {_name_with_stage(dx)}.")
         care = (f"Treatment: {SUPPORTIVE_CARE}, none aimed at the cancer."
                 if result.protocol == SUPPORTIVE_CARE
                 else f"Treatment: {result.protocol or 'none'}.")

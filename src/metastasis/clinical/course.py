@@ -38,7 +38,7 @@ from metastasis.clinical.treatment import (
 )
 from metastasis.clinical.treatment_schema import Protocol, TreatmentKnowledge
 from metastasis.engine.process import PRIMARY, SAMPLING_STEP_DAYS, DiseaseProcess
-from metastasis.engine.seeds import clinical_generator, patient_generator
+from metastasis.engine.seeds import clinical_generator, patient_generator, side_stream
 from metastasis.model.resolve import ResolvedModel
 from metastasis.results.patient import NODE_SITES, LesionTable, PatientResult
 
@@ -68,6 +68,13 @@ SUPPORTIVE_CARE_MEANING = (
 
 
 
+
+SYMPTOMS, SCREENING, EMERGENCY = "symptoms", "screening", "emergency"
+"""The pathways to a diagnosis: a symptom and the work-up it leads to, a screening round, or
+an emergency admission of a patient with symptoms who would not live to the work-up."""
+EMERGENCY_STREAM = 2**32 - 4
+"""Keys the side stream (:func:`~metastasis.engine.seeds.side_stream`) of the one draw an
+emergency admission needs, so that it moves no other draw of the course."""
 
 STOPPED_AT_DIAGNOSIS = "diagnosis"
 """End reason of a history stopped at diagnosis by an arm without follow-up."""
@@ -219,6 +226,26 @@ def _death(
     return failure
 
 
+def _emergency(
+    clinical: ClinicalKnowledge, onsets: list[tuple[float, SymptomThreshold]],
+    death_day: float, rng: np.random.Generator,
+) -> tuple[float, str, str] | None:
+    """The emergency admission of a patient who would die before the work-up: the day,
+    the pathway and the symptom that had sent the patient to a doctor.  None (the patient
+    dies undiagnosed) without such a symptom before the death, or without the rule.
+
+    The admission comes an exponential time before the death (``workup.
+    emergency_days_before_death``), never before the symptom: the last weeks of a fatal
+    untreated cancer are when a waiting patient is admitted.  Drawn on a side stream, so
+    that no other draw of the course moves."""
+    mean = clinical.workup.emergency_days_before_death
+    symptom = next(((day, s) for day, s in onsets if s.workup and day <= death_day), None)
+    if mean is None or symptom is None:
+        return None
+    lead = float(side_stream(rng, EMERGENCY_STREAM).exponential(mean.value))
+    return max(symptom[0], death_day - lead), EMERGENCY, symptom[1].label
+
+
 def _distant(model: ResolvedModel, site: int) -> bool:
     return site != model.primary_site and model.site_names[site] not in NODE_SITES
 
@@ -291,7 +318,7 @@ def simulate_course(
                         key=lambda pair: pair[0])
         first_workup = next(((day, s) for day, s in onsets if s.workup), None)
         if first_workup is not None and candidate is None:
-            candidate = (first_workup[0] + workup_delay, "symptoms", first_workup[1].label)
+            candidate = (first_workup[0] + workup_delay, SYMPTOMS, first_workup[1].label)
         while next_round < len(rounds) and rounds[next_round][0] < window and (
             candidate is None or rounds[next_round][0] < candidate[0]
         ):
@@ -302,13 +329,13 @@ def simulate_course(
             events.append(ClinicalEvent(day, "screening", programme.label,
                                         "cancer found" if hit else "nothing found"))
             if hit:
-                candidate = (day, "screening", programme.label)
+                candidate = (day, SCREENING, programme.label)
         untreated_death = _death(clinical, model, process, searched, cachexia, window)
         searched = window
         if untreated_death is not None and (
             candidate is None or untreated_death[0] <= candidate[0]
         ):
-            candidate = None
+            candidate = _emergency(clinical, onsets, untreated_death[0], rng)
             break
         if candidate is not None and candidate[0] <= window:
             break
@@ -328,7 +355,7 @@ def simulate_course(
     for modality, sites in clinical.workup.scans(model.cancer, neurological):
         findings += scan(clinical, model, scanned, dx_day, modality, rng, sites=sites)
     found_ids = {f.lesion for f in findings}
-    if pathway == "screening":
+    if pathway == SCREENING:
         found_ids.add(PRIMARY)
     biopsies, confirmed, day = 0, False, dx_day
     while not confirmed and biopsies < MAX_BIOPSIES:

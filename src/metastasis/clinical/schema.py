@@ -173,13 +173,18 @@ class Workup(_Strict):
     """From a symptom that sends the patient to a doctor to a diagnosis.
 
     ``delay_days``: mean of the (exponential) delay from the first such symptom to the
-    work-up scans.  ``imaging``: modalities used on every work-up (the whole body).
+    work-up scans.  ``emergency_days_before_death``: a patient who has such a symptom but
+    would die of the cancer before the work-up is admitted as an emergency and diagnosed
+    then, an exponential time of this mean before the death (never before the symptom);
+    without it such a patient dies undiagnosed.  ``imaging``: modalities used on every
+    work-up (the whole body).
     ``neurological_imaging`` on ``neurological_sites`` only is added when a neurological
     symptom is present.  ``staging``: scans a cancer type's own staging adds to every
     work-up (lung cancer is staged with PET-CT and a brain MRI whatever the symptoms).
     """
 
     delay_days: Annotated[Positive, DELAY_DAYS]
+    emergency_days_before_death: Annotated[Positive, DELAY_DAYS] | None = None
     imaging: list[str] = Field(min_length=1)
     neurological_imaging: list[str] = Field(default_factory=list)
     neurological_sites: list[str] = Field(default_factory=lambda: ["brain"])

@@ -32,6 +32,7 @@ STAGE_COLOURS = {"localized": "#0072B2", "regional": "#E69F00", "distant": "#D55
 PATHWAY_WORDS = {
     "symptoms": "after symptoms (a work-up followed)",
     "screening": "by screening",
+    "emergency": "as an emergency (too ill to wait for the work-up)",
 }
 
 EVENT_KINDS = ("symptom", "screening", "fracture", "death")

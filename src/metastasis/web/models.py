@@ -131,7 +131,7 @@ class DiagnosisOut(BaseModel):
     day: float
     years: float | None
     age_years: float
-    pathway: str = Field(description="symptoms or screening.")
+    pathway: str = Field(description="symptoms, screening or emergency.")
     pathway_words: str
     trigger: str = Field(description="The symptom or screening test that led to it.")
     name: str = Field(description="The diagnosis, named after the primary.")
