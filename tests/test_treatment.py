@@ -138,6 +138,19 @@ def primary_size(proc: DiseaseProcess, day: float) -> float:
     return float(table.size_at(day)[primary_rows(table)].sum())
 
 
+def _patient_with_a_primary_of(cells: float, cancer: str, days_left: float
+                               ) -> tuple[int, float]:
+    """The first patient (index) whose primary reaches ``cells`` and whose untreated history
+    goes on ``days_left`` days after, with that day: a treatment can then act and be seen."""
+    for index in range(50):
+        untreated = process(cancer, index, 30 * 365.25)
+        days = np.arange(0.0, untreated.end, 30.0)
+        grown = [d for d in days if primary_size(untreated, d) >= cells]
+        if grown and untreated.end > grown[0] + days_left:
+            return index, float(grown[0])
+    raise AssertionError(f"no {cancer} patient's primary reaches {cells:g} cells in time")
+
+
 def assert_tables_equal(a: Any, b: Any) -> None:
     for name in a.__dataclass_fields__:
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
@@ -466,9 +479,9 @@ def test_targeted_therapy_shrinks_lesions_with_its_mutation(
     treatments: TreatmentKnowledge,
 ) -> None:
     plan = protocol(treatments, ["nsclc"], course_step("targeted", "osimertinib", 0, 6, 28))
-    day = 3000.0
-    untreated = process("nsclc", 1, day + 600.0)
-    treated = process("nsclc", 1, day + 600.0)
+    index, day = _patient_with_a_primary_of(1e9, "nsclc", days_left=600.0)
+    untreated = process("nsclc", index, day + 600.0)
+    treated = process("nsclc", index, day + 600.0)
     events = apply_protocol(
         treated, plan, day, [0], everyone(treatments), treatments, np.random.default_rng(3)
     )
