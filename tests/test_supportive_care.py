@@ -1,12 +1,13 @@
 """Best supportive care: registries' metastatic patients who get no anti-tumour treatment.
 
 A cancer type's ``[supportive_care]`` share decides, once per patient and from a stream of
-its own, whether a patient found with distant metastases is given supportive care only
-under the default plans.  Checked here: the share is drawn at its rate (a binomial test at
-alpha = 0.001), the lot moves no other draw, only M1 patients under the default plan are
-concerned, such a patient's course is exactly the untreated one, calibration's ``treated``
-arm leaves them out, and bad input is refused naming the field.  Also the curative-only
-surgery rule: no resection after a course that ended in progression.
+its own, whether a patient found with distant metastases (or, with ``stage_shares``, of a
+stage without them) is given supportive care only under the default plans.  Checked here:
+the share is drawn at its rate (a binomial test at alpha = 0.001), the lot moves no other
+draw, without stage shares only M1 patients under the default plan are concerned, with them
+exactly the stages named, such a patient's course is exactly the untreated one,
+calibration's ``treated`` arm leaves them out, and bad input is refused naming the field.
+Also the curative-only surgery rule: no resection after a course that ended in progression.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def test_the_lot_is_drawn_at_its_share() -> None:
     n, share = 3000, 0.3
     treatments = with_share("colorectal", share)
     lots = [draw_traits(treatments, "colorectal", clinical_generator(SEED, i))
-            .supportive_care_only for i in range(n)]
+            .given_supportive_care(share) for i in range(n)]
     assert stats.binomtest(sum(lots), n, share).pvalue > ALPHA
 
 
@@ -90,8 +91,8 @@ def test_the_lot_moves_no_other_draw() -> None:
         one_rng, two_rng = clinical_generator(SEED, i), clinical_generator(SEED, i)
         one = draw_traits(with_lot, "colorectal", one_rng)
         two = draw_traits(without, "colorectal", two_rng)
-        assert not two.supportive_care_only
-        lots += one.supportive_care_only
+        assert not two.given_supportive_care(1.0)  # no shares: never
+        lots += one.given_supportive_care(0.5)
         assert (one.mutations, one.responder, one.chemo_surviving_fraction) == (
             two.mutations, two.responder, two.chemo_surviving_fraction)
         assert one_rng.random() == two_rng.random()
@@ -123,7 +124,7 @@ def test_only_metastatic_patients_get_supportive_care_only() -> None:
     others = [r for r in standard if r.diagnosis and r.diagnosis.stage.m == "M0"]
     assert metastatic and others  # the test can fail: both kinds of patient are there
     for result in metastatic:
-        assert result.traits.supportive_care_only
+        assert result.traits.given_supportive_care(1.0)
         assert result.protocol == SUPPORTIVE_CARE
         assert result.treatment == ()
     for result in others:
@@ -232,3 +233,62 @@ def test_every_surface_says_what_supportive_care_means() -> None:
                                               "clinical": "true"})
     assert page.status_code == 200
     assert SUPPORTIVE_CARE_MEANING in page.text
+
+
+def with_stage_shares(cancer: str, metastatic: float, stages: dict[str, float]
+                      ) -> TreatmentKnowledge:
+    raw = _treatments().model_dump(mode="json")
+    raw["supportive_care"][cancer] = {
+        "metastatic_share": {"value": metastatic, "source": SOURCE},
+        "stage_shares": {k: {"value": v, "source": SOURCE} for k, v in stages.items()},
+    }
+    return treatments_from_dict(raw)
+
+
+def test_stage_shares_leave_exactly_their_stages_untreated() -> None:
+    """Shares of 1 for stage III and 0 for the metastatic: every stage III patient, and no
+    other, is given supportive care only."""
+    treatments = with_stage_shares("colorectal", 0.0, {"III": 1.0})
+    assert treatments.supportive_care_share("colorectal", "III") == 1.0
+    assert treatments.supportive_care_share("colorectal", "II") == 0.0
+    assert treatments.supportive_care_share("colorectal") == 0.0
+    stories = _stories("colorectal", treatments, Arm(), 120)
+    groups = set()
+    for result in stories:
+        if result.diagnosis is None:
+            continue
+        stage = result.diagnosis.stage
+        groups.add(stage.group)
+        if stage.m == "M0" and stage.group == "III":
+            assert result.protocol == SUPPORTIVE_CARE and result.treatment == ()
+        else:
+            assert result.protocol != SUPPORTIVE_CARE
+    assert {"II", "III", "IV"} <= groups  # the test can fail: each kind of patient is there
+
+
+def test_one_lot_decides_every_stage() -> None:
+    """The lot is one uniform per patient: whoever is untreated at a stage's share is
+    untreated at every larger share, and the shares' rates hold (binomial, alpha 0.001)."""
+    treatments = with_stage_shares("colorectal", 0.6, {"I": 0.1, "III": 0.3})
+    n = 2000
+    traits = [draw_traits(treatments, "colorectal", clinical_generator(SEED, i))
+              for i in range(n)]
+    shares = [treatments.supportive_care_share("colorectal", g) for g in ("I", "III")]
+    shares.append(treatments.supportive_care_share("colorectal"))
+    counts = []
+    for share in shares:
+        counts.append(sum(t.given_supportive_care(share) for t in traits))
+        assert stats.binomtest(counts[-1], n, share).pvalue > ALPHA
+    for t in traits:
+        decided = [t.given_supportive_care(share) for share in shares]
+        assert decided == sorted(decided)  # False ... False True ... True
+
+
+@pytest.mark.parametrize(("stages", "field"), [
+    ({"V": 0.2}, "stage_shares"),
+    ({"II": 1.2}, "stage_shares"),
+    ({"II": -0.2}, "stage_shares"),
+])
+def test_bad_stage_shares_are_refused(stages: dict[str, float], field: str) -> None:
+    with pytest.raises(ModelError, match=field):
+        with_stage_shares("colorectal", 0.25, stages)

@@ -57,8 +57,8 @@ CANCER_DEATH = "tumour burden"
 NO_TREATMENT = "no treatment"
 """The protocol recorded for a patient of an untreated arm."""
 SUPPORTIVE_CARE = "best supportive care"
-"""The protocol recorded for a metastatic patient given no anti-tumour treatment under the
-default plans (:attr:`~metastasis.clinical.treatment.PatientTraits.supportive_care_only`)."""
+"""The protocol recorded for a patient given no anti-tumour treatment under the
+default plans (:meth:`~metastasis.clinical.treatment.PatientTraits.given_supportive_care`)."""
 SUPPORTIVE_CARE_MEANING = (
     "care of symptoms only, with no surgery, drugs or radiotherapy aimed at the cancer: "
     "registries count many such patients among those found with metastatic disease (too "
@@ -89,9 +89,9 @@ class Arm:
     study of stage at diagnosis needs, such as calibration, at a fraction of the cost.
     ``treat`` False diagnoses and follows the patient but gives no treatment: the untreated
     patients whose survival registries report beside the treated ones.  Under the default
-    plans (no ``protocol``), a patient found metastatic whose traits say supportive care
-    only is given no anti-tumour treatment, as registries' shares of such patients say; an
-    explicit ``protocol`` is given to every patient.
+    plans (no ``protocol``), a patient whose supportive-care lot falls below the
+    registries' share for the stage found is given no anti-tumour treatment; an explicit
+    ``protocol`` is given to every patient.
     """
 
     name: str = "standard care"
@@ -411,8 +411,9 @@ def simulate_course(
         return _finish(model, clinical, process, arm, onset_age, traits, events, diagnosis, (),
                        None, index, seed, None)
     protocol_label: str | None
-    if arm.treat and arm.protocol is None and final_stage.m == "M1" and \
-            traits.supportive_care_only:
+    share = treatments.supportive_care_share(
+        model.cancer, None if final_stage.m == "M1" else final_stage.group)
+    if arm.treat and arm.protocol is None and traits.given_supportive_care(share):
         treatment, protocol_label = [], SUPPORTIVE_CARE
     elif arm.treat:
         protocol = arm.protocol or default_protocol(treatments, model.cancer, final_stage.group)

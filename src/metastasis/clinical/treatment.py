@@ -115,12 +115,17 @@ class PatientTraits:
     mutations: frozenset[str] = frozenset()
     responder: dict[str, bool] = field(default_factory=dict, hash=False)
     chemo_surviving_fraction: dict[str, float] = field(default_factory=dict, hash=False)
-    supportive_care_only: bool = False
-    """Found with metastatic disease, this patient would be given no anti-tumour treatment
-    (too frail, or declining it), as registries' shares of such patients say."""
+    supportive_care_lot: float = 1.0
+    """A uniform drawn once: the patient is given no anti-tumour treatment (too frail, or
+    declining it) where it falls below the registries' share of such patients for the stage
+    found (:meth:`given_supportive_care`); 1 (never) for a type without such shares."""
 
     def responds(self, therapy: str) -> bool:
         return self.responder.get(therapy, False)
+
+    def given_supportive_care(self, share: float) -> bool:
+        """Whether this patient is among the ``share`` given supportive care only."""
+        return self.supportive_care_lot < share
 
     def surviving_fraction(self, name: str, therapy: ChemotherapyTherapy) -> float:
         """The share of this patient's sensitive cells that survive a cycle of ``therapy``."""
@@ -186,22 +191,21 @@ def draw_traits(
         mutations=frozenset(markers),
         responder=responder,
         chemo_surviving_fraction=_draw_chemosensitivity(treatments, rng),
-        supportive_care_only=_draw_supportive_care(treatments, cancer, rng),
+        supportive_care_lot=_draw_supportive_care_lot(treatments, cancer, rng),
     )
 
 
-def _draw_supportive_care(
+def _draw_supportive_care_lot(
     treatments: TreatmentKnowledge, cancer: str, rng: np.random.Generator
-) -> bool:
-    """Whether the patient would be given supportive care only if found metastatic.
+) -> float:
+    """The patient's supportive-care lot (:attr:`PatientTraits.supportive_care_lot`).
 
-    From a stream of its own (nothing drawn without a share), so that adding or changing a
-    cancer type's share moves no other draw of the course, in any arm.
+    From a stream of its own (nothing drawn for a type without shares), so that adding or
+    changing a cancer type's shares moves no other draw of the course, in any arm.
     """
-    share = treatments.supportive_care_share(cancer)
-    if share <= 0.0:
-        return False
-    return bool(side_stream(rng, SUPPORTIVE_CARE_STREAM).random() < share)
+    if cancer not in treatments.supportive_care:
+        return 1.0
+    return float(side_stream(rng, SUPPORTIVE_CARE_STREAM).random())
 
 
 def default_protocol(treatments: TreatmentKnowledge, cancer: str, stage_group: str) -> Protocol:

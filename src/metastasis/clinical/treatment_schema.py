@@ -320,6 +320,12 @@ class SupportiveCare(BaseModel):
     metastatic_share: Probability
     """Share of patients diagnosed with distant metastases (M1) given best supportive care
     only: no surgery, drugs or radiotherapy aimed at the cancer."""
+    stage_shares: dict[Literal["I", "II", "III", "IV"], Probability] = {}
+    """By stage group without distant metastases (M0), the share given no curative or other
+    anti-tumour treatment, where a registry says so (none listed: every M0 patient is
+    treated).  One lot per patient decides every stage (see ``draw_traits``): with shares
+    that grow with the stage, a patient left untreated at one stage would be at any later
+    one, as frailty would have it."""
 
 
 class TreatmentKnowledge(BaseModel):
@@ -338,10 +344,17 @@ class TreatmentKnowledge(BaseModel):
     """By cancer type: who is given no anti-tumour treatment (none listed: everyone is
     treated by the plan)."""
 
-    def supportive_care_share(self, cancer: str) -> float:
-        """Share of the cancer type's metastatic patients given supportive care only."""
+    def supportive_care_share(self, cancer: str, stage_group: str | None = None) -> float:
+        """Share of the cancer type's patients given supportive care only: of those found
+        metastatic (M1) with no ``stage_group``, else of those of that stage group without
+        distant metastases."""
         entry = self.supportive_care.get(cancer)
-        return entry.metastatic_share.value if entry is not None else 0.0
+        if entry is None:
+            return 0.0
+        if stage_group is None:
+            return entry.metastatic_share.value
+        share = entry.stage_shares.get(stage_group)  # type: ignore[call-overload]
+        return share.value if share is not None else 0.0
 
     def therapy(self, name: str) -> Any:
         """A therapy by name, with an error listing the known ones."""
