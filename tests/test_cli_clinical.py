@@ -289,6 +289,10 @@ def test_cohort_reports_stage_metastases_survival_causes_and_writes_the_figure(
                   "state)", "Survival from diagnosis by summary stage (Kaplan-Meier, 95 % CI)",
                   "Causes of death", "alive at the horizon"):
         assert words in out, words
+    # the clinical results first, the untreated natural history after them
+    assert out.index("Clinical course: diagnosis") < out.index("Survival beside registry") \
+        < out.index("Disease: the natural history, untreated") \
+        < out.index("Share of patients with a growing")
     assert "16/16" in err  # both progress bars ran to the end
     data = figure.read_bytes()
     assert data[:8] == PNG_MAGIC

@@ -178,7 +178,7 @@ def _print_cohort(console: Console, summary: dict[str, Any], labels: dict[str, s
 
 DISEASE_NOTE = (
     "(The fast engine's untreated histories of the same seed and indices: each primary "
-    "tumour grows, moves and invades as in the clinical course below, but the cells it sheds "
+    "tumour grows, moves and invades as in the clinical course above, but the cells it sheds "
     "and the metastases they found are drawn afresh, so compare the two sections as "
     "distributions, not patient by patient.)"
 )
@@ -386,19 +386,20 @@ def cohort(
         else:
             console = new_console()
             print_disclaimer(console)
-            if course is not None:
-                console.print(Text("Disease: the natural history, untreated", style="bold "
-                                   "underline"))
-                console.print(DISEASE_NOTE, markup=False, soft_wrap=True, style="dim")
-            _print_cohort(console, summary, labels, resolved.label, note)
+            # the clinical results first: what a learner asks (stage, survival); the
+            # untreated natural history after, as what the disease would do unchecked
             if clinical_summary is not None:
-                console.print()
                 clinical_report.print_clinical(
                     console, clinical_summary, horizon,
                     care=clinical_report.describe_arm(arm, setup.clinical, resolved),
                     note=clinical_report.screening_note(screening, setup.clinical, resolved))
                 assert course is not None
                 registry.print_registry(console, compare_with_registries(course, arm))
+                console.print()
+                console.print(Text("Disease: the natural history, untreated", style="bold "
+                                   "underline"))
+                console.print(DISEASE_NOTE, markup=False, soft_wrap=True, style="dim")
+            _print_cohort(console, summary, labels, resolved.label, note)
         if figure is not None:
             typer.echo(f"Wrote {figure}", err=True)
         if target is not None:
