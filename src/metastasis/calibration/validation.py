@@ -32,7 +32,7 @@ from metastasis.clinical.course import SUPPORTIVE_CARE, Arm
 from metastasis.clinical.schema import ClinicalKnowledge
 from metastasis.clinical.treatment_schema import TreatmentKnowledge
 from metastasis.model.resolve import ResolvedModel
-from metastasis.results.statistics import kaplan_meier
+from metastasis.results.statistics import CONFIDENCE, kaplan_meier, wilson_interval
 from metastasis.units import DAYS_PER_YEAR
 
 Verdict = Literal["meets", "misses", "no data"]
@@ -86,18 +86,18 @@ def _verdict(target: Target, estimate: float) -> Verdict:
     return "meets" if low <= estimate <= high else "misses"
 
 
-def _share(target: Target, estimate: Estimate) -> Check:
+def _share(target: Target, estimate: Estimate, confidence: float) -> Check:
     if estimate.trials == 0:
         return Check(target, math.nan, math.nan, math.nan, 0, "no data",
                      "no patient the share is about")
-    low, high = estimate.interval
+    low, high = wilson_interval(estimate.successes, estimate.trials, confidence)
     return Check(target, estimate.share, low, high, estimate.trials,
                  _verdict(target, estimate.share))
 
 
-def _survival(staged: pd.DataFrame, target: Target) -> Check:
+def _survival(staged: pd.DataFrame, target: Target, confidence: float) -> Check:
     days = staged["survival_days"].to_numpy(dtype=float)
-    km = kaplan_meier(days, staged["died"].to_numpy(dtype=bool))
+    km = kaplan_meier(days, staged["died"].to_numpy(dtype=bool), confidence)
     if target.statistic == "survival":
         assert target.years is not None
         at = target.years * DAYS_PER_YEAR
@@ -129,11 +129,13 @@ def patients_of(cohorts: dict[str, pd.DataFrame], arm: str) -> pd.DataFrame:
     return standard[standard["protocol"] != SUPPORTIVE_CARE]
 
 
-def measure(cohorts: dict[str, pd.DataFrame], target: Target) -> Check:
-    """The target's statistic on the patients table of its arm."""
+def measure(cohorts: dict[str, pd.DataFrame], target: Target,
+            confidence: float = CONFIDENCE) -> Check:
+    """The target's statistic on the patients table of its arm, with its interval at
+    ``confidence`` (95 % by default; a test of many targets at once widens it)."""
     patients = patients_of(cohorts, target.arm)
     if target.at_diagnosis:
-        return _share(target, measure_share(patients, target))
+        return _share(target, measure_share(patients, target), confidence)
     assert target.stage is not None
     diagnosed = patients[patients["diagnosed"]]
     staged = diagnosed[diagnosed[stage_column(target.stage)] == target.stage]
@@ -141,7 +143,7 @@ def measure(cohorts: dict[str, pd.DataFrame], target: Target) -> Check:
     if staged.empty:
         return Check(target, math.nan, math.nan, math.nan, 0, "no data",
                      f"no patient diagnosed in stage {target.stage}")
-    return _survival(staged, target)
+    return _survival(staged, target, confidence)
 
 
 def validate(
