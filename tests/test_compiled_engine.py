@@ -145,3 +145,17 @@ def test_the_row_budget_is_kept_by_the_compiled_sampler(monkeypatch: pytest.Monk
             for index in range(40):
                 simulate_patient(model, patient_generator(5, index), 25 * 365.25,
                                  reference=reference)
+
+
+def test_the_grids_of_many_pieces_are_each_piece_s_burden_grid() -> None:
+    """The compiled path builds every piece's grid in one linspace call over arrays of
+    ends; the reference builds each with burden_grid: the same numbers, bit for bit."""
+    from metastasis.engine.burden import GRID_INTERVALS, burden_grid
+
+    rng = np.random.default_rng(8)
+    for _ in range(500):
+        starts = rng.uniform(0.0, 30 * DAYS_PER_YEAR, size=int(rng.integers(1, 40)))
+        ends = starts + rng.uniform(1e-3, DAYS_PER_YEAR, size=starts.size)
+        together = np.linspace(starts, ends, GRID_INTERVALS + 1, axis=1)
+        one_by_one = np.stack([burden_grid(a, b) for a, b in zip(starts, ends, strict=True)])
+        np.testing.assert_array_equal(together, one_by_one)

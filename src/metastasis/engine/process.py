@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from metastasis.engine.accounting import draw_accounting
-from metastasis.engine.burden import BurdenTracker, burden_grid, total_burden
+from metastasis.engine.burden import GRID_INTERVALS, BurdenTracker, total_burden
 from metastasis.engine.intervention import apply_changes, dividing_rows
 from metastasis.engine.sampling import (
     FLOAT_COLUMNS,
@@ -482,7 +482,10 @@ class DiseaseProcess:
         if not pieces:
             return
         rows = self.rows
-        grids = np.stack([burden_grid(*piece) for piece in pieces])
+        bounds = np.array(pieces)
+        # every piece's burden_grid in one call: linspace over arrays of ends is the same
+        # arithmetic row by row (tests/test_compiled_engine.py holds the rows to the reference)
+        grids = np.linspace(bounds[:, 0], bounds[:, 1], GRID_INTERVALS + 1, axis=1)
         sampled = sample_pieces(rows, self.model, self.rng, self.shedding_rate,
                                 self.metastasis_rate, pieces, grids, MAX_LESION_ROWS,
                                 VECTOR_MIN_SOURCES)
@@ -492,11 +495,11 @@ class DiseaseProcess:
         for _, until in pieces[: sampled.pieces - 1]:
             self._piece_sampled(until, until, "horizon")
         cut, until = pieces[sampled.pieces - 1]
-        tracker = BurdenTracker.of_totals(until, self.model.lethal_burden_cells,
-                                          grids[sampled.pieces - 1], sampled.total)
-        if sampled.total[-1] < tracker.lethal:  # the burden only grows within a piece
+        if sampled.total[-1] < self.model.lethal_burden_cells:  # it only grows in a piece
             self._piece_sampled(until, until, "horizon")
             return
+        tracker = BurdenTracker.of_totals(until, self.model.lethal_burden_cells,
+                                          grids[sampled.pieces - 1], sampled.total)
         view = rows.view()
         end, reason = tracker.resolve_end(view.growth_start, view.x0, view.rate,
                                           view.capacity, valid_from=view.valid_from,
