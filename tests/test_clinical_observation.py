@@ -717,3 +717,28 @@ def test_onset_age_distribution(clinical: ClinicalKnowledge) -> None:
     assert stats.kstest(ages, reference.cdf).pvalue > ALPHA
     with pytest.raises(ModelError, match="onset_age"):
         draw_onset_age(clinical, "leukaemia", rng)
+
+
+def test_a_table_s_query_is_shared_with_its_next_caller_only() -> None:
+    """``BurdenQuery.of`` hands the same query to successive callers asking about the same
+    table object (a year's symptoms, then death), a fresh one for another table, and each
+    thread its own."""
+    import threading
+
+    from metastasis.api import load_model
+    from metastasis.clinical.observe import BurdenQuery
+    from metastasis.engine.process import DiseaseProcess
+    from metastasis.engine.seeds import patient_generator
+
+    process = DiseaseProcess(load_model("colorectal"), patient_generator(1, 0), 4000.0)
+    first, later = process.lesion_table(through=2000.0), process.lesion_table(through=3000.0)
+    query = BurdenQuery.of(first)
+    assert BurdenQuery.of(first) is query and query.table is first
+    other = BurdenQuery.of(later)
+    assert other is not query and other.table is later
+    assert BurdenQuery.of(first) is not query  # one table kept at a time: a fresh query
+    seen: list[BurdenQuery] = []
+    worker = threading.Thread(target=lambda: seen.append(BurdenQuery.of(later)))
+    worker.start()
+    worker.join()
+    assert seen[0].table is later and seen[0] is not BurdenQuery.of(later)

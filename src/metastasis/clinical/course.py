@@ -186,7 +186,7 @@ def _first_fatal_crossing(
 ) -> tuple[float, str] | None:
     """The first organ failure or death from the whole burden in [start, stop], if any."""
     best: tuple[float, str] | None = None
-    query = BurdenQuery(table)
+    query = BurdenQuery.of(table)
     reach = query.reach(start, stop)
     if cachexia is not None and cachexia[0] <= reach:
         day = query.first_crossing(None, cachexia[0], start, stop)

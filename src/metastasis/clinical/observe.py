@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from collections.abc import Callable, Sequence
 from typing import cast
 
@@ -216,6 +217,11 @@ skipped: far above the last-bit differences between sums of the same cells taken
 orders, far below any threshold's own spread (a cost setting: the answer is unchanged)."""
 
 
+_LAST_QUERY = threading.local()
+"""The query :meth:`BurdenQuery.of` handed out last in each thread (one: the clinic asks
+about one table at a time; the web server simulates in several threads)."""
+
+
 class BurdenQuery:
     """Questions about the burden of one table, sharing what every question needs.
 
@@ -234,6 +240,18 @@ class BurdenQuery:
         self._columns: _LawColumns | None = None
         self._physical: NDArray[np.int64] | None = None
         self._ceilings: dict[tuple[float, float], float] = {}
+
+    @classmethod
+    def of(cls, table: LesionTable) -> BurdenQuery:
+        """The query of ``table``, shared with the last caller that asked about the same
+        table object: the clinic asks one year's table about symptoms and then about death,
+        and each question would otherwise prepare the columns and ceilings again.  Tables
+        are read-only, so sharing changes no answer."""
+        query: BurdenQuery | None = getattr(_LAST_QUERY, "query", None)
+        if query is None or query.table is not table:
+            query = cls(table)
+            _LAST_QUERY.query = query
+        return query
 
     def ceiling(self, start: float, stop: float) -> float:
         """An upper bound of the burden of every set of rows on [start, stop]: the whole

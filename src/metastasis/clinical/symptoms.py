@@ -113,7 +113,7 @@ def symptom_onsets(
     the order of ``thresholds``.
     """
     onsets = []
-    query = BurdenQuery(table)
+    query = BurdenQuery.of(table)
     reach = query.reach(start, stop)
     for threshold in thresholds:
         if threshold.cells > reach:
