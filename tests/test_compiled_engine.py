@@ -148,14 +148,15 @@ def test_the_row_budget_is_kept_by_the_compiled_sampler(monkeypatch: pytest.Monk
 
 
 def test_the_grids_of_many_pieces_are_each_piece_s_burden_grid() -> None:
-    """The compiled path builds every piece's grid in one linspace call over arrays of
-    ends; the reference builds each with burden_grid: the same numbers, bit for bit."""
-    from metastasis.engine.burden import GRID_INTERVALS, burden_grid
+    """The compiled path builds every piece's grid at once (burden_grids); the reference
+    builds each with burden_grid, numpy's linspace: the same numbers, bit for bit."""
+    from metastasis.engine.burden import burden_grid, burden_grids
 
     rng = np.random.default_rng(8)
-    for _ in range(500):
+    for _ in range(2000):
         starts = rng.uniform(0.0, 30 * DAYS_PER_YEAR, size=int(rng.integers(1, 40)))
         ends = starts + rng.uniform(1e-3, DAYS_PER_YEAR, size=starts.size)
-        together = np.linspace(starts, ends, GRID_INTERVALS + 1, axis=1)
+        ends[::3] = np.ceil(ends[::3] / 365.25) * 365.25  # pieces end on the year's days too
+        together = burden_grids(starts, ends)
         one_by_one = np.stack([burden_grid(a, b) for a, b in zip(starts, ends, strict=True)])
         np.testing.assert_array_equal(together, one_by_one)

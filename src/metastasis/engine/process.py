@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from metastasis.engine.accounting import draw_accounting
-from metastasis.engine.burden import GRID_INTERVALS, BurdenTracker, total_burden
+from metastasis.engine.burden import BurdenTracker, burden_grids, total_burden
 from metastasis.engine.intervention import apply_changes, dividing_rows
 from metastasis.engine.sampling import (
     FLOAT_COLUMNS,
@@ -483,9 +483,7 @@ class DiseaseProcess:
             return
         rows = self.rows
         bounds = np.array(pieces)
-        # every piece's burden_grid in one call: linspace over arrays of ends is the same
-        # arithmetic row by row (tests/test_compiled_engine.py holds the rows to the reference)
-        grids = np.linspace(bounds[:, 0], bounds[:, 1], GRID_INTERVALS + 1, axis=1)
+        grids = burden_grids(bounds[:, 0], bounds[:, 1])  # each piece's burden_grid
         sampled = sample_pieces(rows, self.model, self.rng, self.shedding_rate,
                                 self.metastasis_rate, pieces, grids, MAX_LESION_ROWS,
                                 VECTOR_MIN_SOURCES)
