@@ -24,7 +24,13 @@ from typer.testing import CliRunner
 from metastasis.api import load_model
 from metastasis.cli.app import app
 from metastasis.clinical import course as course_module
-from metastasis.clinical.course import EMERGENCY, Arm, ClinicalResult, simulate_course
+from metastasis.clinical.course import (
+    EMERGENCY,
+    REPEAT_BIOPSY_DAYS,
+    Arm,
+    ClinicalResult,
+    simulate_course,
+)
 from metastasis.clinical.loader import clinical_from_dict, load_clinical
 from metastasis.clinical.observe import CROSSING_TOLERANCE_DAYS
 from metastasis.clinical.schema import ClinicalKnowledge
@@ -86,6 +92,8 @@ def test_an_emergency_comes_between_the_symptom_and_the_untreated_death() -> Non
         # untreated: the same death, found by a search that starts elsewhere
         assert mine.death_day == pytest.approx(before.death_day, abs=CROSSING_TOLERANCE_DAYS)
         assert _first_workup_symptom(mine, clinical) <= dx.day <= mine.death_day
+        if not dx.confirmed:  # biopsies cut short by the death: diagnosed on imaging
+            assert dx.day + REPEAT_BIOPSY_DAYS > mine.death_day
         assert dx.trigger in {e.label for e in mine.events if e.kind == "symptom"}
     assert emergencies >= 5
 

@@ -124,9 +124,11 @@ PARAMETERS: dict[str, Parameter] = {
         Parameter("metastasis_speedup", "growth", "metastasis_speedup",
                   "how many times faster a metastasis doubles than its primary at the "
                   "reference size",
-                  low=0.5, high=5.0,
-                  prior="from twice as slow as the primary to five times as fast; Finlay et al. "
-                        "1988 measured 1.86 in colorectal liver metastases"),
+                  low=0.5, high=10.0,
+                  prior="from twice as slow as the primary to ten times as fast (a slow primary "
+                        "such as a renal one, doubling in 200 days, can seed metastases that "
+                        "double in weeks); Finlay et al. 1988 measured 1.86 in colorectal "
+                        "liver metastases"),
         Parameter("cachexia_threshold", "outcomes.cachexia", "median_threshold_cells",
                   "whole tumour burden (cells) at which the median patient dies of cachexia",
                   direction=0, file="clinical", low=1e10, high=3e12,

@@ -12,6 +12,7 @@ burden ends the life, or the horizon censors it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -358,10 +359,15 @@ def simulate_course(
     if pathway == SCREENING:
         found_ids.add(PRIMARY)
     biopsies, confirmed, day = 0, False, dx_day
+    # an emergency patient's biopsies stop at the death the admission came before: a cancer
+    # not confirmed by then is diagnosed on imaging alone
+    last_day = untreated_death[0] if pathway == EMERGENCY and untreated_death else math.inf
     while not confirmed and biopsies < MAX_BIOPSIES:
         biopsies += 1
         confirmed = biopsy(clinical, rng)
         if not confirmed:
+            if day + REPEAT_BIOPSY_DAYS > last_day:
+                break
             day += REPEAT_BIOPSY_DAYS
     natural = process.lesion_table(through=day)
     dx_day = min(day, process.known_end)
