@@ -177,10 +177,9 @@ def _print_cohort(console: Console, summary: dict[str, Any], labels: dict[str, s
 
 
 DISEASE_NOTE = (
-    "(The fast engine's untreated histories of the same seed and indices: each primary "
-    "tumour grows, moves and invades as in the clinical course above, but the cells it sheds "
-    "and the metastases they found are drawn afresh, so compare the two sections as "
-    "distributions, not patient by patient.)"
+    "(The same patients left untreated: each history is the clinical course's own natural "
+    "history up to the day of diagnosis, lesion for lesion, and goes on untreated from "
+    "there.)"
 )
 
 
