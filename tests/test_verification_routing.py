@@ -232,12 +232,15 @@ def test_arrest_probabilities_match_hand_derivation(
 
 def test_plexus_case_is_not_vacuous(default_raw: dict[str, Any]) -> None:
     """The prostate case above exercises the vertebral plexus: the shipped anatomy gives
-    the prostate a plexus share, and it sends more cells to bone than the kidney gets."""
+    the prostate a plexus share, and it sends more cells to bone than a caval site without
+    one (the skin) gets; the kidney's larger share sends more still."""
     survival = SURVIVALS["lossy"]
     hand = HandRouting(default_raw, survival)
-    assert hand._plexus("prostate") > 0.0
+    assert hand._plexus("prostate") > 0.0 and hand._plexus("skin") == 0.0
     bone = hand.names.index("bone")
-    assert hand.blood("prostate")[bone] > hand.blood("kidney")[bone]
+    assert hand.blood("prostate")[bone] > hand.blood("skin")[bone]
+    assert hand._plexus("kidney") > hand._plexus("prostate")
+    assert hand.blood("kidney")[bone] > hand.blood("prostate")[bone]
 
 
 def _founder_raw(iwata_raw: dict[str, Any], survival: Survival) -> dict[str, Any]:
