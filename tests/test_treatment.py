@@ -125,6 +125,12 @@ def model_of(cancer: str) -> Any:
     return load_model(cancer)
 
 
+def _rng() -> np.random.Generator:
+    """The clinic's generator of a test: seeded, so that what it draws (an operation's death
+    among them) is the same on every run."""
+    return np.random.default_rng(SEED)
+
+
 def process(cancer: str, index: int, horizon: float, seed: int = SEED) -> DiseaseProcess:
     return DiseaseProcess(model_of(cancer), patient_generator(seed, index), horizon)
 
@@ -496,7 +502,7 @@ def test_targeted_non_responder_is_untouched(treatments: TreatmentKnowledge) -> 
     traits = PatientTraits(frozenset({"EGFR"}), {"osimertinib": False})
     untreated = process("nsclc", 2, 3000.0)
     treated = process("nsclc", 2, 3000.0)
-    events = apply_protocol(treated, plan, 2400.0, [], traits, treatments, np.random.default_rng())
+    events = apply_protocol(treated, plan, 2400.0, [], traits, treatments, _rng())
     assert [e.outcome for e in events] == ["no effect: non-responder"]
     assert_tables_equal(treated.lesion_table(), untreated.lesion_table())
 
@@ -538,7 +544,7 @@ def test_immunotherapy_acts_only_in_responders(treatments: TreatmentKnowledge) -
         traits = PatientTraits(frozenset(), {"nivolumab_ipilimumab": responds})
         untreated = process("melanoma", 4, day + 300.0)
         treated = process("melanoma", 4, day + 300.0)
-        events = apply_protocol(treated, plan, day, [], traits, treatments, np.random.default_rng())
+        events = apply_protocol(treated, plan, day, [], traits, treatments, _rng())
         if responds:
             assert events[0].outcome == "responded"
             later = day + 4 * 21
@@ -552,7 +558,7 @@ def test_pembrolizumab_needs_high_pd_l1(treatments: TreatmentKnowledge) -> None:
     plan = protocol(treatments, ["nsclc"], course_step("immunotherapy", "pembrolizumab", 0, 2, 21))
     traits = PatientTraits(frozenset(), {"pembrolizumab": True})
     proc = process("nsclc", 0, 3000.0)
-    events = apply_protocol(proc, plan, 2400.0, [0], traits, treatments, np.random.default_rng())
+    events = apply_protocol(proc, plan, 2400.0, [0], traits, treatments, _rng())
     assert events[0].outcome.startswith("no effect: no PDL1_high")
 
 
@@ -592,7 +598,7 @@ def test_radiation_needs_a_found_lesion_in_its_sites(treatments: TreatmentKnowle
         treatments, ["colorectal"], radiation_step("stereotactic_radiosurgery", ["brain"])
     )
     proc = process("colorectal", 0, 2300.0)
-    events = apply_protocol(proc, plan, 2200.0, [0], NOBODY, treatments, np.random.default_rng())
+    events = apply_protocol(proc, plan, 2200.0, [0], NOBODY, treatments, _rng())
     assert [e.outcome for e in events] == ["not needed: no lesion found in brain"]
     assert proc.interventions == []
 
@@ -634,7 +640,7 @@ def test_surgery_removes_the_primary_and_its_future_seeding(
 
     plan = protocol(treatments, ["colorectal"], surgery_step(primary=True, regional_nodes=True))
     proc = process("colorectal", index, horizon)
-    events = apply_protocol(proc, plan, day, [0], NOBODY, treatments, np.random.default_rng())
+    events = apply_protocol(proc, plan, day, [0], NOBODY, treatments, _rng())
     assert events[0].outcome == "resected"
     table = proc.lesion_table()
     for t in (day, day + 1.0, proc.end - 1.0):
@@ -665,7 +671,7 @@ def test_metastasectomy_follows_the_eligibility_rules(treatments: TreatmentKnowl
     )
     proc = process("colorectal", index, day + 200.0)
     events = apply_protocol(
-        proc, plan, day, [0, liver], NOBODY, treatments, np.random.default_rng()
+        proc, plan, day, [0, liver], NOBODY, treatments, _rng()
     )
     assert [e.outcome for e in events] == ["resected", "resected"]
     table = proc.lesion_table()
@@ -673,7 +679,7 @@ def test_metastasectomy_follows_the_eligibility_rules(treatments: TreatmentKnowl
 
     proc = process("colorectal", index, day + 200.0)
     events = apply_protocol(
-        proc, plan, day, [0, liver, other], NOBODY, treatments, np.random.default_rng()
+        proc, plan, day, [0, liver, other], NOBODY, treatments, _rng()
     )
     assert len(events) == 1 and events[0].outcome.startswith("not resectable: metastases in")
     assert proc.interventions == []
@@ -685,7 +691,7 @@ def test_treatment_stops_once_the_natural_history_has_ended(
 ) -> None:
     plan = protocol(treatments, ["colorectal"], course_step("chemotherapy", "folfox", 0, 12, 14))
     proc = process("colorectal", 0, 2260.0)
-    events = apply_protocol(proc, plan, 2200.0, [0], NOBODY, treatments, np.random.default_rng())
+    events = apply_protocol(proc, plan, 2200.0, [0], NOBODY, treatments, _rng())
     assert events[-1].outcome == "not given"
     assert all(day < proc.end for day in proc.interventions)
     assert len(proc.interventions) == math.ceil((proc.end - 2200.0) / 14)
@@ -735,7 +741,7 @@ def test_found_lesions_are_named_in_the_table_they_were_found_in(
     plan = protocol(treatments, ["colorectal"], radiation_step("stereotactic_radiosurgery", [site]))
     always = with_therapy(treatments, "stereotactic_radiosurgery", local_control=1.0)
     events = apply_protocol(
-        proc, plan, day, [lesion], NOBODY, always, np.random.default_rng(), found_in=late
+        proc, plan, day, [lesion], NOBODY, always, _rng(), found_in=late
     )
     assert [e.outcome for e in events] == ["local control"]
     assert events[0].lesions == (lesion,)
@@ -873,7 +879,7 @@ def test_protocol_for_another_cancer_is_refused(treatments: TreatmentKnowledge) 
     proc = process("nsclc", 0, 3000.0)
     plan = default_protocol(treatments, "colorectal", "III")
     with pytest.raises(ModelError) as info:
-        apply_protocol(proc, plan, 2400.0, [0], NOBODY, treatments, np.random.default_rng())
+        apply_protocol(proc, plan, 2400.0, [0], NOBODY, treatments, _rng())
     assert (info.value.field, info.value.value) == ("protocol.cancers", "nsclc")
     assert "colorectal" in info.value.allowed
     assert proc.interventions == []
@@ -887,14 +893,14 @@ def test_bad_arguments_of_the_api(treatments: TreatmentKnowledge) -> None:
     proc = process("colorectal", 0, 2400.0)
     plan = default_protocol(treatments, "colorectal", "I")
     with pytest.raises(ModelError, match="found_lesions"):
-        apply_protocol(proc, plan, 2200.0, [10**6], NOBODY, treatments, np.random.default_rng())
+        apply_protocol(proc, plan, 2200.0, [10**6], NOBODY, treatments, _rng())
     with pytest.raises(ModelError, match="start_day"):
-        apply_protocol(proc, plan, -1.0, [0], NOBODY, treatments, np.random.default_rng())
+        apply_protocol(proc, plan, -1.0, [0], NOBODY, treatments, _rng())
     bad_site = protocol(
         treatments, ["colorectal"], radiation_step("stereotactic_radiosurgery", ["spleen"])
     )
     with pytest.raises(ModelError, match="spleen"):
-        apply_protocol(proc, bad_site, 2200.0, [0], NOBODY, treatments, np.random.default_rng())
+        apply_protocol(proc, bad_site, 2200.0, [0], NOBODY, treatments, _rng())
     late_bad_site = protocol(
         treatments,
         ["colorectal"],
@@ -903,7 +909,7 @@ def test_bad_arguments_of_the_api(treatments: TreatmentKnowledge) -> None:
     )
     with pytest.raises(ModelError, match=r"protocol\.steps\.1\.sites"):
         apply_protocol(
-            proc, late_bad_site, 2200.0, [0], NOBODY, treatments, np.random.default_rng()
+            proc, late_bad_site, 2200.0, [0], NOBODY, treatments, _rng()
         )
     assert proc.interventions == []  # refused before anything was done
 
