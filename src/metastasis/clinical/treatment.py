@@ -595,11 +595,11 @@ class _Treatment:
         return _Drug(therapy, f, median, mu.value if draws and mu is not None else None,
                      self.treatments.resistance_bit(step.therapy))
 
-    def engine_cycle(self, step: CourseStep, k: int) -> bool:
-        """Whether cycle ``k`` can be left to the engine (:meth:`cycle_in_engine`): a later
-        cycle that draws nothing and needs no measurement, on a compiled process (a
-        reference process keeps the readable path)."""
-        return k > 0 and self._drug(step, k).mu is None and not self.process.reference
+    def engine_cycle(self, drug: _Drug, k: int) -> bool:
+        """Whether cycle ``k`` of ``drug`` can be left to the engine
+        (:meth:`cycle_in_engine`): a later cycle that draws nothing and needs no
+        measurement, on a compiled process (a reference process keeps the readable path)."""
+        return k > 0 and drug.mu is None and not self.process.reference
 
     def cycle(
         self, index: int, step: CourseStep, course: _Course, k: int, lesions: _Lesions, day: float
@@ -644,12 +644,12 @@ class _Treatment:
         ))
         self._cycle_event(index, step, k, drug, day, treated, spared, dormant, carriers)
 
-    def cycle_in_engine(self, index: int, step: CourseStep, k: int, day: float) -> bool:
+    def cycle_in_engine(self, index: int, step: CourseStep, k: int, drug: _Drug,
+                        day: float) -> bool:
         """:meth:`cycle` for a cycle that draws nothing, done by the engine
         (:meth:`~metastasis.engine.process.DiseaseProcess.kill_dividing`) without a lesion
         table: the same changes, the same story.  False, with nothing done, when the history
         has ended by ``day``."""
-        drug = self._drug(step, k)
         kill = self.process.kill_dividing(day, drug.f, drug.bit)
         if kill is None:
             return False
@@ -784,8 +784,9 @@ class _Treatment:
             course = _Course()
             for k, day in enumerate(step.cycle_days(self.start)):
                 run = _bind(self.cycle, index, step, course, k)
-                engine = (functools.partial(self.cycle_in_engine, index, step, k)
-                          if self.engine_cycle(step, k) else None)
+                drug = self._drug(step, k)
+                engine = (functools.partial(self.cycle_in_engine, index, step, k, drug)
+                          if self.engine_cycle(drug, k) else None)
                 actions.append(_Action(day, SYSTEMIC, index, k, run, engine=engine))
             end = self.start + step.end_offset()
             run = _bind(self.evaluate, index, step, course)

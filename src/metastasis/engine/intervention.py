@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from metastasis.engine.sampling import (
+    ABSENT_ROUTE,
     F_ARRIVAL,
     F_AWAKENING,
     F_CAPACITY,
@@ -44,6 +45,7 @@ from metastasis.engine.sampling import (
     I_ROUTE,
     MUTATION_ROUTE,
     _grow,
+    by_lesion,
 )
 
 if TYPE_CHECKING:  # the rows' module imports this one
@@ -202,22 +204,18 @@ def _dividing_rows(
     bits; the spared rows that carry one; and the number of dormant rows.  Also each chosen
     row's tumour (its lesion, or for a clone the lesion it arose in, up through clones of
     clones, as long as the parent has a row): the clinic's ``_Lesions`` computes the same
-    from a lesion table, which stays the readable definition."""
-    absent = MUTATION_ROUTE - 1  # below every route code
-    route_of = np.full(next_lesion, absent, dtype=np.int64)
-    parent_of = np.full(next_lesion, -1, dtype=np.int64)
-    for row in range(size):
-        if row == 0 or floats[F_ARRIVAL, row] < day:  # the rows a table through the day has
-            route_of[ints[I_LESION, row]] = ints[I_ROUTE, row]
-            parent_of[ints[I_LESION, row]] = ints[I_PARENT, row]
+    from a lesion table, which stays the readable definition.  The lineage tables may read
+    rows founded after the day too: their ids are new, never an ancestor of a present row."""
+    route_of, parent_of = by_lesion(ints[I_LESION, :size], ints[I_PARENT, :size],
+                                    ints[I_ROUTE, :size], next_lesion)
     treated = np.empty(size, dtype=np.int64)
     spared = np.empty(size, dtype=np.int64)
     n_treated, n_spared, dormant = 0, 0, 0
     for row in range(size):
-        if not (row == 0 or floats[F_ARRIVAL, row] < day):
-            continue
-        if not (floats[F_VALID_FROM, row] <= day < floats[F_VALID_TO, row]
-                and floats[F_ARRIVAL, row] <= day):
+        # present: in a table through the day (founded before it; the primary always) and
+        # valid on it
+        founded = row == 0 or floats[F_ARRIVAL, row] < day
+        if not (founded and floats[F_VALID_FROM, row] <= day < floats[F_VALID_TO, row]):
             continue
         if day < floats[F_AWAKENING, row]:
             dormant += 1
@@ -232,7 +230,7 @@ def _dividing_rows(
     for k in range(chosen.size):
         tumour = ints[I_LESION, chosen[k]]
         while route_of[tumour] == MUTATION_ROUTE and parent_of[tumour] >= 0 \
-                and route_of[parent_of[tumour]] != absent:
+                and route_of[parent_of[tumour]] != ABSENT_ROUTE:
             tumour = parent_of[tumour]
         roots[k] = tumour
     return treated[:n_treated].copy(), roots[:n_treated].copy(), roots[n_treated:].copy(), \

@@ -437,19 +437,32 @@ def shedding_shares(rows: LesionRows, model: ResolvedModel) -> NDArray[np.float6
                            float(factor))
 
 
+ABSENT_ROUTE = MUTATION_ROUTE - 1
+"""Route code of a lesion id with no row (below every real code), in :func:`by_lesion`."""
+
+
+@numba.njit(cache=True)
+def by_lesion(lesion: NDArray[np.int64], parent: NDArray[np.int64], route: NDArray[np.int64],
+              next_lesion: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Each lesion id's route and parent (ids are below ``next_lesion``; an id with no row
+    has :data:`ABSENT_ROUTE` and parent -1): the tables a walk up a clone's lineage reads.
+    Every segment of a lesion carries the same route and parent; the last row wins."""
+    route_of = np.full(next_lesion, ABSENT_ROUTE, dtype=np.int64)
+    parent_of = np.full(next_lesion, -1, dtype=np.int64)
+    for row in range(lesion.size):
+        route_of[lesion[row]] = route[row]
+        parent_of[lesion[row]] = parent[row]
+    return route_of, parent_of
+
+
 @numba.njit(cache=True)
 def _lineage_shares(lesion: NDArray[np.int64], parent: NDArray[np.int64],
                     route: NDArray[np.int64], next_lesion: int,
                     factor: float) -> NDArray[np.float64]:
-    """:func:`shedding_shares_reference`'s walk up each clone's lineage, over arrays indexed
-    by lesion id (ids are below ``next_lesion``; an id with no row reads as absent)."""
-    absent = MUTATION_ROUTE - 1  # below every route code
-    route_of = np.full(next_lesion, absent, dtype=np.int64)
-    parent_of = np.full(next_lesion, -1, dtype=np.int64)
+    """:func:`shedding_shares_reference`'s walk up each clone's lineage, over the tables of
+    :func:`by_lesion`."""
+    route_of, parent_of = by_lesion(lesion, parent, route, next_lesion)
     size = lesion.size
-    for row in range(size):  # the last row of a lesion wins, as in the reference's dicts
-        route_of[lesion[row]] = route[row]
-        parent_of[lesion[row]] = parent[row]
     shares = np.empty(size)
     for row in range(size):
         if route[row] == PRIMARY_ROUTE:
