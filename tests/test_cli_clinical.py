@@ -35,6 +35,7 @@ from metastasis.clinical.cohort import compare, run_clinical_cohort
 from metastasis.clinical.course import Arm, ClinicalResult, simulate_course
 from metastasis.clinical.loader import load_clinical
 from metastasis.clinical.treatment_schema import load_protocols, load_treatments
+from metastasis.limits import FOLLOW_UP_YEARS
 
 runner = CliRunner()
 YEARS = 20.0
@@ -66,7 +67,7 @@ def course(seed: int, index: int, *, cancer: str = "colorectal", screening: bool
     chosen = None
     if protocol_file is not None:
         chosen = load_protocols(protocol_file, treatments)[protocol or "mine"]
-    arm = Arm(screening=screening, protocol=chosen)
+    arm = Arm(screening=screening, protocol=chosen, years_after_diagnosis=FOLLOW_UP_YEARS)
     return simulate_course(model, clinical, treatments, seed, index, YEARS, arm)
 
 
@@ -139,7 +140,7 @@ def test_a_patient_alive_at_the_horizon_is_censored() -> None:
     index = find_patient(lambda r: r.diagnosis is not None and not r.died)
     out = ok("simulate", "--seed", "1", "--patient", str(index))
     outcome = out.split("\nOutcome\n")[1]
-    assert "Alive at the horizon" in outcome and "censored" in outcome
+    assert "Alive at the end of follow-up" in outcome and "censored" in outcome
     assert "clinic, horizon: alive at the end of the simulated horizon (censored)" in out
 
 
@@ -287,7 +288,7 @@ def test_cohort_reports_stage_metastases_survival_causes_and_writes_the_figure(
                   "Clinical course: diagnosis, stage, treatment and survival",
                   "Stage at diagnosis", "Metastases at diagnosis (distant, any size, true "
                   "state)", "Survival from diagnosis by summary stage (Kaplan-Meier, 95 % CI)",
-                  "Causes of death", "alive at the horizon"):
+                  "Causes of death", "alive at the end of follow-up"):
         assert words in out, words
     # the clinical results first, the untreated natural history after them
     assert out.index("Clinical course: diagnosis") < out.index("Survival beside registry") \

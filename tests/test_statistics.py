@@ -217,6 +217,14 @@ def test_survival_at_reads_the_step_function() -> None:
     assert km.survival_at(2.5).estimate == pytest.approx(1 / 3, abs=1e-15)
     assert km.survival_at(100.0).estimate == pytest.approx(1 / 3, abs=1e-15)  # carried on
     assert km.follow_up == 3.0
+    assert km.known_at(3.0) is not None and km.known_at(3.5) is None
+
+
+def test_a_curve_that_fell_to_zero_is_known_beyond_its_follow_up() -> None:
+    """Everyone died within two years: survival at five years is 0, not unknown (a stage
+    IV cohort read "not known (follow-up under 5 years)")."""
+    km = kaplan_meier(np.array([0.5, 1.0, 2.0]), np.array([True, True, True]))
+    assert km.known_at(5.0) is not None and km.known_at(5.0).estimate == 0.0
 
 
 @pytest.mark.parametrize(("durations", "events"), [

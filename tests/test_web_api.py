@@ -30,8 +30,10 @@ import metastasis
 import metastasis.guide as guide
 from metastasis import jsondata
 from metastasis.api import load_model, run_patient
+from metastasis.clinical.course import Arm
 from metastasis.cohort import run_cohort
 from metastasis.knowledge.loader import load as load_knowledge
+from metastasis.limits import FOLLOW_UP_YEARS
 from metastasis.web import Limits, bodymap, charts, clinical_view, create_app
 from metastasis.web.limits import MAX_INDEX, MAX_SEED
 from metastasis.web.runner import Busy, Deadline, Runner, TooSlow
@@ -40,6 +42,8 @@ KB = load_knowledge()
 CANCERS = sorted(KB.cancers)
 SEED = 11
 YEARS = 10.0
+WEB_ARM = Arm("standard care", years_after_diagnosis=FOLLOW_UP_YEARS)
+"""The arm of the web's clinical courses: standard care, followed five years from diagnosis."""
 
 
 @pytest.fixture(scope="module")
@@ -562,24 +566,22 @@ def test_clinical_cohort_sets_survival_beside_the_registries(client: TestClient)
     assert "screened" in screened["clinical"]["registry"]["sentence"]
 
 
-def test_five_year_survival_is_not_shown_beyond_the_follow_up(client: TestClient) -> None:
-    """Over a short horizon no patient is followed five years after diagnosis: the page and
-    the API say the figure is not known rather than showing the last value carried on."""
+def test_five_year_survival_is_known_for_every_stage(client: TestClient) -> None:
+    """Issue 11: over a short horizon counted from the first cell, 5-year survival was
+    unknown (or shown carried on).  Every diagnosed patient is now followed five years after
+    diagnosis, so each stage's curve reaches five years or falls to zero, and the page shows
+    a figure for every stage, even with 8 years to a diagnosis."""
     params = {"cancer": "colorectal", "patients": "40", "seed": "2024", "years": "8",
               "clinical": "true"}
     body = client.get("/api/cohort", params=params).json()
     curves = body["clinical"]["survival_by_stage"]
     assert curves
-    unknown = 0
     for curve in curves.values():
-        if max(curve["years"]) < 5.0:
-            assert curve["five_year_survival"] is None
-            unknown += 1
-        else:
-            assert curve["five_year_survival"] is not None
-    assert unknown > 0
+        assert max(curve["years"]) >= 5.0 or min(curve["survival"]) == 0.0
+        assert curve["five_year_survival"] is not None
     page = client.get("/cohort", params=params)
-    assert "not known (follow-up under 5 years)" in page.text
+    assert "not known (follow-up under 5 years)" not in page.text
+    assert "then 5 years of follow-up for each patient diagnosed" in page.text
 
 
 # --------------------------------------------------------------------------- offline, safe
@@ -683,7 +685,7 @@ def course():
     from metastasis.clinical.treatment_schema import load_treatments
 
     return simulate_course(load_model("colorectal"), load_clinical(), load_treatments(), SEED,
-                           CLINICAL_INDEX, YEARS)
+                           CLINICAL_INDEX, YEARS, WEB_ARM)
 
 
 def test_patient_clinical_course_is_the_clinical_layers(client: TestClient, course) -> None:
@@ -768,7 +770,7 @@ def test_clinical_cohort_is_the_clinical_layers(client: TestClient) -> None:
 
     n = 12
     expected = run_clinical_cohort(load_model("colorectal"), load_clinical(),
-                                   load_treatments(), n, SEED, YEARS).summary()
+                                   load_treatments(), n, SEED, YEARS, WEB_ARM).summary()
     body = client.get("/api/cohort", params={"cancer": "colorectal", "patients": n,
                                              "seed": SEED, "years": YEARS,
                                              "clinical": "true"}).json()
@@ -936,7 +938,8 @@ def simulate_course_for_map():  # type: ignore[no-untyped-def]
 
     model = load_model("colorectal")
     for index in range(100):
-        course = simulate_course(model, load_clinical(), load_treatments(), SEED, index, 20.0)
+        course = simulate_course(model, load_clinical(), load_treatments(), SEED, index, 20.0,
+                                 WEB_ARM)
         if any(e.modality == "surgery" for e in course.treatment) and course.death_day is None:
             return course
     pytest.fail("no resected, surviving colorectal patient among 100")
@@ -968,7 +971,7 @@ def test_the_slider_opens_at_diagnosis(client: TestClient) -> None:
     index, course = next(
         (i, c) for i in range(60)
         if (c := simulate_course(model, load_clinical(), load_treatments(), SEED, i,
-                                 20.0)).diagnosis is not None)
+                                 20.0, WEB_ARM)).diagnosis is not None)
     query = {"cancer": "colorectal", "seed": SEED, "index": index, "years": 20}
 
     def slider(**extra: object) -> int:

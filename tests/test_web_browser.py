@@ -28,6 +28,8 @@ import pytest
 
 from metastasis import DISCLAIMER
 from metastasis.api import load_model, run_patient
+from metastasis.clinical.course import Arm
+from metastasis.limits import FOLLOW_UP_YEARS
 
 CHROMIUM = os.environ.get("METASTASIS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -246,7 +248,8 @@ def test_clinical_course_on_the_patient_page(session: Session) -> None:
     # the first patient operated on and then treated on a later day (adjuvant drugs)
     model, clinical, treatments = load_model("colorectal"), load_clinical(), load_treatments()
     for index in range(40):
-        course = simulate_course(model, clinical, treatments, SEED, index, 10.0)
+        course = simulate_course(model, clinical, treatments, SEED, index, 10.0,
+                                 Arm("standard care", years_after_diagnosis=FOLLOW_UP_YEARS))
         if (course.diagnosis is not None and course.treatment
                 and course.treatment[0].outcome == "resected"
                 and course.treatment[-1].day > course.treatment[0].day):

@@ -21,6 +21,12 @@ bars long before it finished)."""
 MAX_YEARS = 150.0
 """Longest horizon accepted: beyond any human life span, so a typo is caught."""
 
+FOLLOW_UP_YEARS = 5.0
+"""Default follow-up of a clinical course after diagnosis, on every surface (command line,
+web, ``clinical_cohort``): each diagnosed patient is followed five years or to death, so
+5-year survival, the registries' headline figure, is known for the whole cohort.  A horizon
+counted from the first cell followed a late diagnosis only briefly (issue 11)."""
+
 
 def check_seed(seed: int | None) -> int:
     """Validate a root seed, drawing a fresh one when none is given."""
@@ -33,14 +39,16 @@ def check_seed(seed: int | None) -> int:
     return seed
 
 
-def check_years(years: float) -> float:
-    """Validate a horizon in years: finite and in (0, 150]."""
+def check_years(years: float, name: str = "years") -> float:
+    """Validate a horizon in years (or another span of years, named ``name`` in the error):
+    finite and in (0, 150]."""
     if (
-        not isinstance(years, int | float)
+        isinstance(years, bool)
+        or not isinstance(years, int | float)
         or not math.isfinite(years)
         or not (0.0 < years <= MAX_YEARS)
     ):
-        raise ModelError("years", years, f"a number of years in (0, {MAX_YEARS:g}]")
+        raise ModelError(name, years, f"a number of years in (0, {MAX_YEARS:g}]")
     return float(years)
 
 

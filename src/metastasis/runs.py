@@ -82,6 +82,7 @@ class ClinicalSetting:
         protocol = self.arm.protocol
         return {"arm": self.arm.name, "screening": self.arm.screening,
                 "follow_up": self.arm.follow_up,
+                "years_after_diagnosis": self.arm.years_after_diagnosis,
                 "protocol": None if protocol is None else protocol.model_dump(mode="json"),
                 "clinical": self.clinical.model_dump(mode="json"),
                 "treatments": self.treatments.model_dump(mode="json")}

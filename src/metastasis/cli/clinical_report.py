@@ -148,12 +148,15 @@ def choose_protocol(setup: ClinicalSetup, name: str | None) -> tuple[str, Protoc
     return name, setup.protocols[name]
 
 
-def make_arm(screening: bool, chosen: tuple[str, Protocol] | None) -> Arm:
-    """An arm named by what it does: screening or not, default plan or a named protocol."""
+def make_arm(screening: bool, chosen: tuple[str, Protocol] | None,
+             years_after_diagnosis: float | None = None) -> Arm:
+    """An arm named by what it does: screening or not, default plan or a named protocol;
+    following each diagnosed patient ``years_after_diagnosis`` (None: to the horizon)."""
     care = "screening" if screening else "no screening"
     plan = "default plan by stage" if chosen is None else f"protocol {chosen[0]}"
     return Arm(name=f"{care}, {plan}", screening=screening,
-               protocol=None if chosen is None else chosen[1])
+               protocol=None if chosen is None else chosen[1],
+               years_after_diagnosis=years_after_diagnosis)
 
 
 def parse_arm(option: str, text: str, setup: ClinicalSetup) -> Arm:
@@ -287,7 +290,8 @@ def _share_ci(value: float | None, ci: list[float | None]) -> str:
 
 def print_clinical(console: Console, summary: dict[str, Any], years: float, *,
                    care: str, note: str | None = None) -> None:
-    """The clinical part of the cohort report, as tables."""
+    """The clinical part of the cohort report, as tables (``years`` from the first cell
+    within which a diagnosis can come; the follow-up after it is in the summary)."""
     n, diagnosed = summary["patients"], summary["diagnosed"]
     console.print(Text("Clinical course: diagnosis, stage, treatment and survival",
                        style="bold underline"))
@@ -296,10 +300,15 @@ def print_clinical(console: Console, summary: dict[str, Any], years: float, *,
         console.print(note, markup=False, soft_wrap=True)
     pathways = ", ".join(f"{v:,} by {k}" for k, v in summary["pathway"].items()) or "none"
     undiagnosed = summary["undiagnosed"]
+    follow_up = summary.get("years_after_diagnosis")
     console.print(
-        f"Diagnosed within {years:g} years: {diagnosed:,} of {n:,} ({pathways}); never "
-        f"diagnosed: {undiagnosed['alive_at_horizon']:,} alive at the horizon and "
-        f"{undiagnosed['died']:,} who died first.", markup=False, soft_wrap=True)
+        f"Diagnosed within {years:g} years of the first cancer cell: {diagnosed:,} of {n:,} "
+        f"({pathways}); never diagnosed: {undiagnosed['alive_at_horizon']:,} alive at "
+        f"{years:g} years and {undiagnosed['died']:,} who died first.", markup=False,
+        soft_wrap=True)
+    if follow_up is not None:
+        console.print(f"Each diagnosed patient is followed {follow_up:g} years after the "
+                      "diagnosis, or to death.", markup=False, soft_wrap=True)
 
     table = Table(title="Stage at diagnosis", title_style="bold")
     for header in ("stage group", "patients", "share of diagnosed"):
@@ -329,8 +338,8 @@ def print_clinical(console: Console, summary: dict[str, Any], years: float, *,
                       _years_ci(km["median_years"], km["median_ci_years"]),
                       _share_ci(km["five_year_survival"], km["five_year_ci"]))
     console.print(table)
-    console.print("Patients alive at the horizon are censored there.", markup=False,
-                  soft_wrap=True)
+    console.print("Patients alive at the end of their follow-up are censored there.",
+                  markup=False, soft_wrap=True)
 
     table = Table(title="Causes of death", title_style="bold")
     for header in ("cause", "patients", "share of all patients"):
@@ -338,7 +347,7 @@ def print_clinical(console: Console, summary: dict[str, Any], years: float, *,
     for cause, count in summary["causes_of_death"].items():
         table.add_row(cause, f"{count:,}", _share(count, n))
     table.add_section()
-    table.add_row("alive at the horizon", f"{summary['alive_at_horizon']:,}",
+    table.add_row("alive at the end of follow-up", f"{summary['alive_at_horizon']:,}",
                   _share(summary["alive_at_horizon"], n))
     console.print(table)
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from metastasis.cli import narrative, numbers
+from metastasis.clinical import words
 from metastasis.clinical.course import (
     DAYS_PER_YEAR,
     EMERGENCY,
@@ -32,7 +33,6 @@ from metastasis.clinical.course import (
     SUPPORTIVE_CARE_MEANING,
     SYMPTOMS,
     ClinicalResult,
-    Diagnosis,
 )
 from metastasis.clinical.schema import ClinicalKnowledge
 from metastasis.clinical.treatment import TreatmentEvent
@@ -124,11 +124,6 @@ class ClinicalStory:
 # ---------------------------------------------------------------- helpers
 
 
-_PATHWAY_PHRASE = {SYMPTOMS: "symptoms", SCREENING: "screening",
-                   EMERGENCY: "an emergency admission (too ill to wait for the work-up)"}
-"""How each pathway to a diagnosis reads after "through" or "after"."""
-
-
 def _table_row(cells: Sequence[str]) -> str:
     """A fixed-width row of the organ table, laid out as the untreated story lays it out."""
     first, *rest = cells
@@ -137,15 +132,8 @@ def _table_row(cells: Sequence[str]) -> str:
                       *(f"{c:>{w}}" for c, w in zip(rest, widths[1:], strict=True))])
 
 
-def _when(day: float) -> str:
-    return f"{numbers.day(day).lower()} ({numbers.years(day)})"
-
-
-def _duration(days: float) -> str:
-    """A span for people: days when short, years when long."""
-    if days < 2 * 365.25:
-        return f"{days:,.0f} days"
-    return f"{days / DAYS_PER_YEAR:.1f} years"
+_when = words.when
+_duration = words.duration
 
 
 def _labels(model: ResolvedModel) -> dict[str, str]:
@@ -437,7 +425,7 @@ def _workup_lines(result: ClinicalResult, model: ResolvedModel,
                 if diagnostic else f"biopsy {k + 1}: not diagnostic (too little tumour tissue)")
         lines.append(_clinic_line(when, "biopsy", text + "."))
     stage = dx.stage
-    how = f"{_PATHWAY_PHRASE.get(dx.pathway, dx.pathway)} ({dx.trigger})"
+    how = f"{words.pathway_phrase(dx.pathway)} ({dx.trigger})"
     name = _name_with_stage(dx)
     lines.append(_clinic_line(dx.day, "diagnosis",
                               f"diagnosed after {how}: {name}; {stage.tnm}."))
@@ -521,9 +509,13 @@ def _header(result: ClinicalResult, model: ResolvedModel, years: float, care: st
     patient = result.patient
     traits = result.traits
     carried = ", ".join(sorted(traits.mutations)) or "none of the actionable markers"
+    span = (f"the whole clinical course over {years:g} years from the first cancer cell"
+            if result.years_after_diagnosis is None
+            else f"the whole clinical course: a diagnosis within {years:g} years of the first "
+                 f"cancer cell, then {result.years_after_diagnosis:g} years of follow-up")
     lines = [
         f"Cancer type: {model.label} (primary in the {_site(model, _primary_site(model))}); "
-        f"the whole clinical course over {years:g} years from the first cancer cell.",
+        f"{span}.",
         f"Root seed {patient.root_seed}, patient index {patient.patient_index} (rerun with "
         f"--seed {patient.root_seed} --patient {patient.patient_index}).",
         f"Care: {care or result.arm}.",
@@ -546,7 +538,7 @@ def _diagnosis_section(result: ClinicalResult, model: ResolvedModel,
                 " and no screening round found the cancer."]
     stage = dx.stage
     pathway = ("a screening round" if dx.pathway == SCREENING
-               else f"{_PATHWAY_PHRASE.get(dx.pathway, dx.pathway)} (first: {dx.trigger})")
+               else f"{words.pathway_phrase(dx.pathway)} (first: {dx.trigger})")
     day = scan_day(result)
     modalities = ", ".join(_modality_label(clinical, m)
                            for m in workup_modalities(result, clinical))
@@ -628,36 +620,16 @@ def _treatment_section(result: ClinicalResult, protocol_source: str | None) -> l
     return lines
 
 
-def _name_with_stage(dx: Diagnosis) -> str:
-    """The diagnosis's name with its stage said once: a name at M0 already carries it
-    (``colon cancer, stage III (regional)``); a metastatic one does not."""
-    if "stage" in dx.name:
-        return dx.name
-    return f"{dx.name}, stage {dx.stage.group} ({dx.stage.summary})"
+_name_with_stage = words.name_with_stage
 
 
-def _in_short(result: ClinicalResult, model: ResolvedModel, clinical: ClinicalKnowledge,
-              years: float) -> list[str]:
-    """Three lines: the diagnosis (or none), the treatment, the outcome."""
-    dx = result.diagnosis
-    if dx is None:
-        found = f"Not diagnosed in the {years:g} years of this story."
-        care = "No treatment: nothing was found."
-    else:
-        found = (f"Diagnosed on {_when(dx.day)} at age {dx.age_years:.1f}, through "
-                 f"{_PATHWAY_PHRASE.get(dx.pathway, dx.pathway)}: {_name_with_stage(dx)}.")
-        care = (f"Treatment: {SUPPORTIVE_CARE}, none aimed at the cancer."
-                if result.protocol == SUPPORTIVE_CARE
-                else f"Treatment: {result.protocol or 'none'}.")
-    if result.death_day is not None:
-        cause = cause_words(result.cause_of_death or "unknown", model, clinical)
-        ending = f"Died on {_when(result.death_day)} of {cause}"
-        if result.survival_from_diagnosis_days is not None:
-            ending += f", {_duration(result.survival_from_diagnosis_days)} after diagnosis"
-        ending += "."
-    else:
-        ending = f"Alive at the end of the story ({_when(result.horizon_days)})."
-    return [found, care, ending]
+def _in_short(result: ClinicalResult, model: ResolvedModel, clinical: ClinicalKnowledge
+              ) -> list[str]:
+    """Three lines: the diagnosis (or none), the treatment, the outcome (the words every
+    surface says, :mod:`metastasis.clinical.words`, with the cause of death explained)."""
+    cause = (None if result.death_day is None
+             else cause_words(result.cause_of_death or "unknown", model, clinical))
+    return words.in_short(result, cause)
 
 
 def _outcome_section(result: ClinicalResult, model: ResolvedModel,
@@ -673,8 +645,9 @@ def _outcome_section(result: ClinicalResult, model: ResolvedModel,
                          f"cancer cell: {_duration(day)}.")
     else:
         end = result.horizon_days
-        lines = [f"Alive at the horizon ({_when(end)}, age {onset + end / DAYS_PER_YEAR:.1f}): "
-                 "censored, so the survival time is only known to be longer."]
+        lines = [f"Alive at the end of follow-up ({_when(end)}, age "
+                 f"{onset + end / DAYS_PER_YEAR:.1f}): censored, so the survival time is "
+                 "only known to be longer."]
         if result.survival_from_diagnosis_days is not None:
             lines.append("Survival from diagnosis: at least "
                          f"{_duration(result.survival_from_diagnosis_days)} (censored).")
@@ -734,7 +707,7 @@ def tell(
         title=f"The clinical story of virtual patient {result.patient.patient_index} "
               f"({model.label})",
         header=_header(result, model, years, care, screening_note),
-        in_short=_in_short(result, model, clinical, years),
+        in_short=_in_short(result, model, clinical),
         timeline=merged,
         hidden_events=hidden,
         diagnosis=_diagnosis_section(result, model, clinical),
@@ -795,6 +768,7 @@ def outcome_dict(result: ClinicalResult) -> dict[str, Any]:
         "cause_of_death": result.cause_of_death,
         "censored": not result.died,
         "horizon_days": result.horizon_days,
+        "years_after_diagnosis": result.years_after_diagnosis,
         "survival_from_diagnosis_days": _finite(result.survival_from_diagnosis_days),
         "lifetime_days": min(result.lifetime_days, result.horizon_days),
         "age_at_end_years": result.onset_age_years

@@ -30,6 +30,7 @@ from metastasis.cli.common import (
     UNTREATED_YEARS,
     CancerOption,
     ClinicalOption,
+    FollowUpOption,
     HorizonOption,
     ModelOption,
     ProtocolNameOption,
@@ -47,6 +48,7 @@ from metastasis.cli.common import (
     load_model,
     new_console,
     parse_choice,
+    parse_follow_up,
     parse_integer,
     parse_scheduler,
     parse_years,
@@ -224,6 +226,7 @@ def cohort(
     ] = None,
     seed: SeedOption = None,
     years: HorizonOption = None,
+    follow_up: FollowUpOption = None,
     model: ModelOption = None,
     out: Annotated[
         str | None,
@@ -268,9 +271,10 @@ def cohort(
     with user_errors():
         refuse_with_untreated(untreated, screening=screening, protocol=protocol,
                               protocol_name=protocol_name, clinical=clinical,
-                              treatments=treatments, figure=figure)
+                              treatments=treatments, figure=figure, follow_up=follow_up)
         horizon = parse_years(years if years is not None
                               else UNTREATED_YEARS if untreated else CLINICAL_YEARS)
+        follow = None if untreated else parse_follow_up(follow_up)
         n_patients = parse_integer(
             "patients", patients if patients is not None
             else UNTREATED_PATIENTS if untreated else CLINICAL_PATIENTS, 1)
@@ -313,7 +317,7 @@ def cohort(
         if not untreated:
             setup = clinical_report.load_setup(resolved, model, clinical, treatments, protocol)
             arm = clinical_report.make_arm(
-                screening, clinical_report.choose_protocol(setup, protocol_name))
+                screening, clinical_report.choose_protocol(setup, protocol_name), follow)
         seed_drawn = given_seed is None
         root_seed = api.check_seed(given_seed)
         note = drawn_seed_note(root_seed, seed_drawn)
@@ -335,7 +339,8 @@ def cohort(
                 result = CohortResult(read_dataset_table(target), empty_lesions(), provenance)
                 if not untreated:
                     course = ClinicalCohort(read_dataset_table(target, "clinical"),
-                                            resolved.cancer, arm.name, root_seed, horizon)
+                                            resolved.cancer, arm.name, root_seed, horizon,
+                                            arm.years_after_diagnosis)
             else:
                 task = bar.add_task("natural history" if not untreated else "simulating",
                                     total=n_patients)
@@ -360,6 +365,7 @@ def cohort(
                 table, provenance = clinical_report.clinical_sidecars(target)
                 details = {**result.provenance, "seed_drawn": seed_drawn, "clinical_course": {
                     "arm": arm.name, "screening": arm.screening,
+                    "years_after_diagnosis": arm.years_after_diagnosis,
                     "protocol": None if arm.protocol is None
                     else arm.protocol.model_dump(mode="json"), **setup.provenance()}}
                 beside = {provenance: dumps(details), table: course.patients.to_csv(index=False)}

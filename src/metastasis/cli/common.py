@@ -38,6 +38,7 @@ from metastasis.backends import DEFAULT_CHUNK_PATIENTS
 from metastasis.cli.usage import USAGE_ERROR, file_option
 from metastasis.errors import ModelError
 from metastasis.lazy import lazy_module
+from metastasis.limits import FOLLOW_UP_YEARS as DEFAULT_FOLLOW_UP
 from metastasis.limits import MAX_PATIENTS, MAX_SEED, MAX_YEARS, check_years
 
 # the engine, pandas and SciPy load only when a command needs them: --help and a bad option
@@ -132,15 +133,16 @@ def parse_choice(kind: type[Choice], option: str, text: str) -> Choice:
         raise ModelError(option, text, ", ".join(m.value for m in kind)) from None
 
 
-def parse_years(text: str) -> float:
-    """Parse --years: any float Python reads (nan and inf included, then refused)."""
+def parse_years(text: str, option: str = "years") -> float:
+    """Parse --years (or another span of years, named ``option`` in errors): any float
+    Python reads (nan and inf included, then refused)."""
     try:
         value = float(text)
     except ValueError:
         value = None
     if value is None:
-        raise ModelError("years", text, f"a number of years in (0, {MAX_YEARS:g}]")
-    return check_years(value)
+        raise ModelError(option, text, f"a number of years in (0, {MAX_YEARS:g}]")
+    return check_years(value, option)
 
 
 MAXIMUM = {"seed": MAX_SEED, "patients": MAX_PATIENTS}
@@ -262,8 +264,10 @@ SchedulerOption = Annotated[
 ]
 
 CLINICAL_YEARS = "20"
-"""Default horizon of the clinical course: diagnosis typically comes years after the first
-cell, so 20 years leaves room for treatment and follow-up."""
+"""Default of the clinical course's --years: the longest time from the first cancer cell to
+a diagnosis (typically years after it; 20 years finds nearly every patient who will be)."""
+FOLLOW_UP_YEARS = f"{DEFAULT_FOLLOW_UP:g}"
+"""Default of --follow-up (:data:`metastasis.limits.FOLLOW_UP_YEARS`)."""
 UNTREATED_YEARS = "10"
 """Default horizon of the untreated natural history (unchanged from earlier releases)."""
 CLINICAL_PATIENTS = "200"
@@ -283,10 +287,23 @@ DATASET_CHUNK = str(DEFAULT_CHUNK_PATIENTS)
 HorizonOption = Annotated[
     str | None,
     typer.Option("--years", "-y", metavar="YEARS",
-                 help=f"Horizon in years, in (0, 150]; default {CLINICAL_YEARS} "
-                      f"({UNTREATED_YEARS} with --untreated)."),
+                 help=f"Years from the first cancer cell, in (0, 150]: within which a "
+                      f"diagnosis can come (default {CLINICAL_YEARS}), or, with --untreated, "
+                      f"the horizon (default {UNTREATED_YEARS})."),
 ]
 """--years of simulate and cohort, whose defaults differ with --untreated."""
+FollowUpOption = Annotated[
+    str | None,
+    typer.Option("--follow-up", metavar="YEARS",
+                 help=f"Years each diagnosed patient is followed after the diagnosis (or to "
+                      f"death), in (0, 150]; default {FOLLOW_UP_YEARS}."),
+]
+"""--follow-up of the clinical course: a horizon counted from diagnosis."""
+
+
+def parse_follow_up(text: str | None) -> float:
+    """The follow-up after diagnosis in years (the default when not given)."""
+    return parse_years(FOLLOW_UP_YEARS if text is None else text, "--follow-up")
 
 
 def refuse_with_untreated(untreated: bool, **given: object) -> None:

@@ -26,6 +26,7 @@ from metastasis.cli.common import (
     UNTREATED_YEARS,
     CancerOption,
     ClinicalOption,
+    FollowUpOption,
     HorizonOption,
     ModelOption,
     ProtocolNameOption,
@@ -40,6 +41,7 @@ from metastasis.cli.common import (
     load_model,
     new_console,
     parse_choice,
+    parse_follow_up,
     parse_integer,
     parse_years,
     print_disclaimer,
@@ -198,6 +200,7 @@ def _print_clinical_story(console: Console, story: ClinicalStory,
 def simulate(
     cancer: CancerOption = "colorectal",
     years: HorizonOption = None,
+    follow_up: FollowUpOption = None,
     seed: SeedOption = None,
     patient: Annotated[
         str, typer.Option("--patient", "-p", metavar="INDEX",
@@ -227,9 +230,10 @@ def simulate(
     with user_errors():
         refuse_with_untreated(untreated, screening=screening, protocol=protocol,
                               protocol_name=protocol_name, clinical=clinical,
-                              treatments=treatments)
+                              treatments=treatments, follow_up=follow_up)
         horizon = parse_years(years if years is not None
                               else UNTREATED_YEARS if untreated else CLINICAL_YEARS)
+        follow = None if untreated else parse_follow_up(follow_up)
         chosen = parse_choice(PatientFormat, "--format", fmt)
         index = parse_integer("patient index", patient, 0)
         given_seed = parse_integer("seed", seed, 0)
@@ -256,7 +260,7 @@ def simulate(
                 _patient_machine(result, resolved, chosen, out, seed_drawn)
         else:
             _simulate_clinical(resolved, setup, picked, screening, root_seed, index, horizon,
-                               chosen, out, note, seed_drawn, all_events)
+                               chosen, out, note, seed_drawn, all_events, follow)
             if out is None and chosen is PatientFormat.text:
                 return
         if note:
@@ -268,12 +272,12 @@ def simulate(
 def _simulate_clinical(
     resolved: Any, setup: ClinicalSetup, picked: Any, screening: bool,
     root_seed: int, index: int, horizon: float, chosen: PatientFormat, out: Path | None,
-    note: str | None, seed_drawn: bool, all_events: bool,
+    note: str | None, seed_drawn: bool, all_events: bool, follow_up: float | None,
 ) -> None:
     """Run and tell (or write) one patient's whole clinical course."""
     from metastasis.clinical.course import simulate_course
 
-    arm = clinical_report.make_arm(screening, picked)
+    arm = clinical_report.make_arm(screening, picked, follow_up)
     result = simulate_course(resolved, setup.clinical, setup.treatments, root_seed, index,
                              horizon, arm)
     if chosen is PatientFormat.text:

@@ -77,6 +77,8 @@ class ClinicalCohort:
     arm: str
     seed: int
     years: float
+    years_after_diagnosis: float | None = None
+    """The arm's follow-up after diagnosis (None: the horizon counts from the first cell)."""
 
     @classmethod
     def concat(cls, parts: list[ClinicalCohort]) -> ClinicalCohort:
@@ -88,14 +90,17 @@ class ClinicalCohort:
             raise ModelError("parts", 0, "at least one chunk")
         first = parts[0]
         for part in parts[1:]:
-            same = (part.cancer, part.arm, part.seed, part.years)
-            if same != (first.cancer, first.arm, first.seed, first.years):
-                raise ModelError("parts", same, "chunks of one cohort (cancer, arm, seed, years)")
+            same = (part.cancer, part.arm, part.seed, part.years, part.years_after_diagnosis)
+            if same != (first.cancer, first.arm, first.seed, first.years,
+                        first.years_after_diagnosis):
+                raise ModelError("parts", same, "chunks of one cohort (cancer, arm, seed, "
+                                 "years, follow-up)")
         frame = pd.concat([p.patients for p in parts], ignore_index=True)
         frame = frame.sort_values("patient_index", kind="stable").reset_index(drop=True)
         if frame["patient_index"].duplicated().any():
             raise ModelError("parts", "overlapping chunks", "chunks with disjoint patients")
-        return cls(frame, first.cancer, first.arm, first.seed, first.years)
+        return cls(frame, first.cancer, first.arm, first.seed, first.years,
+                   first.years_after_diagnosis)
 
     def summary(self) -> dict[str, Any]:
         """Stage at diagnosis, metastases at diagnosis, survival by stage, causes of death."""
@@ -112,6 +117,7 @@ class ClinicalCohort:
         return {
             "patients": len(frame),
             "diagnosed": len(diagnosed),
+            "years_after_diagnosis": self.years_after_diagnosis,
             "summary_stage": {k: int(v) for k, v in stages.items()},
             "stage_group": {k: int(v) for k, v in groups.items()},
             "metastases_at_diagnosis": {
@@ -244,7 +250,8 @@ def run_clinical_cohort(
             rows.append(_row(simulate_course(model, clinical, treatments, seed, i, years, arm)))
             if progress is not None:
                 progress(1)
-        return ClinicalCohort(pd.DataFrame(rows), model.cancer, arm.name, seed, years)
+        return ClinicalCohort(pd.DataFrame(rows), model.cancer, arm.name, seed, years,
+                              arm.years_after_diagnosis)
     parts: dict[int, pd.DataFrame] = {}
     with opened(workers, scheduler, backend) as running:
         chunks = plan_chunks(start, n_patients, shared_chunk_size(n_patients, running.workers))
@@ -253,7 +260,8 @@ def run_clinical_cohort(
             if progress is not None:
                 progress(chunk.count)
     return ClinicalCohort.concat([
-        ClinicalCohort(parts[k], model.cancer, arm.name, seed, years) for k in sorted(parts)])
+        ClinicalCohort(parts[k], model.cancer, arm.name, seed, years, arm.years_after_diagnosis)
+        for k in sorted(parts)])
 
 
 @dataclass(frozen=True)

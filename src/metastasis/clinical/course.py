@@ -40,6 +40,7 @@ from metastasis.clinical.treatment import (
 from metastasis.clinical.treatment_schema import Protocol, TreatmentKnowledge
 from metastasis.engine.process import PRIMARY, SAMPLING_STEP_DAYS, DiseaseProcess
 from metastasis.engine.seeds import clinical_generator, patient_generator, side_stream
+from metastasis.limits import check_years
 from metastasis.model.resolve import ResolvedModel
 from metastasis.results.patient import NODE_SITES, LesionTable, PatientResult
 
@@ -86,6 +87,11 @@ class Arm:
     """What the clinic does for a patient: screen or not, and which protocol to follow.
 
     ``protocol`` None follows the cancer type's default plan for the stage found.
+    ``years_after_diagnosis`` follows every diagnosed patient that long after the diagnosis,
+    a horizon counted from diagnosis, so that survival from diagnosis is known to the same
+    time for everyone; the course's ``years`` then bound the time from the first cancer cell
+    to the diagnosis (a patient not diagnosed by then is followed no further).  None counts
+    the horizon from the first cell: a patient diagnosed late is followed briefly.
     ``follow_up`` False ends each story at diagnosis (no treatment, no outcome): what a
     study of stage at diagnosis needs, such as calibration, at a fraction of the cost.
     ``treat`` False diagnoses and follows the patient but gives no treatment: the untreated
@@ -100,6 +106,11 @@ class Arm:
     protocol: Protocol | None = None
     follow_up: bool = True
     treat: bool = True
+    years_after_diagnosis: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.years_after_diagnosis is not None:
+            check_years(self.years_after_diagnosis, "years after diagnosis")
 
 
 @dataclass(frozen=True)
@@ -149,6 +160,8 @@ class ClinicalResult:
     cause_of_death: str | None
     protocol: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    years_after_diagnosis: float | None = None
+    """The arm's follow-up after diagnosis (None: the horizon counts from the first cell)."""
 
     @property
     def horizon_days(self) -> float:
@@ -169,6 +182,10 @@ class ClinicalResult:
         story was not followed past the diagnosis)."""
         if self.diagnosis is None or not self.followed_up:
             return None
+        if self.death_day is None and self.years_after_diagnosis is not None:
+            # the follow-up itself, exactly: (day + F) - day may round below F, and a
+            # Kaplan-Meier curve would then not be known at F
+            return self.years_after_diagnosis * DAYS_PER_YEAR
         end = self.death_day if self.death_day is not None else self.horizon_days
         return end - self.diagnosis.day
 
@@ -285,8 +302,15 @@ def simulate_course(
 ) -> ClinicalResult:
     """Simulate patient ``index`` of root ``seed`` through ``years`` of life with cancer."""
     arm = arm or Arm()
-    horizon = years * DAYS_PER_YEAR
-    process = DiseaseProcess(model, patient_generator(seed, index), horizon)
+    # a diagnosis comes at most `years` after the first cell (plus its repeat biopsies);
+    # with a follow-up counted from diagnosis, the process may run that much further
+    search_end = years * DAYS_PER_YEAR
+    horizon = search_end
+    if arm.years_after_diagnosis is not None:
+        horizon += (arm.years_after_diagnosis * DAYS_PER_YEAR
+                    + (MAX_BIOPSIES - 1) * REPEAT_BIOPSY_DAYS)
+    process = DiseaseProcess(model, patient_generator(seed, index), horizon,
+                             piece_break=search_end)
     rng = clinical_generator(seed, index)
     # the patient's own traits first, in a fixed order, so every arm draws them alike
     onset_age = draw_onset_age(clinical, model.cancer, rng)
@@ -300,7 +324,7 @@ def simulate_course(
     if arm.screening:
         for programme in programmes_for(clinical, model.cancer):
             rounds += [(day, programme) for day in screening_days(programme, onset_age,
-                                                                   horizon, rng)]
+                                                                   search_end, rng)]
         rounds.sort(key=lambda pair: pair[0])
     # sample the natural history a piece at a time, only as far as the diagnosis needs:
     # exact (pieces of a Poisson process are independent), and it spares simulating decades
@@ -309,7 +333,7 @@ def simulate_course(
     sampled, searched, next_round = 0.0, 0.0, 0
     onsets: list[tuple[float, SymptomThreshold]] = []
     while True:
-        sampled = min(sampled + SAMPLING_STEP_DAYS, horizon)
+        sampled = min(sampled + SAMPLING_STEP_DAYS, search_end)
         natural = process.lesion_table(through=sampled)
         window = min(sampled, process.known_end)
         # only the symptoms not yet present can start in the new piece of history
@@ -340,10 +364,11 @@ def simulate_course(
             break
         if candidate is not None and candidate[0] <= window:
             break
-        if window >= process.known_end:
+        if window >= min(process.known_end, search_end):
             candidate, untreated_death = None, None
             break
     if candidate is None:
+        process.shorten_horizon(search_end)  # undiagnosed: followed no further
         events += [ClinicalEvent(day, "symptom", s.label) for day, s in onsets]
         return _finish(model, clinical, process, arm, onset_age, traits, events, None, (),
                        untreated_death, index, seed, None)
@@ -371,6 +396,8 @@ def simulate_course(
             day += REPEAT_BIOPSY_DAYS
     natural = process.lesion_table(through=day)
     dx_day = min(day, process.known_end)
+    if arm.years_after_diagnosis is not None and arm.follow_up:
+        process.shorten_horizon(dx_day + arm.years_after_diagnosis * DAYS_PER_YEAR)
 
     primary_size = float(natural.size_at(dx_day)[PRIMARY])
     distant_found = sorted({
@@ -483,4 +510,5 @@ def _finish(
         death_day=None if death is None else float(death[0]),
         cause_of_death=None if death is None else death[1],
         protocol=protocol,
+        years_after_diagnosis=arm.years_after_diagnosis if diagnosis is not None else None,
     )

@@ -16,14 +16,17 @@ from metastasis.clinical.cohort import ClinicalCohort, run_clinical_cohort
 from metastasis.clinical.course import Arm
 from metastasis.clinical.loader import load_clinical
 from metastasis.clinical.treatment_schema import Protocol, check_protocol, load_treatments
+from metastasis.limits import FOLLOW_UP_YEARS
 
 
-def arm_for(*, screening: bool = False, protocol: Protocol | None = None) -> Arm:
+def arm_for(*, screening: bool = False, protocol: Protocol | None = None,
+            years_after_diagnosis: float | None = None) -> Arm:
     """The arm that screens (or not) and follows ``protocol`` (or the default plan by stage),
     named by what it does, so that reports and comparisons say which care they show."""
     care = "screening" if screening else "no screening"
     plan = "default plan by stage" if protocol is None else f"protocol: {protocol.label}"
-    return Arm(name=f"{care}, {plan}", screening=screening, protocol=protocol)
+    return Arm(name=f"{care}, {plan}", screening=screening, protocol=protocol,
+               years_after_diagnosis=years_after_diagnosis)
 
 
 def clinical_cohort(
@@ -34,12 +37,16 @@ def clinical_cohort(
     *,
     screening: bool = False,
     protocol: Protocol | None = None,
+    years_after_diagnosis: float | None = FOLLOW_UP_YEARS,
     workers: int = 1,
 ) -> ClinicalCohort:
     """Simulate ``n_patients`` whole clinical stories of ``cancer`` with the default knowledge.
 
     ``seed`` None draws one (read it back from the result's ``seed``); ``years`` counts from
-    each patient's first cancer cell, as everywhere in the model.  ``screening`` adds the
+    each patient's first cancer cell, as everywhere in the model: a diagnosis must come
+    within it.  Each diagnosed patient is then followed ``years_after_diagnosis`` (5 by
+    default, as on the command line, so 5-year survival is known for everyone; None follows
+    to ``years`` from the first cell instead).  ``screening`` adds the
     cancer type's screening programme; ``protocol`` (one of :func:`load_protocols`'s values)
     replaces the default plan by stage for every patient diagnosed.  Bad input raises
     :class:`~metastasis.errors.ModelError` naming the field, before any patient is run.
@@ -49,5 +56,6 @@ def clinical_cohort(
     if protocol is not None:
         check_protocol(treatments, protocol, cancer=model.cancer)
     return run_clinical_cohort(model, load_clinical(), treatments, n_patients, seed, years,
-                               arm_for(screening=screening, protocol=protocol),
+                               arm_for(screening=screening, protocol=protocol,
+                                       years_after_diagnosis=years_after_diagnosis),
                                workers=workers)

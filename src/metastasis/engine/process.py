@@ -378,8 +378,12 @@ class DiseaseProcess:
     """The disease process of one patient, as a sequence of exactly sampled futures."""
 
     def __init__(self, model: ResolvedModel, rng: np.random.Generator, horizon_days: float,
-                 *, reference: bool = False):
+                 *, reference: bool = False, piece_break: float | None = None):
         self.model = model
+        self.piece_break = piece_break
+        """A day on which a piece of the untreated future also ends: where a process with a
+        later horizon must agree draw for draw with one whose horizon is that day (the clinic
+        searches for a diagnosis up to a day, then follows the patient past it)."""
         self.reference = reference
         """Sample with the readable Python algorithm instead of its compiled copy (the same
         draws and rows: kept as the obviously correct engine the compiled one is tested
@@ -509,7 +513,10 @@ class DiseaseProcess:
         :data:`SAMPLING_STEP_DAYS` before any treatment; after one, the next of the days
         :data:`FIRST_PIECE_AFTER_CUT_DAYS` describes, counted from the last cut."""
         if not self.interventions:
-            return (math.floor(sampled_to / SAMPLING_STEP_DAYS) + 1) * SAMPLING_STEP_DAYS
+            end = (math.floor(sampled_to / SAMPLING_STEP_DAYS) + 1) * SAMPLING_STEP_DAYS
+            if self.piece_break is not None and sampled_to < self.piece_break < end:
+                return self.piece_break
+            return end
         boundary, length = self.cut, FIRST_PIECE_AFTER_CUT_DAYS
         while boundary <= sampled_to:
             boundary += length
@@ -798,6 +805,24 @@ class DiseaseProcess:
         if day < self.known_end:
             self._end, self._end_reason = float(day), reason
             self._sampled_to = float(day)
+
+    def shorten_horizon(self, day: float) -> None:
+        """Bring the horizon forward to ``day`` (the clinic follows a patient a set time after
+        the diagnosis, a day it learns only by reading the history).
+
+        Exact, like sampling in pieces: the pieces end on fixed days whoever asks, only the
+        last one is truncated at the horizon, and a Poisson process restricted to a shorter
+        interval is still one.  What was already sampled beyond ``day`` is not kept."""
+        day = float(day)
+        if day >= self.horizon:
+            return
+        if day < self.cut:
+            raise ValueError(f"the horizon cannot move before the last intervention ({day})")
+        self.horizon = day
+        if self._end is not None and self._end <= day:
+            return  # the history already ends earlier (lethal burden or a recorded death)
+        if self._end is not None or self._sampled_to >= day:
+            self._end, self._end_reason, self._sampled_to = day, "horizon", day
 
     def _apply_all_reference(self, day: float, changes: Changes) -> None:
         """Apply the day's changes in order (the readable form of

@@ -144,8 +144,11 @@ class KaplanMeier:
 
     def known_at(self, t: float) -> Band | None:
         """:meth:`survival_at`, or None where ``t`` lies beyond the follow-up: what a report
-        shows, so that no figure is read off a value merely carried forward."""
-        return self.survival_at(t) if t <= self.follow_up else None
+        shows, so that no figure is read off a value merely carried forward.  A curve that
+        fell to zero is known to stay there (everyone had the event), however short the
+        follow-up."""
+        known = t <= self.follow_up or float(self.survival[-1]) == 0.0
+        return self.survival_at(t) if known else None
 
     def quantile(self, p: float) -> Band:
         """The time by which a share ``p`` of subjects had the event, with its limits.

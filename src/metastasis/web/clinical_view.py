@@ -5,8 +5,8 @@ turns a :class:`~metastasis.clinical.course.ClinicalResult` into JSON-ready data
 patient page and ``/api/patient`` share, and a
 :class:`~metastasis.clinical.cohort.ClinicalCohort` into stage counts, Kaplan-Meier curves
 and causes of death for the cohort page and ``/api/cohort``.  The CLI has its own, richer
-story (:mod:`metastasis.cli.clinical_story`); the web does not import CLI code, so the few
-sentences it needs are written here, in the same words.
+story (:mod:`metastasis.cli.clinical_story`); the web does not import CLI code, and the
+sentences both say are written once, in :mod:`metastasis.clinical.words`.
 
 The page keeps the true state and the observed state side by side (metastases present at
 diagnosis against those the scans found), because that gap is what early detection is about.
@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from metastasis.calibration.registry import compare, verdict_sentence
+from metastasis.clinical import words
 from metastasis.clinical.cohort import STAGE_ORDER, ClinicalCohort
 from metastasis.clinical.course import SUPPORTIVE_CARE, SUPPORTIVE_CARE_MEANING, Arm, ClinicalResult
 from metastasis.jsondata import plain
@@ -28,12 +29,6 @@ from metastasis.web.bodymap import DAYS_PER_YEAR
 
 STAGE_COLOURS = {"localized": "#0072B2", "regional": "#E69F00", "distant": "#D55E00"}
 """Okabe-Ito blue, orange and vermillion: the summary stages, as the CLI's PNG draws them."""
-
-PATHWAY_WORDS = {
-    "symptoms": "after symptoms (a work-up followed)",
-    "screening": "by screening",
-    "emergency": "as an emergency (too ill to wait for the work-up)",
-}
 
 EVENT_KINDS = ("symptom", "screening", "fracture", "death")
 """Kinds of :class:`~metastasis.clinical.course.ClinicalEvent` the course writes; an unknown
@@ -44,43 +39,20 @@ def _years(day: float | None) -> float | None:
     return None if day is None or not math.isfinite(day) else day / DAYS_PER_YEAR
 
 
-def _duration(days: float) -> str:
-    """A span for people: days when short, years when long (as the CLI says it)."""
-    if days < 2 * DAYS_PER_YEAR:
-        return f"{days:,.0f} days"
-    return f"{days / DAYS_PER_YEAR:.1f} years"
-
-
 def _alive_on(result: ClinicalResult, day: float) -> bool:
     """Treatment planned after death is kept in the data but marked: it was never given."""
     return result.death_day is None or day <= result.death_day
 
 
 def outcome_text(result: ClinicalResult) -> str:
-    """How the story ends, in one sentence."""
-    if result.death_day is not None:
-        text = (f"Died on day {result.death_day:,.0f} ({result.death_day / DAYS_PER_YEAR:.1f} "
-                f"years) of {result.cause_of_death}")
-        survival = result.survival_from_diagnosis_days
-        if survival is not None:
-            text += f", {_duration(survival)} after diagnosis"
-        return text + "."
-    text = (f"Alive at the end of the simulated {result.horizon_days / DAYS_PER_YEAR:g} years "
-            "(censored")
-    survival = result.survival_from_diagnosis_days
-    if survival is not None:
-        text += f": survival after diagnosis is only known to exceed {_duration(survival)}"
-    return text + ")."
+    """How the story ends, in one sentence (:mod:`metastasis.clinical.words`, as the
+    command line says it)."""
+    return words.ending_sentence(result)
 
 
 def summary_text(result: ClinicalResult) -> str:
-    """One sentence for the whole course: diagnosis (or none) and outcome."""
-    dx = result.diagnosis
-    if dx is None:
-        start = "The cancer was never diagnosed"
-        return f"{start}. {outcome_text(result)}"
-    return (f"Diagnosed on day {dx.day:,.0f} at age {dx.age_years:.0f} "
-            f"{PATHWAY_WORDS.get(dx.pathway, dx.pathway)}: {dx.name}. {outcome_text(result)}")
+    """The story's opening lines in one paragraph: found, care, ending."""
+    return " ".join(words.in_short(result))
 
 
 def course_payload(result: ClinicalResult, site_labels: dict[str, str], *, screening: bool
@@ -94,7 +66,7 @@ def course_payload(result: ClinicalResult, site_labels: dict[str, str], *, scree
             "years": _years(dx.day),
             "age_years": dx.age_years,
             "pathway": dx.pathway,
-            "pathway_words": PATHWAY_WORDS.get(dx.pathway, dx.pathway),
+            "pathway_words": words.pathway_phrase(dx.pathway),
             "trigger": dx.trigger,
             "name": dx.name,
             "stage": {"t": dx.stage.t, "n": dx.stage.n, "m": dx.stage.m, "tnm": dx.stage.tnm,

@@ -33,6 +33,7 @@ from metastasis.clinical.loader import load_clinical
 from metastasis.clinical.schema import ClinicalKnowledge
 from metastasis.clinical.treatment_schema import TreatmentKnowledge, load_treatments
 from metastasis.cohort import CohortResult, run_cohort
+from metastasis.limits import FOLLOW_UP_YEARS
 from metastasis.model.resolve import ResolvedModel
 from metastasis.results.patient import PatientResult
 from metastasis.web.limits import Limits
@@ -124,8 +125,10 @@ class Runner:
 
     @staticmethod
     def arm(screening: bool) -> Arm:
-        """Standard care, with or without the cancer type's screening programmes."""
-        return Arm("screening" if screening else "standard care", screening=screening)
+        """Standard care, with or without the cancer type's screening programmes; each
+        diagnosed patient followed :data:`~metastasis.limits.FOLLOW_UP_YEARS` years."""
+        return Arm("screening" if screening else "standard care", screening=screening,
+                   years_after_diagnosis=FOLLOW_UP_YEARS)
 
     def course(self, cancer: str, seed: int, index: int, years: float, screening: bool
                ) -> ClinicalResult:

@@ -25,6 +25,7 @@ import metastasis.guide as guide
 from metastasis.api import check_seed
 from metastasis.clinical.course import ClinicalResult
 from metastasis.errors import ModelError
+from metastasis.limits import FOLLOW_UP_YEARS
 from metastasis.results.patient import PatientResult
 from metastasis.web import bodymap, charts, clinical_view, guide_html, story
 from metastasis.web.errors import NotFound, Problem, from_model_error
@@ -102,7 +103,7 @@ def build(state: AppState, templates: Jinja2Templates) -> APIRouter:
         return templates.TemplateResponse(
             request, name,
             {"disclaimer": metastasis.DISCLAIMER, "version": metastasis.__version__,
-             "limits": limits, **context},
+             "limits": limits, "follow_up_years": FOLLOW_UP_YEARS, **context},
             status_code=status,
         )
 

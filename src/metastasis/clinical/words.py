@@ -1,0 +1,106 @@
+"""The sentences that open a patient's clinical story, written once for every surface.
+
+The command line (:mod:`metastasis.cli.clinical_story`) and the web
+(:mod:`metastasis.web.clinical_view`) tell the same course; they used to word its summary
+each in their own way, and the two drifted (issue 11: one story, which surfaces only
+format).  The three sentences a reader meets first, how the cancer was found, what was done
+and how the story ended, are built here from a
+:class:`~metastasis.clinical.course.ClinicalResult`; each surface decides only how to show
+them.  A cause of death may be given in more words by the caller (the command line says which
+threshold was crossed).
+"""
+
+from __future__ import annotations
+
+import math
+
+from metastasis.clinical.course import (
+    DAYS_PER_YEAR,
+    EMERGENCY,
+    SCREENING,
+    SUPPORTIVE_CARE,
+    SYMPTOMS,
+    ClinicalResult,
+    Diagnosis,
+)
+
+PATHWAY_PHRASES = {
+    SYMPTOMS: "symptoms",
+    SCREENING: "screening",
+    EMERGENCY: "an emergency admission (too ill to wait for the work-up)",
+}
+"""How each pathway to a diagnosis reads after "through" or "after"."""
+
+SHORT_SPAN_DAYS = 2 * DAYS_PER_YEAR
+"""Spans shorter than two years are told in days, longer ones in years."""
+
+
+def pathway_phrase(pathway: str) -> str:
+    """The pathway in words (its code where a newer clinical layer adds one)."""
+    return PATHWAY_PHRASES.get(pathway, pathway)
+
+
+def when(day: float) -> str:
+    """A day of the story with the years since the first cell: ``day 3,341 (9.1 y)``."""
+    return f"day {math.floor(day):,} ({day / DAYS_PER_YEAR:.1f} y)"
+
+
+def duration(days: float) -> str:
+    """A span for people: days when short, years when long."""
+    if days < SHORT_SPAN_DAYS:
+        return f"{days:,.0f} days"
+    return f"{days / DAYS_PER_YEAR:.1f} years"
+
+
+def name_with_stage(dx: Diagnosis) -> str:
+    """The diagnosis's name with its stage said once: a name at M0 already carries it
+    (``colon cancer, stage III (regional)``); a metastatic one does not (``metastatic colon
+    cancer (liver), stage IV (distant)``)."""
+    if "stage" in dx.name:
+        return dx.name
+    return f"{dx.name}, stage {dx.stage.group} ({dx.stage.summary})"
+
+
+def found_sentence(result: ClinicalResult) -> str:
+    """When and how the cancer was found, with its name and stage, or that it never was
+    within the years searched (an undiagnosed story ends there)."""
+    dx = result.diagnosis
+    if dx is None:
+        return f"Not diagnosed in the {result.horizon_days / DAYS_PER_YEAR:g} years of this story."
+    return (f"Diagnosed on {when(dx.day)} at age {dx.age_years:.1f}, through "
+            f"{pathway_phrase(dx.pathway)}: {name_with_stage(dx)}.")
+
+
+def care_sentence(result: ClinicalResult) -> str:
+    """What was done: the protocol, supportive care only, or nothing."""
+    if result.diagnosis is None:
+        return "No treatment: nothing was found."
+    if result.protocol == SUPPORTIVE_CARE:
+        return f"Treatment: {SUPPORTIVE_CARE}, none aimed at the cancer."
+    return f"Treatment: {result.protocol or 'none'}."
+
+
+def ending_sentence(result: ClinicalResult, cause: str | None = None) -> str:
+    """How the story ended: a death with its cause and the survival from diagnosis, or
+    alive at the end of the follow-up (censored) or of the story."""
+    survival = result.survival_from_diagnosis_days
+    if result.death_day is not None:
+        text = f"Died on {when(result.death_day)} of {cause or result.cause_of_death}"
+        if survival is not None:
+            text += f", {duration(survival)} after diagnosis"
+        return text + "."
+    if result.years_after_diagnosis is not None and result.diagnosis is not None:
+        return (f"Alive {result.years_after_diagnosis:g} years after diagnosis, at the end of "
+                f"follow-up ({when(result.horizon_days)}): censored, so survival is only "
+                "known to be longer.")
+    text = f"Alive at the end of the story ({when(result.horizon_days)})"
+    if survival is not None:
+        text += (f": censored, so survival after diagnosis is only known to exceed "
+                 f"{duration(survival)}")
+    return text + "."
+
+
+def in_short(result: ClinicalResult, cause: str | None = None) -> list[str]:
+    """The three opening lines of a story: found, care, ending."""
+    return [found_sentence(result), care_sentence(result),
+            ending_sentence(result, cause)]
