@@ -160,3 +160,35 @@ def test_the_grids_of_many_pieces_are_each_piece_s_burden_grid() -> None:
         together = burden_grids(starts, ends)
         one_by_one = np.stack([burden_grid(a, b) for a, b in zip(starts, ends, strict=True)])
         np.testing.assert_array_equal(together, one_by_one)
+
+
+@pytest.mark.parametrize("trial", range(40))
+def test_the_compiled_lethal_day_is_the_bisection_of_the_reference(trial: int) -> None:
+    """:func:`metastasis.engine.burden._first_lethal_day` against the numpy bisection on
+    random lesions (some valid only for part of the piece): the same day to 1e-12 relative,
+    the burden at it reaching the lethal burden and, a little before it, not."""
+    from metastasis.engine.burden import BurdenTracker, total_burden
+
+    rng = np.random.default_rng([2026, trial])
+    n = int(rng.integers(1, 400))
+    start = rng.uniform(0.0, 300.0, n)
+    x0 = 10 ** rng.uniform(0.0, 9.0, n)
+    capacity = np.full(n, 1e13)
+    rate = 10 ** rng.uniform(-3.5, -2.0, n)
+    valid_from = np.where(rng.random(n) < 0.2, rng.uniform(0.0, 365.0, n), 0.0)
+    valid_to = np.where(rng.random(n) < 0.2, valid_from + rng.uniform(1.0, 365.0, n), np.inf)
+    tracker = BurdenTracker(365.25, 1.0)
+    columns = (start, x0, rate, capacity)
+    tracker.total = np.array([total_burden(t, *columns, valid_from, valid_to)
+                              for t in tracker.grid])
+    tracker.lethal = float(rng.uniform(0.2, 1.2)) * float(tracker.total.max())
+    reference = tracker.resolve_end(*columns, valid_from=valid_from, valid_to=valid_to)
+    compiled = tracker.resolve_end(*columns, valid_from=valid_from, valid_to=valid_to,
+                                   compiled=True)
+    assert compiled[1] == reference[1]
+    np.testing.assert_allclose(compiled[0], reference[0], rtol=1e-12)
+    if reference[1] == "lethal_burden":
+        assert total_burden(compiled[0], *columns, valid_from, valid_to) >= tracker.lethal * (
+            1 - 1e-12)
+        assert total_burden(compiled[0] * (1 - 1e-9), *columns, valid_from,
+                            valid_to) < tracker.lethal

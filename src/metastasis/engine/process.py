@@ -505,7 +505,7 @@ class DiseaseProcess:
         view = rows.view()
         end, reason = tracker.resolve_end(view.growth_start, view.x0, view.rate,
                                           view.capacity, valid_from=view.valid_from,
-                                          valid_to=view.valid_to, after=cut)
+                                          valid_to=view.valid_to, after=cut, compiled=True)
         self._piece_sampled(until, end, reason)
 
     def _piece_end(self, sampled_to: float) -> float:
