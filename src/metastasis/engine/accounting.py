@@ -64,9 +64,7 @@ def draw_accounting(rows: LesionRows, model: ResolvedModel, rng: np.random.Gener
                     ) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
     """Cells shed per site, died in transit per route, and the flat [route, site, fate]
     counts of every fate but outgrowth (outgrowth is left at zero for the caller)."""
-    cells, paths = model.aggregate_paths
-    offsets = np.zeros(len(paths) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([index.size for index in paths])
+    path_cells, path_index, offsets = model.aggregate_path_columns
     size = rows.size
     return _draw(
         rng, rows.site[:size], rows.emit_from[:size], rows.valid_from[:size],
@@ -74,4 +72,4 @@ def draw_accounting(rows: LesionRows, model: ResolvedModel, rng: np.random.Gener
         rows.capacity[:size], float(end),
         float(shedding_rate) * shedding_shares(rows, model), model.shedding_exponent,
         model.has_route_out, np.ascontiguousarray(model.transit_death_probability),
-        np.concatenate(cells), np.concatenate(paths).astype(np.int64), offsets, n_fate_cells)
+        path_cells, path_index, offsets, n_fate_cells)

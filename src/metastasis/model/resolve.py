@@ -133,6 +133,17 @@ class ResolvedModel:
         return [row[index] for row, index in zip(flat, paths, strict=True)], paths
 
     @cached_property
+    def aggregate_path_columns(self) -> tuple[NDArray[np.float64], NDArray[np.int64],
+                                              NDArray[np.int64]]:
+        """:attr:`aggregate_paths` as the compiled accounting reads them: every source's
+        probabilities and indices one after another, and where each source's run starts (the
+        engine asked for these once per patient)."""
+        cells, paths = self.aggregate_paths
+        offsets = np.zeros(len(paths) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([index.size for index in paths])
+        return (np.concatenate(cells), np.concatenate(paths).astype(np.int64), offsets)
+
+    @cached_property
     def founder_target_cdf(self) -> NDArray[np.float64]:
         """[source, target]: cumulative distribution of a founder's target site."""
         total = np.maximum(self.founder_total[:, None], np.finfo(float).tiny)
