@@ -141,7 +141,8 @@ def test_a_patient_alive_at_the_horizon_is_censored() -> None:
     out = ok("simulate", "--seed", "1", "--patient", str(index))
     outcome = out.split("\nOutcome\n")[1]
     assert "Alive at the end of follow-up" in outcome and "censored" in outcome
-    assert "clinic, horizon: alive at the end of the simulated horizon (censored)" in out
+    assert (f"clinic, horizon: alive {FOLLOW_UP_YEARS:g} years after diagnosis, at the end of "
+            "follow-up (censored)") in out
 
 
 @pytest.mark.slow
@@ -316,7 +317,8 @@ def test_cohort_json_has_the_clinical_summary_of_the_api() -> None:
 
     data = json.loads(ok("cohort", "--patients", "8", "--seed", "2", "--format", "json"))
     model, knowledge, treatments = _knowledge("colorectal")
-    expected = clinical_summary(run_clinical_cohort(model, knowledge, treatments, 8, 2, YEARS))
+    expected = clinical_summary(run_clinical_cohort(
+        model, knowledge, treatments, 8, 2, YEARS, Arm(years_after_diagnosis=FOLLOW_UP_YEARS)))
     got = data["clinical"]
     for key in ("diagnosed", "summary_stage", "stage_group", "metastases_at_diagnosis",
                 "causes_of_death", "pathway"):
@@ -591,8 +593,8 @@ def test_the_story_opens_with_a_short_summary(tmp_path: Path) -> None:
     from metastasis.clinical.treatment_schema import load_treatments
 
     course = simulate_course(load_model("colorectal"), load_clinical(), load_treatments(),
-                             6, 0, 20.0)
-    assert course.diagnosis is not None and course.death_day is not None
+                             6, 0, 20.0, Arm(years_after_diagnosis=FOLLOW_UP_YEARS))
+    assert course.diagnosis is not None
     shown = CliRunner().invoke(app, ["simulate", "--cancer", "colorectal", "--seed", "6"])
     assert shown.exit_code == 0, shown.output
     out = tmp_path / "story.txt"
@@ -606,4 +608,7 @@ def test_the_story_opens_with_a_short_summary(tmp_path: Path) -> None:
         assert course.diagnosis.name in short
         assert short.count(f"stage {course.diagnosis.stage.group} ") == 1, short  # said once
         assert f"Treatment: {course.protocol}" in short
-        assert f"Died on {numbers.day(course.death_day).lower()}" in short
+        if course.death_day is not None:
+            assert f"Died on {numbers.day(course.death_day).lower()}" in short
+        else:
+            assert f"Alive {FOLLOW_UP_YEARS:g} years after diagnosis" in short

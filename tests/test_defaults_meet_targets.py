@@ -31,7 +31,8 @@ MET: dict[str, tuple[str, ...]] = {
     "colorectal": (
         "distant_at_diagnosis", "liver_at_diagnosis", "lungs_of_metastatic",
         "peritoneum_of_metastatic", "stage_I_share", "stage_II_share", "stage_III_share",
-        "survival_1y_I", "survival_1y_II", "survival_1y_IV", "survival_5y_I", "survival_5y_II",
+        "survival_1y_I", "survival_1y_II", "survival_1y_III", "survival_1y_IV", "survival_5y_I",
+        "survival_5y_III", "median_treated_IV", "median_all_IV", "median_untreated_IV",
     ),
     "pancreatic": (
         "liver_at_diagnosis", "liver_of_metastatic", "distant_at_diagnosis", "median_treated_IV",
@@ -43,10 +44,11 @@ MET: dict[str, tuple[str, ...]] = {
         "median_treated_IV", "median_all_IV", "median_untreated_IV",
     ),
     "prostate": (
-        "distant_at_diagnosis", "median_treated_IV",
+        "bone_of_metastatic", "distant_at_diagnosis", "regional_share", "median_treated_IV",
     ),
     "breast": (
-        "stage_I_share", "distant_at_diagnosis", "survival_5y_I", "survival_5y_II",
+        "bone_of_metastatic", "stage_I_share", "stage_II_share", "distant_at_diagnosis",
+        "survival_5y_I", "survival_5y_II", "survival_5y_IV", "median_treated_IV",
     ),
     "renal_cell": (
         "distant_at_diagnosis", "median_treated_IV", "median_untreated_IV",

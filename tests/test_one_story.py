@@ -73,8 +73,9 @@ def test_the_command_line_and_the_web_open_with_the_same_sentences(
     if result.died:  # the command line explains the cause further; the rest is the same
         assert short.startswith(f"{found} {care} Died on {words.when(result.death_day)} of "
                                 f"{result.cause_of_death}")
-        survival = words.duration(result.survival_from_diagnosis_days)
-        assert short.endswith(f", {survival} after diagnosis.")
+        if result.diagnosis is not None:
+            survival = words.duration(result.survival_from_diagnosis_days)
+            assert short.endswith(f", {survival} after diagnosis.")
     else:
         assert short == f"{found} {care} {ending}"
     body = client.get("/api/patient", params={"cancer": "colorectal", "seed": SEED,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 import math
 import tomllib
 from typing import Any
@@ -572,9 +573,14 @@ def test_radiation_local_control_and_pain_relief_shares(treatments: TreatmentKno
     bone = protocol(
         treatments, ["colorectal"], radiation_step("palliative_bone_radiotherapy", ["colon"])
     )
-    controlled = relieved = 0
-    for i in range(n):
+    controlled = relieved = treated = 0
+    for i in itertools.count():
+        if treated == n:
+            break
         proc = process("colorectal", i, day + 30.0)
+        if proc.end <= day:
+            continue  # died before the day of treatment (the lethal burden)
+        treated += 1
         events = apply_protocol(
             proc, srs, day, [0], NOBODY, treatments, clinical_generator(SEED, i)
         )

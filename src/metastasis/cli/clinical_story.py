@@ -483,8 +483,12 @@ def _ending_lines(result: ClinicalResult, model: ResolvedModel,
             lines.append(_clinic_line(event.day, "death",
                                       f"death from {cause_words(event.label, model, clinical)}."))
     if result.death_day is None:
-        lines.append(_clinic_line(result.horizon_days, "horizon",
-                                  "alive at the end of the simulated horizon (censored)."))
+        followed = result.years_after_diagnosis is not None and result.diagnosis is not None
+        lines.append(_clinic_line(
+            result.horizon_days, "horizon",
+            f"alive {result.years_after_diagnosis:g} years after diagnosis, at the end of "
+            "follow-up (censored)." if followed
+            else "alive at the end of the simulated horizon (censored)."))
     return lines
 
 

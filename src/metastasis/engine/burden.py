@@ -207,14 +207,16 @@ class BurdenTracker:
         k = int(crossed[0])
         low, high = max(float(self.grid[max(k - 1, 0)]), after), float(self.grid[k])
         if compiled:
+            def floats(column: ArrayLike) -> NDArray[np.float64]:
+                return np.ascontiguousarray(column, dtype=np.float64)
+
             n = np.asarray(start).size
-            always = np.full(n, -np.inf), np.full(n, np.inf)
-            return _first_lethal_day(
-                low, high, *(np.ascontiguousarray(c, dtype=np.float64) for c in (
-                    start, x0, rate, capacity,
-                    always[0] if valid_from is None else valid_from,
-                    always[1] if valid_to is None else valid_to)),
-                self.lethal, BISECTION_STEPS), "lethal_burden"
+            first = np.full(n, -np.inf) if valid_from is None else floats(valid_from)
+            last = np.full(n, np.inf) if valid_to is None else floats(valid_to)
+            day = _first_lethal_day(low, high, floats(start), floats(x0), floats(rate),
+                                    floats(capacity), first, last, self.lethal,
+                                    BISECTION_STEPS)
+            return float(day), "lethal_burden"
         columns = [np.asarray(c, dtype=float) for c in (start, x0, rate, capacity)]
         if valid_from is not None:
             columns += [np.asarray(valid_from, dtype=float), np.asarray(valid_to, dtype=float)]
