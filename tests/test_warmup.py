@@ -9,9 +9,11 @@ from typer.testing import CliRunner
 from metastasis.cli.app import app
 
 ENTRY_KERNELS = {
-    "metastasis.engine.sampling": ["_sample_pieces"],
+    "metastasis.engine.sampling": ["_sample_pieces", "_lineage_shares"],
     "metastasis.engine.accounting": ["_draw"],
-    "metastasis.engine.intervention": ["_apply_changes"],
+    "metastasis.engine.burden": ["_first_lethal_day"],
+    "metastasis.engine.intervention": ["_apply_changes", "_dividing_rows"],
+    "metastasis.engine.process": ["_compact"],
     "metastasis.engine.tables": ["_number_lesions"],
     "metastasis.clinical.burden_kernels": ["burden_at", "ceiling_rows", "first_crossing_rows",
                                            "physical_roots", "select_rows"],

@@ -382,7 +382,7 @@ def _edges(block: NDArray[np.float64], start: float, stop: float) -> NDArray[np.
     return days[:kept]
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def burden_at(
     rows: NDArray[np.int64],
     arrival: NDArray[np.float64],
@@ -404,7 +404,7 @@ def burden_at(
     return _burden(block, t, np.empty(rows.size))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def ceiling_rows(
     rows: NDArray[np.int64],
     arrival: NDArray[np.float64],
@@ -441,7 +441,7 @@ def ceiling_rows(
     return highest
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def first_crossing_rows(
     rows: NDArray[np.int64],
     arrival: NDArray[np.float64],
@@ -518,7 +518,7 @@ def physical_roots(
     return root
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def select_rows(
     site: NDArray[np.int64], sites: NDArray[np.int64], by_site: bool,
     root: NDArray[np.int64], lesions: NDArray[np.int64], by_lesion: bool,

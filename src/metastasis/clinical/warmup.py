@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from metastasis.api import load_model
 from metastasis.clinical.course import simulate_course
 from metastasis.clinical.loader import load_clinical
 from metastasis.clinical.treatment_schema import load_treatments
+from metastasis.engine.burden import BISECTION_STEPS, _first_lethal_day
 
 WARMUP_CANCER = "colorectal"
 WARMUP_SEED = 0
@@ -35,4 +38,9 @@ def compile_kernels() -> float:
                                  WARMUP_YEARS)
         if result.treatment:
             break
+    # the lethal-burden bisection runs only in a history that reaches the lethal burden,
+    # which the first treated patient's need not: compile it on a one-lesion example
+    one = np.ones(1)
+    _first_lethal_day(0.0, 1.0, 0.0 * one, one, one, 10.0 * one, -np.inf * one,
+                      np.inf * one, 5.0, BISECTION_STEPS)
     return time.perf_counter() - start

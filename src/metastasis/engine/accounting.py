@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the rows' module imports this one
     from metastasis.engine.process import LesionRows
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _draw(
     rng: np.random.Generator, site: NDArray[np.int64], emit_from: NDArray[np.float64],
     valid_from: NDArray[np.float64], valid_to: NDArray[np.float64],

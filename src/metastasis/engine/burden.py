@@ -68,7 +68,7 @@ def _add_curve(grid: NDArray[np.float64], total: NDArray[np.float64], active_fro
     return -1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _first_lethal_day(low: float, high: float, start: NDArray[np.float64],
                       x0: NDArray[np.float64], rate: NDArray[np.float64],
                       capacity: NDArray[np.float64], valid_from: NDArray[np.float64],

@@ -88,7 +88,7 @@ def _append(floats: NDArray[np.float64], ints: NDArray[np.int64], size: int, sou
     return size
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _apply_changes(
     floats: NDArray[np.float64], ints: NDArray[np.int64], size: int, next_lesion: int,
     day: float, lesion: NDArray[np.int64], surviving_fraction: NDArray[np.float64],
@@ -194,7 +194,7 @@ def apply_changes(rows: LesionRows, day: float, changes: Changes, colony_net_rat
     rows.floats, rows.ints, rows.size, rows.next_lesion = floats, ints, size, next_lesion
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _dividing_rows(
     floats: NDArray[np.float64], ints: NDArray[np.int64], size: int, next_lesion: int,
     day: float, spare_resistance: int,

@@ -197,7 +197,7 @@ for _index, _name in enumerate(INTEGER_COLUMNS):
     setattr(LesionRows, _name, _column("ints", _index))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _compact(floats: NDArray[np.float64], ints: NDArray[np.int64], size: int,
              mask: NDArray[np.bool_]) -> int:
     """Move the first ``size`` rows where ``mask`` holds to the front, in order; returns how

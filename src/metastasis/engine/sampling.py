@@ -372,7 +372,7 @@ def _sample(
     return floats, ints, size, next_lesion, total, False
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _sample_pieces(
     rng: np.random.Generator, floats: NDArray[np.float64], ints: NDArray[np.int64],
     size: int, next_lesion: int, max_rows: int, starts: NDArray[np.float64],
@@ -455,7 +455,7 @@ def by_lesion(lesion: NDArray[np.int64], parent: NDArray[np.int64], route: NDArr
     return route_of, parent_of
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _lineage_shares(lesion: NDArray[np.int64], parent: NDArray[np.int64],
                     route: NDArray[np.int64], next_lesion: int,
                     factor: float) -> NDArray[np.float64]:

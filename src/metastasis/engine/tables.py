@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # the rows' module imports this one
     from metastasis.engine.process import LesionRows
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _number_lesions(lesion: NDArray[np.int64], parent: NDArray[np.int64]
                     ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Lesion ids 0, 1, ... in order of first appearance, and each parent's (-1 if the
