@@ -102,8 +102,10 @@ def calibrate(
     ] = "1",
     years: Annotated[
         str | None, typer.Option("--years", "-y", metavar="YEARS",
-                                 help="Horizon in years, in (0, 150]; default 20 (search), 30 "
-                                      "(abc: five years of follow-up after a late diagnosis).")
+                                 help="Years from the first cancer cell, in (0, 150]: the "
+                                      "horizon (search, default 20), or within which a "
+                                      "diagnosis can come (abc, default 30; each is then "
+                                      "followed six years).")
     ] = None,
     steps: Annotated[
         str, typer.Option("--steps", metavar="N", help="Most cohorts the search may run.")
@@ -310,8 +312,9 @@ def validate_command(
     years: Annotated[
         str | None,
         typer.Option("--years", "-y", metavar="YEARS",
-                     help="Horizon from the first cancer cell, in (0, 150]; default 30 "
-                          "(five years of follow-up after a late diagnosis)."),
+                     help="Years from the first cancer cell within which a diagnosis can "
+                          "come, in (0, 150]; default 30. Each diagnosed patient is then "
+                          "followed six years."),
     ] = None,
     model: ModelOption = None,
     clinical: ClinicalOption = None,
