@@ -246,3 +246,29 @@ def test_names() -> None:
         == "metastatic colon cancer (liver, lungs)"
     )
     assert diagnosis_name("melanoma", distant, []) == "metastatic melanoma"
+
+
+def test_a_diagnosis_with_distant_nodes_only_is_stage_iv() -> None:
+    """Distant lymph nodes are distant metastases (AJCC M1a), in the course as in
+    :func:`stage`: the course once passed over them, so a patient whose scans found only
+    distant nodes beyond the regional ones was staged M0.  The first such patient of a
+    seeded lung cohort (stories end at diagnosis) is M1, named with the distant nodes."""
+    from metastasis.api import load_model
+    from metastasis.clinical.course import Arm, simulate_course
+    from metastasis.clinical.loader import load_clinical
+    from metastasis.clinical.treatment_schema import load_treatments
+
+    model, clinical, treatments = load_model("nsclc"), load_clinical(), load_treatments()
+    at_diagnosis = Arm(follow_up=False)
+    for index in range(600):
+        result = simulate_course(model, clinical, treatments, 17, index, 30.0, at_diagnosis)
+        dx = result.diagnosis
+        if dx is None:
+            continue
+        sites = {f.site for f in dx.findings if f.lesion != 0}
+        if "distant_lymph_nodes" in sites:
+            assert dx.stage.m == "M1" and dx.stage.group == "IV"
+            assert "distant_lymph_nodes" in dx.distant_sites_found
+            assert dx.metastases_found >= 1
+            return
+    pytest.fail("no lung patient of 600 had distant nodes found at diagnosis")

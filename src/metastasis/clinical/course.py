@@ -42,7 +42,7 @@ from metastasis.engine.process import PRIMARY, SAMPLING_STEP_DAYS, DiseaseProces
 from metastasis.engine.seeds import clinical_generator, patient_generator, side_stream
 from metastasis.limits import check_years
 from metastasis.model.resolve import ResolvedModel
-from metastasis.results.patient import NODE_SITES, LesionTable, PatientResult
+from metastasis.results.patient import LesionTable, PatientResult
 
 REPEAT_BIOPSY_DAYS = 7.0
 """assumption: a non-diagnostic biopsy is repeated about a week later."""
@@ -78,6 +78,8 @@ EMERGENCY_STREAM = 2**32 - 4
 """Keys the side stream (:func:`~metastasis.engine.seeds.side_stream`) of the one draw an
 emergency admission needs, so that it moves no other draw of the course."""
 
+REGIONAL_NODES = "regional_lymph_nodes"
+"""The nodes that stage N; every other node group is a distant site (M1)."""
 STOPPED_AT_DIAGNOSIS = "diagnosis"
 """End reason of a history stopped at diagnosis by an arm without follow-up."""
 
@@ -265,7 +267,9 @@ def _emergency(
 
 
 def _distant(model: ResolvedModel, site: int) -> bool:
-    return site != model.primary_site and model.site_names[site] not in NODE_SITES
+    """Whether a deposit there is a distant metastasis (M1): anywhere but the primary's own
+    organ and the regional nodes; distant lymph nodes are M1 (AJCC), as staging says."""
+    return site != model.primary_site and model.site_names[site] != REGIONAL_NODES
 
 
 def _metastases_present(model: ResolvedModel, process: DiseaseProcess, day: float) -> int:
@@ -401,7 +405,7 @@ def simulate_course(
 
     primary_size = float(natural.size_at(dx_day)[PRIMARY])
     distant_found = sorted({
-        f.site for f in findings if f.lesion != PRIMARY and f.site not in NODE_SITES
+        f.site for f in findings if f.lesion != PRIMARY and f.site != REGIONAL_NODES
         and f.site != model.site_names[model.primary_site]
     })
     cutoffs = clinical.t_cutoffs(model.cancer)
