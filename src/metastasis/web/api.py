@@ -15,6 +15,7 @@ import metastasis
 import metastasis.guide as guide
 from metastasis.api import check_seed
 from metastasis.errors import ModelError
+from metastasis.limits import FOLLOW_UP_YEARS
 from metastasis.web import guide_html, models
 from metastasis.web.errors import NotFound
 from metastasis.web.limits import MAX_INDEX, MAX_SEED
@@ -51,7 +52,9 @@ def build(state: AppState) -> APIRouter:
         "rows per answer; the answer gives the total).")]
     Years = Annotated[float, Query(
         gt=0, le=limits.max_years, allow_inf_nan=False,
-        description=f"Untreated follow-up in years: {rules['years']}.",
+        description=f"Years from the first cancer cell: {rules['years']}. The untreated "
+                    "history's horizon; with clinical=true, the time within which a diagnosis "
+                    f"can come, each diagnosed patient then followed {FOLLOW_UP_YEARS:g} years.",
     )]
 
     Clinical = Annotated[bool, Query(
