@@ -43,6 +43,7 @@ from metastasis.engine.seeds import clinical_generator, patient_generator, side_
 from metastasis.limits import check_years
 from metastasis.model.resolve import ResolvedModel
 from metastasis.results.patient import LesionTable, PatientResult
+from metastasis.results.tables import REGIONAL_NODES
 
 REPEAT_BIOPSY_DAYS = 7.0
 """assumption: a non-diagnostic biopsy is repeated about a week later."""
@@ -78,8 +79,6 @@ EMERGENCY_STREAM = 2**32 - 4
 """Keys the side stream (:func:`~metastasis.engine.seeds.side_stream`) of the one draw an
 emergency admission needs, so that it moves no other draw of the course."""
 
-REGIONAL_NODES = "regional_lymph_nodes"
-"""The nodes that stage N; every other node group is a distant site (M1)."""
 STOPPED_AT_DIAGNOSIS = "diagnosis"
 """End reason of a history stopped at diagnosis by an arm without follow-up."""
 
@@ -286,9 +285,9 @@ def _involved_nodes(
 ) -> int:
     """Regional node deposits the clinic knows of: imaging's finds, or pathology's when
     the nodes are resected (deposits above the micrometastasis size)."""
-    regional = model.site_index("regional_lymph_nodes")
+    regional = model.site_index(REGIONAL_NODES)
     if not pathology:
-        return len({f.lesion for f in findings if f.site == "regional_lymph_nodes"})
+        return len({f.lesion for f in findings if f.site == REGIONAL_NODES})
     table = process.lesion_table(through=day)
     sizes = table.size_at(day)
     seen = diameter_mm(sizes, model.cells_per_cm3) > PATHOLOGY_MIN_DIAMETER_MM
