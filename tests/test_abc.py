@@ -201,6 +201,41 @@ def test_the_fit_is_reproducible_and_leaves_numpy_alone(monkeypatch, knowledge):
     assert not first.posterior.equals(other.posterior)
 
 
+def test_a_prior_width_narrows_each_prior_around_the_value_before_the_fit(monkeypatch,
+                                                                          knowledge):
+    """``prior_width`` K: log10-uniform from value/K to value*K, clipped to the parameter's
+    own bounds; every particle of the fit lies inside, and the summary and the source say
+    which prior was used."""
+    speedup = PARAMETERS["metastasis_speedup"]
+    assert abc.prior_bounds(speedup, 2.0, None) == speedup.bounds
+    assert abc.prior_bounds(speedup, 2.0, 3.0) == pytest.approx((2.0 / 3.0, 6.0))
+    assert abc.prior_bounds(speedup, 8.0, 3.0) == pytest.approx((8.0 / 3.0, 10.0))  # clipped
+    for bad in (1.0, 0.5, math.nan, math.inf, -3.0):
+        with pytest.raises(ModelError, match="prior-width"):
+            abc.prior_bounds(speedup, 2.0, bad)
+    with pytest.raises(ModelError, match="within its prior bounds"):
+        abc.prior_bounds(speedup, 50.0, 3.0)
+
+    monkeypatch.setattr(abc, "evaluate", _stand_in)
+    fit = abc.fit("colorectal", list(TRUE), _targets(), knowledge=knowledge, patients=50,
+                  seed=4, population=10, generations=1, prior_width=2.0)
+    for name in TRUE:
+        start = knowledge.value("colorectal", name)
+        low, high = fit.summaries[name].prior
+        assert (low, high) == pytest.approx((start / 2.0, start * 2.0))
+        assert fit.posterior[name].between(low, high).all()
+        assert "a factor 2 either side" in fit.prior_reason(name)
+    from metastasis.cli import abc_report
+
+    command = abc_report.command_line("colorectal", list(TRUE), None, patients=50, seed=4,
+                                      years=30, population=10, generations=1, files={},
+                                      prior_width=2.0)
+    assert command.endswith("--generations 1 --prior-width 2")
+    source = abc_report.posterior_source(fit, "shedding_rate", command)
+    start = knowledge.value("colorectal", "shedding_rate")
+    assert f"prior log10-uniform {start / 2:.4g}-{start * 2:.4g})" in source
+
+
 def test_bad_fit_settings_are_refused(knowledge):
     with pytest.raises(ModelError):
         abc.fit("colorectal", [], _targets(), knowledge=knowledge, patients=10, seed=1)
@@ -222,6 +257,10 @@ def test_bad_fit_settings_are_refused(knowledge):
     ["--method", "abc", "--parameters", "outgrowth", "--parameter", "outgrowth"],
     ["--method", "abc", "--parameters", "outgrowth", "--target", "nonsense"],
     ["--method", "abc", "--parameters", "outgrowth", "--population", "0"],
+    ["--method", "abc", "--parameters", "outgrowth", "--prior-width", "1"],
+    ["--method", "abc", "--parameters", "outgrowth", "--prior-width", "nan"],
+    ["--method", "abc", "--parameters", "outgrowth", "--prior-width", "wide"],
+    ["--prior-width", "3"],  # search
     ["--parameters", "outgrowth"],  # search
     ["--population", "4"],  # search
     ["--parameter", "cachexia_threshold"],  # the search moves disease parameters only

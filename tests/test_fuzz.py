@@ -97,6 +97,7 @@ COMMANDS: dict[tuple[str, ...], dict[str, str]] = {
     ("calibrate",): {"--cancer": "c", "--check": "flag", "--patients": "work",
                      "--years": "work", "--seed": "int", "--target": "text",
                      "--parameter": "text", "--steps": "work", "--targets": "file",
+                     "--prior-width": "text",
                      "--out": "out", "--format": "fmt"},
     ("explain",): {"--patients": "work", "--seed": "int", "--years": "work"},
     ("guide",): {},

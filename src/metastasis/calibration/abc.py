@@ -2,7 +2,8 @@
 approximate Bayesian computation by sequential Monte Carlo (ABC-SMC, pyabc).
 
 The prior of every parameter is log10-uniform between the bounds in its
-:class:`~metastasis.calibration.parameters.Parameter` definition.  A *particle* is one set of
+:class:`~metastasis.calibration.parameters.Parameter` definition, or within a stated factor of
+its present value (``prior_width``, inside those bounds).  A *particle* is one set of
 values; evaluating it builds the three knowledge files with those values and runs
 :func:`~metastasis.calibration.validation.validate` on the same root seed every time (common
 random numbers: every particle meets the same virtual patients, so two particles differ by
@@ -79,6 +80,8 @@ class Summary:
     """Weighted 95 % quantile."""
     start: float
     """The value in the knowledge files before the fit."""
+    prior: tuple[float, float]
+    """The bounds of the log10-uniform prior the fit used."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,17 @@ class Fit:
     population: int
     base: Knowledge
     """The knowledge files the fit started from."""
+    prior_width: float | None = None
+    """The factor either side of the starting values the priors were narrowed to, if any."""
+
+    def prior_reason(self, name: str) -> str:
+        """Why the prior of ``name`` spans what it does (one line)."""
+        s = self.summaries[name]
+        if self.prior_width is None:
+            return s.parameter.prior
+        return (f"a factor {self.prior_width:g} either side of the value before the fit "
+                f"({s.start:.4g}), within the parameter's bounds {s.parameter.low:g}-"
+                f"{s.parameter.high:g}")
 
     @property
     def epsilon(self) -> float:
@@ -193,6 +207,25 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     return float(np.interp(q, np.cumsum(w) - 0.5 * w, points))
 
 
+def prior_bounds(parameter: Parameter, start: float, width: float | None
+                 ) -> tuple[float, float]:
+    """The prior's bounds: the parameter's own (``width`` None), or a factor ``width`` either
+    side of ``start`` within them.
+
+    A narrow prior refines values already set by hand against the targets: with the few dozen
+    particles a fit can afford, a prior spanning orders of magnitude leaves the posterior
+    wider than the hand-set region it should sharpen."""
+    low, high = parameter.bounds
+    if width is None:
+        return (low, high)
+    if isinstance(width, bool) or not (math.isfinite(width) and width > 1.0):
+        raise ModelError("--prior-width", width, "a factor > 1")
+    if not low <= start <= high:
+        raise ModelError(parameter.name, start, f"a value within its prior bounds {low:g}-"
+                         f"{high:g} to centre --prior-width on")
+    return (max(low, start / width), min(high, start * width))
+
+
 def _rounded(value: float) -> float:
     return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
 
@@ -254,6 +287,7 @@ def fit(
     workers: int = 1,
     scheduler: str | None = None,
     backend: Backend | None = None,
+    prior_width: float | None = None,
     progress: Progress | None = None,
 ) -> Fit:
     """Fit ``parameter_names`` of ``cancer`` to ``targets`` by ABC-SMC (see the module).
@@ -265,14 +299,16 @@ def fit(
     (``SingleCoreSampler``).  Reproducible: the cohorts are fixed by ``seed`` and pyabc's own
     draws come from numpy's global random state, which is seeded with ``seed`` for the fit and
     restored afterwards (the one place the package touches a global generator).  pyabc keeps
-    its database in a temporary sqlite file, removed when the fit ends.
+    its database in a temporary sqlite file, removed when the fit ends.  ``prior_width``
+    narrows each prior to a factor either side of the value in ``knowledge``
+    (:func:`prior_bounds`).
     """
     names = list(dict.fromkeys(parameter_names))
     if not names:
         raise ModelError("--parameters", "", "at least one parameter name")
     chosen = tuple(parameter(name) for name in names)
-    bounds = {p.name: p.bounds for p in chosen}
     starts = {name: knowledge.value(cancer, name) for name in names}
+    bounds = {p.name: prior_bounds(p, starts[p.name], prior_width) for p in chosen}
     if not targets:
         raise ModelError("targets", [], "at least one target to fit")
     for name, value in (("population", population), ("generations", generations),
@@ -346,10 +382,12 @@ def fit(
             low, median, high = (weighted_quantile(posterior[p.name].to_numpy(),
                                                    posterior["weight"].to_numpy(), q)
                                  for q in QUANTILES)
-            summaries[p.name] = Summary(p, _rounded(median), low, high, starts[p.name])
+            summaries[p.name] = Summary(p, _rounded(median), low, high, starts[p.name],
+                                     bounds[p.name])
         best = evaluations[int(posterior.loc[posterior["distance"].idxmin(), "evaluation"])]
         at_median = run({name: s.median for name, s in summaries.items()})
 
     return Fit(cancer, chosen, tuple(targets), posterior.drop(columns="evaluation"),
                summaries, best, at_median, rounds, len(evaluations),
-               time.perf_counter() - began, patients, seed, years, population, knowledge)
+               time.perf_counter() - began, patients, seed, years, population, knowledge,
+               prior_width)

@@ -13,6 +13,7 @@ separately everywhere else.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -55,6 +56,17 @@ def parse_parameters(text: str | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def parse_prior_width(text: str) -> float:
+    """``--prior-width K``: a finite factor > 1."""
+    try:
+        width = float(text)
+    except ValueError:
+        width = math.nan
+    if not (math.isfinite(width) and width > 1.0):
+        raise ModelError("--prior-width", text, "a factor > 1 (for example 3)")
+    return width
+
+
 def targets_to_fit(cancer: str, path: Path | None, names: str | None) -> list[Target]:
     """Every target of the cancer type (at diagnosis and survival), or the named ones."""
     with file_option("--targets"):
@@ -91,7 +103,7 @@ def base_knowledge(model: Path | None, clinical: Path | None,
 
 def command_line(cancer: str, names: list[str], targets: str | None, *, patients: int,
                  seed: int, years: float, population: int, generations: int,
-                 files: dict[str, Path | None]) -> str:
+                 files: dict[str, Path | None], prior_width: float | None = None) -> str:
     """The command that reproduces the fit: every option that changes the result, defaults
     included (``--workers`` does not change it and is left out)."""
     parts = ["metastasis calibrate", f"--cancer {cancer}", "--method abc",
@@ -100,6 +112,8 @@ def command_line(cancer: str, names: list[str], targets: str | None, *, patients
         parts.append(f"--target {','.join(n.strip() for n in targets.split(',') if n.strip())}")
     parts += [f"--patients {patients}", f"--seed {seed}", f"--years {years:g}",
               f"--population {population}", f"--generations {generations}"]
+    if prior_width is not None:
+        parts.append(f"--prior-width {prior_width:g}")
     parts += [f"{option} {path}" for option, path in files.items() if path is not None]
     return " ".join(parts)
 
@@ -109,8 +123,8 @@ def posterior_source(fit: Fit, name: str, command: str) -> str:
     s = fit.summaries[name]
     targets = ", ".join(f"{t.name} {t.value:g}" for t in fit.targets)
     return (f"calibrated: `{command}`; posterior median {s.median:.4g} (90 % interval "
-            f"{s.low:.3g}-{s.high:.3g}; prior log10-uniform {s.parameter.low:g}-"
-            f"{s.parameter.high:g}) from {len(fit.posterior)} particles, "
+            f"{s.low:.3g}-{s.high:.3g}; prior log10-uniform {s.prior[0]:.4g}-"
+            f"{s.prior[1]:.4g}) from {len(fit.posterior)} particles, "
             f"{_generations(len(fit.generations) - 1)} after the prior sample, final tolerance "
             f"{fit.epsilon:.3g} half-widths, {fit.patients} patients, seed {fit.seed}; "
             f"targets: {targets}")
@@ -175,7 +189,7 @@ def print_abc(console: Console, fit: Fit, paths: dict[File, Path] | None = None)
         table.add_column(header)
     for name, s in fit.summaries.items():
         table.add_row(name, f"{s.start:.4g}", f"{s.median:.4g}", f"{s.low:.3g}-{s.high:.3g}",
-                      f"{s.parameter.low:g}-{s.parameter.high:g}")
+                      f"{s.prior[0]:.4g}-{s.prior[1]:.4g}")
     console.print(table)
     rounds = Table(title="Generations", title_style="bold")
     for header in ("generation", "tolerance", "evaluations", "accepted", "acceptance"):
@@ -207,8 +221,8 @@ def abc_data(fit: Fit, command: str) -> dict[str, Any]:
         "parameters": [{"name": name, "file": s.parameter.file,
                         "path": s.parameter.path(fit.cancer), "before": s.start,
                         "median": s.median, "q05": s.low, "q95": s.high,
-                        "prior": [s.parameter.low, s.parameter.high],
-                        "prior_reason": s.parameter.prior}
+                        "prior": list(s.prior),
+                        "prior_reason": fit.prior_reason(name)}
                        for name, s in fit.summaries.items()],
         "posterior": fit.posterior.to_dict(orient="records"),
         "generations": [{"t": g.t, "epsilon": g.epsilon, "evaluations": g.simulations,

@@ -120,6 +120,13 @@ def calibrate(
                                  help="With --method abc: generations after the prior sample "
                                       "(default 3).")
     ] = None,
+    prior_width: Annotated[
+        str | None, typer.Option("--prior-width", metavar="K",
+                                 help="With --method abc: each prior log10-uniform within a "
+                                      "factor K (> 1) either side of the present value, not "
+                                      "over the parameter's whole range: refines values set "
+                                      "by hand.")
+    ] = None,
     only_check: Annotated[
         bool, typer.Option("--check", help="Only set the model beside every target; no search.")
     ] = False,
@@ -150,11 +157,11 @@ def calibrate(
             raise ModelError("--method", method, "search, abc")
         if method.strip().lower() == "abc":
             _calibrate_abc(cancer, target, parameter, parameters, patients, seed, years,
-                           population, generations, only_check, model, clinical, treatments,
-                           targets, out, fmt, workers)
+                           population, generations, prior_width, only_check, model, clinical,
+                           treatments, targets, out, fmt, workers)
             return
         for option, given in (("--parameters", parameters), ("--population", population),
-                              ("--generations", generations)):
+                              ("--generations", generations), ("--prior-width", prior_width)):
             if given is not None:
                 raise ModelError(option, given, "to be left out with --method search (it is "
                                  "an option of --method abc)")
@@ -226,7 +233,8 @@ def calibrate(
 def _calibrate_abc(
     cancer: str, target: str | None, parameter: str | None, parameters: str | None,
     patients: str | None, seed: str, years: str | None, population: str | None,
-    generations: str | None, only_check: bool, model: Path | None, clinical: Path | None,
+    generations: str | None, prior_width: str | None, only_check: bool, model: Path | None,
+    clinical: Path | None,
     treatments: Path | None, targets: Path | None, out: Path | None, fmt: str, workers: str,
 ) -> None:
     """``calibrate --method abc``: every check of the options before the fit, then the fit,
@@ -247,6 +255,7 @@ def _calibrate_abc(
     root_seed = api.check_seed(parse_integer("seed", seed, 0))
     n_population = parse_integer("population", population or abc_report.DEFAULT_POPULATION, 1)
     n_generations = parse_integer("generations", generations or abc_report.DEFAULT_GENERATIONS, 1)
+    width = None if prior_width is None else abc_report.parse_prior_width(prior_width)
     processes = parse_integer("workers", workers, 1)
     chosen = parse_choice(SummaryFormat, "--format", fmt)
     paths = None
@@ -261,7 +270,7 @@ def _calibrate_abc(
     base = abc_report.base_knowledge(model, clinical, treatments)
     command = abc_report.command_line(
         resolved.cancer, names, target, patients=n_patients, seed=root_seed, years=horizon,
-        population=n_population, generations=n_generations,
+        population=n_population, generations=n_generations, prior_width=width,
         files={"--model": model, "--clinical": clinical, "--treatments": treatments,
                "--targets": targets})
     err = new_console(stderr=True)
@@ -273,7 +282,8 @@ def _calibrate_abc(
 
     result = abc.fit(resolved.cancer, names, wanted, knowledge=base, patients=n_patients,
                      seed=root_seed, years=horizon, population=n_population,
-                     generations=n_generations, workers=processes, progress=report)
+                     generations=n_generations, workers=processes, prior_width=width,
+                     progress=report)
     fitted = abc_report.fitted_knowledge(result, command)
     if paths is not None:
         # the fitted files are one output: all or none, the disease file (--out) last
