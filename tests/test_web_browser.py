@@ -399,3 +399,43 @@ def test_cohort_charts_are_readable(session: Session) -> None:
     assert boxes["ytitle"][0] >= boxes["svg"][0] - 0.5, "the y title is clipped on the left"
     assert all(t.endswith("%") for t in boxes["ticks"] if t.strip()), boxes["ticks"]
     session.check_clean()
+
+
+def _axe_violations(page: Any) -> list[str]:
+    """axe-core's violations on the page as it stands, one line each (rule, impact, where)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    return [f"{v['id']} ({v['impact']}): {v['help']} at "
+            + ", ".join(str(node["target"]) for node in v["nodes"][:5]) for v in found]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_axe_core_finds_no_violation_on_any_page(browser: Any, base_url: str,
+                                                width: int) -> None:
+    """axe-core (the accessibility engine browsers' own tools use, bundled by
+    axe-playwright-python; nothing is fetched) on every kind of page at desktop and phone
+    width, after the charts are drawn: it found plotly's toolbar buttons inside a chart
+    marked as an image, and two guide search forms with one name."""
+    from metastasis.guide.content import slugs
+
+    pages = list(PHONE_PAGES) + ["/guide/search?q=liver", "/patient?cancer=nope"]
+    if width == 1280:
+        pages += [f"/guide/{slug}" for slug in slugs()]
+    context = browser.new_context(base_url=base_url, viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    problems: dict[str, list[str]] = {}
+    try:
+        for path in dict.fromkeys(pages):
+            page.goto(path)
+            page.wait_for_load_state("networkidle")
+            if page.query_selector("[data-figure]"):
+                page.wait_for_selector("[data-figure]:not([data-rendered='true'])",
+                                       state="detached")
+            found = _axe_violations(page)
+            if found:
+                problems[path] = found
+    finally:
+        context.close()
+    assert not problems, problems
