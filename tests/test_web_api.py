@@ -959,6 +959,85 @@ def test_the_map_draws_a_breast_or_prostate_patient_as_one_sex(client: TestClien
     assert organs("colorectal") == {"breast", "prostate"}
 
 
+def _crosses(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """Whether two segments (x1, y1, x2, y2) cross (touching ends do not count)."""
+    def side(px: float, py: float, qx: float, qy: float, rx: float, ry: float) -> float:
+        return (qx - px) * (ry - py) - (qy - py) * (rx - px)
+
+    (x1, y1, x2, y2), (x3, y3, x4, y4) = a, b
+    return (side(x3, y3, x4, y4, x1, y1) * side(x3, y3, x4, y4, x2, y2) < 0
+            and side(x1, y1, x2, y2, x3, y3) * side(x1, y1, x2, y2, x4, y4) < 0)
+
+
+def test_map_labels_are_spaced_and_their_leaders_never_cross() -> None:
+    """For every primary site the map knows (where its regional nodes sit), each site has
+    one label inside the drawing, labels in a column are at least LABEL_GAP apart, and no
+    two leader lines cross (the regional nodes' crossed the colon's, and the pancreas' the
+    small bowel's)."""
+    labels = {n: s.label for n, s in KB.sites.items()}
+    primaries = {spec.primary_site for spec in KB.cancers.values()} | set(
+        bodymap.REGIONAL_ANCHORS) | {"bone"}
+    for primary in sorted(primaries):
+        shapes = [s for s in bodymap.layout(tuple(KB.sites), labels, primary) if s.known]
+        assert len({s.site for s in shapes}) == len(shapes) == len(KB.sites), primary
+        for side in ("left", "right"):
+            ys = sorted(s.label_y for s in shapes if s.side == side)
+            assert all(b - a >= bodymap.LABEL_GAP - 1e-9 for a, b in itertools.pairwise(ys))
+            assert all(bodymap.LABEL_TOP <= y <= bodymap.LABEL_BOTTOM for y in ys), primary
+        for s in shapes:
+            assert s.target in s.anchors, (primary, s.site)
+            x1, _, x2, _ = s.leader
+            assert (x1 < x2) == (s.side == "left"), (primary, s.site)  # points inwards
+        crossing = [(a.site, b.site) for a, b in itertools.combinations(shapes, 2)
+                    if _crosses(a.leader, b.leader)]
+        assert not crossing, (primary, crossing)
+    # the check sees a crossing where there is one
+    assert _crosses((0, 0, 10, 10), (0, 10, 10, 0)) and not _crosses((0, 0, 10, 0),
+                                                                       (0, 5, 10, 5))
+
+
+def test_a_breast_patients_map_has_no_prostate_label(client: TestClient) -> None:
+    def named(cancer: str) -> set[str]:
+        html = client.get("/patient/map", params={"cancer": cancer, "seed": SEED,
+                                                  "years": 2}).text
+        block = html.split('<g class="labels">')[1].split("</g>")[0]
+        return set(re.findall(r">(breast|prostate)</text>", block))
+
+    assert named("breast") == {"breast"}
+    assert named("prostate") == {"prostate"}
+    assert named("colorectal") == {"breast", "prostate"}
+
+
+def test_many_lesions_in_a_site_are_grouped_under_a_count(client: TestClient) -> None:
+    """Past the cap a site's lesions are one badge with their number, not a heap of circles:
+    the circles drawn plus the count are every lesion with a place on the map."""
+    cap = Limits().max_lesions_drawn_per_site
+    model = load_model("colorectal")
+    index, result, frame = next(
+        (i, r, f) for i in range(60)
+        if (f := bodymap.frame(r := run_patient(model, SEED, i, 15.0), r.end_time, {},
+                               max_per_site=cap)).groups)
+    drawn: dict[str, int] = {}
+    for c in frame.circles:
+        drawn[c.site] = drawn.get(c.site, 0) + (not c.primary)
+    assert max(drawn.values()) <= cap
+    lesions = result.lesions
+    states = lesions.state_at(result.end_time)
+    reaches = {int(i) for i in lesions.id[lesions.micrometastasis <= result.end_time]}
+    for group in frame.groups:
+        code = result.site_names.index(group.site)
+        present = {int(lesions.id[i]) for i in range(len(lesions))
+                   if lesions.site[i] == code and states[i] not in bodymap.HIDDEN_STATES
+                   and lesions.id[i] != 0 and int(lesions.id[i]) in reaches}
+        assert drawn[group.site] == cap and group.count == len(present) - cap, group
+        assert f"{group.count:,} more lesion" in group.title
+    html = client.get("/patient/map", params={"cancer": "colorectal", "seed": SEED,
+                                              "index": index, "years": 15,
+                                              "day": result.end_time}).text
+    assert html.count('class="group-count"') == len(frame.groups)
+    assert html.count('class="lesion ') == len(frame.circles)
+
+
 def test_the_slider_opens_at_diagnosis(client: TestClient) -> None:
     """A clinical story opens its map at diagnosis (it opened on the last day, which after a
     cure shows an empty body); a natural history, or a frame in the URL, as before."""

@@ -419,7 +419,7 @@ def test_axe_core_finds_no_violation_on_any_page(browser: Any, base_url: str,
     marked as an image, and two guide search forms with one name."""
     from metastasis.guide.content import slugs
 
-    pages = list(PHONE_PAGES) + ["/guide/search?q=liver", "/patient?cancer=nope"]
+    pages = [*PHONE_PAGES, "/guide/search?q=liver", "/patient?cancer=nope"]
     if width == 1280:
         pages += [f"/guide/{slug}" for slug in slugs()]
     context = browser.new_context(base_url=base_url, viewport={"width": width, "height": 900})

@@ -51,7 +51,8 @@ ANCHORS: dict[str, tuple[Point, ...]] = {
     "other_tissues": ((352, 585), (418, 300), (288, 585)),
 }
 """Where lesions of each site are drawn: the first anchor takes the first lesion (for the
-primary site, the primary), the next lesion goes to the next anchor, and so on round."""
+primary site, the primary), the next lesion goes to the next anchor, and so on round.  The
+label's place is computed (:func:`_label_places`)."""
 
 REGIONAL_NODES = "regional_lymph_nodes"
 REGIONAL_ANCHORS: dict[str, tuple[Point, ...]] = {
@@ -72,31 +73,66 @@ mesenteric for the bowel, axillary for the breast, hilar for the lung, inguinal 
 melanoma of the leg, para-aortic by default."""
 DEFAULT_REGIONAL: tuple[Point, ...] = ((320, 338), (320, 356))
 
-LABELS: dict[str, tuple[str, float, float]] = {
-    "brain": ("left", 10, 60),
-    "distant_lymph_nodes": ("right", 630, 130),
-    "lungs": ("left", 10, 178),
-    "pleura": ("right", 630, 178),
-    "breast": ("left", 10, 228),
-    "bone": ("right", 630, 228),
-    "liver": ("left", 10, 278),
-    "stomach": ("right", 630, 272),
-    "other_splanchnic": ("right", 630, 300),
-    "adrenal_glands": ("left", 10, 318),
-    "pancreas": ("right", 630, 328),
-    "kidney": ("left", 10, 350),
-    "peritoneum": ("right", 630, 372),
-    "colon": ("left", 10, 392),
-    REGIONAL_NODES: ("left", 10, 440),
-    "prostate": ("right", 630, 446),
-    "other_tissues": ("right", 630, 585),
-    "skin": ("left", 10, 620),
-}
-"""Label column, x and y of each site's name; a leader line joins it to the first anchor."""
+LABEL_LEFT_X, LABEL_RIGHT_X = 10.0, 630.0
+"""The two label columns: names start at the left one and end at the right one."""
+LABEL_GAP = 20.0
+"""Least distance (px) between two labels' baselines in one column (12 px text)."""
+LABEL_TOP, LABEL_BOTTOM = 40.0, 680.0
+LABEL_BASELINE = 4.0
+"""A label's baseline sits this far below its anchor, so the text centres on the leader."""
+NEIGHBOURHOOD = 60.0
+"""Labels within this height of a two-sided site's anchors count as crowding that column."""
+CHAR_WIDTH = 6.6
+"""Width of one character of the 12 px label font, to end a leader where its text ends."""
+
+
+def _label_places(targets: dict[str, tuple[Point, ...]]) -> dict[str, tuple[str, float, Point]]:
+    """Side, baseline y and leader target of every site's label.
+
+    A site whose anchors lie left of the midline is labelled in the left column, right of it
+    in the right column; a site on the midline or on both sides (bone, pleura) goes to the
+    column with fewer labels near its height, its leader to its anchor nearest that column.
+    Each column is ordered by the height of its targets and spaced at least
+    :data:`LABEL_GAP` apart, so the leaders keep their order top to bottom and none crosses
+    another (tested for every primary site)."""
+    middle = WIDTH / 2.0
+    columns: dict[str, list[tuple[float, str, Point]]] = {"left": [], "right": []}
+    flexible = []
+    for site, anchors in targets.items():
+        xs = [x for x, _ in anchors]
+        if max(xs) < middle:
+            columns["left"].append((min(anchors, key=lambda a: a[0])[1], site,
+                                    min(anchors, key=lambda a: a[0])))
+        elif min(xs) > middle:
+            columns["right"].append((max(anchors, key=lambda a: a[0])[1], site,
+                                     max(anchors, key=lambda a: a[0])))
+        else:
+            flexible.append((min(y for _, y in anchors), site, anchors))
+    for anchor_y, site, anchors in sorted(flexible):
+        near = {side: sum(abs(y - anchor_y) < NEIGHBOURHOOD for y, _, _ in entries)
+                for side, entries in columns.items()}
+        side = "left" if near["left"] <= near["right"] else "right"
+        pick = min if side == "left" else max
+        target = pick(anchors, key=lambda a: (a[0], a[1]))
+        columns[side].append((target[1], site, target))
+    places: dict[str, tuple[str, float, Point]] = {}
+    for side, entries in columns.items():
+        entries.sort()
+        ys: list[float] = []
+        for anchor_y, _, _ in entries:
+            y = max(anchor_y + LABEL_BASELINE, LABEL_TOP)
+            ys.append(max(y, ys[-1] + LABEL_GAP) if ys else y)
+        for k in range(len(ys) - 1, -1, -1):  # push up from the bottom if the column overflows
+            limit = LABEL_BOTTOM if k == len(ys) - 1 else ys[k + 1] - LABEL_GAP
+            ys[k] = min(ys[k], limit)
+        for (_, site, target), y in zip(entries, ys, strict=True):
+            places[site] = (side, y, (float(target[0]), float(target[1])))
+    return places
+
 
 SHORT_NAMES = {
-    "other_splanchnic": "spleen, small bowel",
-    "other_tissues": "muscle, fat, heart",
+    "other_splanchnic": "small bowel, spleen",
+    "other_tissues": "muscle, soft tissue",
     REGIONAL_NODES: "regional lymph nodes",
     "distant_lymph_nodes": "distant lymph nodes",
 }
@@ -141,6 +177,21 @@ class Circle:
 
 
 @dataclass(frozen=True)
+class GroupCount:
+    """The lesions of one site beyond the circles drawn: one badge with their number."""
+
+    site: str
+    x: float
+    y: float
+    count: int
+    title: str
+
+
+GROUP_OFFSET = (14.0, -12.0)
+"""Where a site's count badge sits from its first anchor (up and to the viewer's right)."""
+
+
+@dataclass(frozen=True)
 class RouteCurve:
     source: str
     target: str
@@ -168,6 +219,9 @@ class SiteAtDay:
     dormant: int = 0
     cells: float = 0.0
     not_drawn: int = 0
+    grouped: int = 0
+    """Of ``not_drawn``, the lesions that are micrometastases or more at some time: they
+    would have a circle but for the cap per site, and the map shows their count instead."""
 
     @property
     def lesions(self) -> int:
@@ -186,14 +240,16 @@ class SiteShape:
     label_x: float
     label_y: float
     known: bool
+    target: Point = (0.0, 0.0)
+    """The anchor the label's leader points at."""
 
     @property
     def leader(self) -> tuple[float, float, float, float]:
-        """Line from the end of the label to the site's first anchor."""
-        width = 6.6 * len(self.short)  # about 12 px text
+        """Line from the end of the label to its target anchor."""
+        width = CHAR_WIDTH * len(self.short)
         x = self.label_x + width + 4 if self.side == "left" else self.label_x - width - 4
-        ax, ay = self.anchors[0]
-        return x, self.label_y - 4, float(ax), float(ay)
+        ax, ay = self.target
+        return x, self.label_y - LABEL_BASELINE, ax, ay
 
 
 ORGANS_NOT_DRAWN = {"breast": ("prostate",), "prostate": ("breast",)}
@@ -213,6 +269,7 @@ class MapFrame:
     frame: int
     sites: list[SiteShape]
     circles: list[Circle] = field(default_factory=list)
+    groups: list[GroupCount] = field(default_factory=list)
     routes: list[RouteCurve] = field(default_factory=list)
     rows: list[SiteAtDay] = field(default_factory=list)
     description: str = ""
@@ -232,21 +289,23 @@ def layout(site_names: tuple[str, ...], labels: dict[str, str], primary_site: st
     """Anchors and labels of every site of the model on the schematic."""
     shapes = []
     extra = [s for s in site_names if s not in ANCHORS and s != REGIONAL_NODES]
+    anchors_of = {site: REGIONAL_ANCHORS.get(primary_site, DEFAULT_REGIONAL)
+                  if site == REGIONAL_NODES else ANCHORS.get(site, ()) for site in site_names}
+    places = _label_places({site: a for site, a in anchors_of.items() if a})
     for site in site_names:
         label = labels.get(site, site.replace("_", " "))
         short = SHORT_NAMES.get(site, label)
-        if site == REGIONAL_NODES:
-            anchors = REGIONAL_ANCHORS.get(primary_site, DEFAULT_REGIONAL)
-        else:
-            anchors = ANCHORS.get(site, ())
+        anchors = anchors_of[site]
         if anchors:
-            side, x, y = LABELS.get(site, ("left", 10, 680))
-            shapes.append(SiteShape(site, label, short, anchors, side, x, y, True))
+            side, y, target = places[site]
+            x = LABEL_LEFT_X if side == "left" else LABEL_RIGHT_X
+            shapes.append(SiteShape(site, label, short, anchors, side, x, y, True, target))
         else:  # a site the drawing does not know: a slot in the bottom row
             slot = extra.index(site)
             x = 40 + (slot % 6) * 100
             y = EXTRA_ROW_Y - 30 * (slot // 6)
-            shapes.append(SiteShape(site, label, short, ((x, y - 14),), "below", x, y, False))
+            shapes.append(SiteShape(site, label, short, ((x, y - 14),), "below", x, y, False,
+                                    (x, y - 14)))
     return shapes
 
 
@@ -342,6 +401,7 @@ def frame(
             setattr(row, attribute, getattr(row, attribute) + 1)
         if not is_primary and not 0 <= k < max_per_site:
             row.not_drawn += 1
+            row.grouped += k >= max_per_site
             continue
         x, y = _place(by_site[site].anchors, max(k, 0))
         what = "primary tumour" if is_primary else STATE_WORDS.get(state, state)
@@ -354,6 +414,15 @@ def frame(
             )
         )
     circles.sort(key=lambda c: -c.r)  # big first, so small ones stay visible on top
+    groups = []
+    for row in rows.values():
+        if row.grouped:
+            x, y = by_site[row.site].anchors[0]
+            noun = "lesion" if row.grouped == 1 else "lesions"
+            groups.append(GroupCount(
+                row.site, x + GROUP_OFFSET[0], y + GROUP_OFFSET[1], row.grouped,
+                f"{row.grouped:,} more {noun} in the {row.label} than the {max_per_site} "
+                "circles drawn (the table below counts them all)"))
 
     site_of = {int(ids[i]): sites[i] for i in np.flatnonzero(first)}
     counts: dict[tuple[str, str, str], int] = {}
@@ -390,6 +459,7 @@ def frame(
         frame=round(n_frames * day / end) if end > 0 else 0,
         sites=shapes,
         circles=circles,
+        groups=groups,
         routes=routes,
         rows=sorted(shown, key=lambda r: (not r.primary, -r.cells)),
         description=describe(day, shown, rows[primary_site]),

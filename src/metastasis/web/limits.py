@@ -48,9 +48,10 @@ class Limits:
     max_events_shown: int = 400
     """Events listed on the patient page (the JSON API always returns them all)."""
 
-    max_lesions_drawn_per_site: int = 40
-    """Lesions drawn as circles in one organ of the body map; the rest are counted in the
-    map's table.  Forty already fill an organ's corner of the drawing."""
+    max_lesions_drawn_per_site: int = 12
+    """Lesions drawn as circles in one organ of the body map; the rest are grouped under a
+    count beside the organ and counted in the map's table.  Forty piled into an unreadable
+    heap; a dozen keep each circle visible."""
 
     max_rows_per_answer: int = 5000
     """Lesions, and events, in one JSON answer about a patient; each list is paged
