@@ -1076,3 +1076,17 @@ def test_an_app_served_twice_still_simulates() -> None:
             answer = client.get("/api/patient", params={"cancer": "breast", "seed": 1,
                                                         "years": 5})
             assert answer.status_code == 200, answer.text
+
+
+def test_event_sentences_count_one_cell_as_one_cell() -> None:
+    """The cascade's totals say "1 cell stopped", not "1 cells" (seen on a patient page)."""
+    from metastasis.web.story import describe_event
+
+    def said(kind: str, counts: dict[str, int]) -> str:
+        return describe_event({"kind": kind, "site": "skin", "counts": counts},
+                              {"skin": "skin"})
+
+    assert said("arrested_total", {"arrested": 1}) == "1 cell stopped in the skin."
+    assert said("arrested_total", {"arrested": 2_500}) == "2,500 cells stopped in the skin."
+    assert said("extravasated_total", {"extravasated": 1, "outgrowth": 0}).startswith(
+        "1 cell left the vessels of the skin; 0 of them")

@@ -34,15 +34,16 @@ EVENT_WORDS = {
     "blood, {shed_lymph} into the lymph, {shed_cavity} into a body cavity.",
     "transit_total": "Of them, {died_in_circulation} died on the way and {arrested} stopped "
     "in a small vessel or node.",
-    "arrested_total": "{arrested} cells stopped in the {site}.",
-    "extravasated_total": "{extravasated} cells left the vessels of the {site}; {outgrowth} of "
+    "arrested_total": "{arrested_cells} stopped in the {site}.",
+    "extravasated_total": "{extravasated_cells} left the vessels of the {site}; {outgrowth} of "
     "them founded a growing metastasis.",
     "lethal_burden": "The total tumour burden reaches a lethal level: the untreated natural "
     "history ends here.",
     "horizon": "The end of the simulated years.",
 }
 """One sentence per event kind; ``{site}``, ``{route}``, ``{lesion}`` and the event's counts
-are filled in.  An unknown kind (a newer engine) is shown by its code, never dropped."""
+are filled in, each count also as ``{<count>_cells}`` ("1 cell", "2 cells").  An unknown
+kind (a newer engine) is shown by its code, never dropped."""
 
 END_KINDS = frozenset({"lethal_burden", "horizon"})
 TOTAL_KINDS = frozenset({"shed_total", "transit_total", "arrested_total", "extravasated_total"})
@@ -58,7 +59,10 @@ def describe_event(event: dict[str, Any], site_labels: dict[str, str]) -> str:
         "route": event.get("route") or "an unknown route",
         "lesion": event.get("lesion"),
     }
-    values.update({k: f"{v:,}" for k, v in (event.get("counts") or {}).items()})
+    counts = event.get("counts") or {}
+    values.update({k: f"{v:,}" for k, v in counts.items()})
+    values.update({f"{k}_cells": f"{v:,} cell" + ("" if v == 1 else "s")
+                   for k, v in counts.items()})
     try:
         return template.format(**values)
     except (KeyError, IndexError):
