@@ -1090,3 +1090,15 @@ def test_event_sentences_count_one_cell_as_one_cell() -> None:
     assert said("arrested_total", {"arrested": 2_500}) == "2,500 cells stopped in the skin."
     assert said("extravasated_total", {"extravasated": 1, "outgrowth": 0}).startswith(
         "1 cell left the vessels of the skin; 0 of them")
+
+
+def test_the_timeline_says_whose_history_it_tells(client: TestClient) -> None:
+    """Under a clinical course the step-by-step table is the disease as treatment shaped it,
+    and says so; a natural history is called one."""
+    query = {"cancer": "colorectal", "seed": SEED, "index": 0, "years": 10}
+    treated = client.get("/patient", params={**query, "clinical": "true"}).text
+    untreated = client.get("/patient", params={**query, "clinical": "false"}).text
+    assert "step by step, under this treatment" in treated
+    assert "disease under treatment, in time order" in treated
+    assert "step by step, under this treatment" not in untreated
+    assert "natural history, in time order" in untreated
