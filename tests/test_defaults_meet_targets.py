@@ -47,17 +47,18 @@ MET: dict[str, tuple[str, ...]] = {
         "bone_of_metastatic", "distant_at_diagnosis", "regional_share", "median_treated_IV",
     ),
     "breast": (
-        "bone_of_metastatic", "stage_I_share", "stage_II_share", "distant_at_diagnosis",
+        "stage_I_share", "stage_II_share", "distant_at_diagnosis",
         "survival_5y_I", "survival_5y_II", "survival_5y_IV", "median_treated_IV",
     ),
     "renal_cell": (
-        "distant_at_diagnosis", "median_treated_IV", "median_untreated_IV",
+        "bone_of_metastatic", "distant_at_diagnosis", "median_treated_IV",
     ),
     "gastric": (
         "distant_at_diagnosis", "survival_5y_IV", "median_untreated_IV",
     ),
     "melanoma": (
         "stage_I_share", "stage_II_share", "distant_at_diagnosis", "survival_5y_II",
+        "survival_5y_III",
     ),
 }
 """Per cancer type, the targets its defaults meet on the validation seed (the README's
