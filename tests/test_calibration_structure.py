@@ -106,9 +106,12 @@ def test_cachexia_thresholds_are_log_normal_as_stated():
 
 
 def test_a_cancer_type_without_its_own_rule_takes_the_default():
-    clinical = load_clinical()
-    assert clinical.outcomes.cachexia_rule("breast") == clinical.outcomes.cachexia["default"]
     raw = _clinical_raw()
+    del raw["outcomes"]["cachexia"]["breast"]  # every shipped type has its own entry
+    clinical = clinical_from_dict(raw)
+    assert clinical.outcomes.cachexia_rule("breast") == clinical.outcomes.cachexia["default"]
+    assert load_clinical().outcomes.cachexia_rule("breast") != clinical.outcomes.cachexia[
+        "default"]
     del raw["outcomes"]["cachexia"]
     bare = clinical_from_dict(raw)
     assert draw_cachexia_threshold(bare, "breast", np.random.default_rng(1)) is None
