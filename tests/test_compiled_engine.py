@@ -40,6 +40,12 @@ from metastasis.results.patient import PatientResult
 from metastasis.units import DAYS_PER_YEAR
 
 RTOL = 1e-12
+SHED_RTOL = 1e-10
+"""The cells a site is expected to shed over the history are an integral of exponential-like
+growth over years from each lesion's founding day, so they magnify the engines' last-bit
+differences in those days (within RTOL): one melanoma patient, whose metastases now grow
+slower than the primary, differed by 4e-12 (a single lesion's emission, computed by the same
+function from rows equal to 1e-12)."""
 CANCER_TYPES = sorted(load_knowledge().cancers)
 
 
@@ -58,7 +64,8 @@ def _assert_same(fast: PatientResult, slow: PatientResult, label: str) -> None:
     np.testing.assert_array_equal(accounting.died_in_transit, reference.died_in_transit,
                                   err_msg=label)
     np.testing.assert_allclose(accounting.expected_shed_by_site,
-                               reference.expected_shed_by_site, rtol=RTOL, err_msg=label)
+                               reference.expected_shed_by_site, rtol=SHED_RTOL,
+                               err_msg=label)
 
 
 def _both_engines(model: ResolvedModel, seed: int, index: int, years: float

@@ -40,7 +40,9 @@ def _with_factor(cancer: str, factor: float) -> ResolvedModel:
 
 def test_the_factor_is_read_from_the_knowledge_base_and_defaults_to_one() -> None:
     raw = load().model_dump(mode="json")
-    assert resolve(from_dict(raw), "breast").metastasis_shedding_factor == 0.1
+    shipped = raw["cancers"]["breast"]["shedding"]["metastasis_factor"]["value"]
+    assert shipped < 1.0
+    assert resolve(from_dict(raw), "breast").metastasis_shedding_factor == shipped
     del raw["cancers"]["breast"]["shedding"]["metastasis_factor"]  # absent: 1
     assert resolve(from_dict(raw), "breast").metastasis_shedding_factor == 1.0
     shedding = raw["cancers"]["breast"].setdefault("shedding", {})
