@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import re
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -28,6 +29,8 @@ from metastasis.web import create_app
 
 SEED = 31
 YEARS = 10.0
+LABELS = dict(zip(load_model("colorectal").site_names, load_model("colorectal").site_labels,
+                  strict=True))
 
 
 @functools.cache
@@ -64,7 +67,9 @@ def test_the_command_line_and_the_web_open_with_the_same_sentences(
 ) -> None:
     index = _first(kind)
     result = story(index)
-    found, care, ending = words.in_short(result)
+    lines = words.in_short(result, labels=LABELS)
+    found, care, ending = lines[:3]
+    assert len(lines) == (4 if kind == "alive" else 3)  # a survivor: what is still hidden
     printed = CliRunner().invoke(app, ["simulate", "--seed", str(SEED), "--patient",
                                        str(index), "--years", f"{YEARS:g}"])
     assert printed.exit_code == 0, printed.stderr
@@ -77,11 +82,12 @@ def test_the_command_line_and_the_web_open_with_the_same_sentences(
             survival = words.duration(result.survival_from_diagnosis_days)
             assert short.endswith(f", {survival} after diagnosis.")
     else:
-        assert short == f"{found} {care} {ending}"
+        assert short == " ".join(lines)
     body = client.get("/api/patient", params={"cancer": "colorectal", "seed": SEED,
                                               "index": index, "years": YEARS,
                                               "clinical": "true"}).json()
-    assert body["clinical"]["summary"] == f"{found} {care} {ending}"
+    assert body["clinical"]["summary"] == " ".join(lines)
+    assert body["headline"] == " ".join(lines)
     assert body["clinical"]["outcome"]["text"] == ending
     page = client.get("/patient", params={"cancer": "colorectal", "seed": SEED,
                                           "index": index, "years": YEARS}).text
@@ -94,3 +100,40 @@ def test_an_ending_says_the_follow_up_or_the_cause() -> None:
         f"Alive {FOLLOW_UP_YEARS:g} years after diagnosis, at the end of follow-up")
     assert f"of {died.cause_of_death}" in words.ending_sentence(died)
     assert words.ending_sentence(died, "a cause in more words").count("a cause in more words")
+
+
+def test_a_survivor_s_story_says_what_is_still_hidden() -> None:
+    """Alive at the end of follow-up is not cured: the last sentence counts what the body
+    still holds on the last day (the true state), tumours a scan could find apart from
+    smaller deposits, or says that nothing is left; a death or an undiagnosed story has no
+    such sentence."""
+    seen = set()
+    for index in range(120):
+        result = story(index)
+        hidden = words.hidden_sentence(result, LABELS)
+        if result.diagnosis is None or result.died:
+            assert hidden is None
+            continue
+        assert hidden is not None
+        patient = result.patient
+        lesions = patient.lesions
+        day = patient.end_time
+        present = ~np.isin(lesions.state_at(day), ["none", "gone"])
+        sizes = lesions.size_at(day)[present]
+        visible = int((sizes >= patient.clinical_size_cells).sum())
+        small = int(present.sum()) - visible
+        if not present.any():
+            assert hidden == "At the end of follow-up no cancer cell was left in the body."
+            seen.add("none left")
+        elif visible:
+            assert f"{visible:,} tumour" in hidden and "big enough for a scan" in hidden
+            assert (f"{small:,} smaller deposit" in hidden) == (small > 0)
+            seen.add("visible")
+        else:
+            assert hidden.startswith(f"Hidden at the end of follow-up: {small:,} deposit")
+            seen.add("small only")
+        if present.any():  # the site holding most cells is named first
+            cells = np.bincount(lesions.site[present], weights=sizes)
+            first = patient.site_names[int(np.argmax(cells))]
+            assert f"in the {LABELS[first]}" in hidden
+    assert {"none left", "small only"} <= seen, seen

@@ -58,6 +58,6 @@ def test_the_in_short_excerpt_is_what_simulate_prints(tmp_path: Path) -> None:
                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
     printed = _flat(out.read_text(encoding="utf-8"))
-    for line in re.split(r"\n(?=Diagnosed |Treatment: |Died |Alive |Not diagnosed )",
-                         excerpt.strip()):
+    for line in re.split(r"\n(?=Diagnosed |Treatment: |Died |Alive |Not diagnosed |Hidden |At "
+                         r"the end )", excerpt.strip()):
         assert _flat(line) in printed, line

@@ -629,11 +629,13 @@ _name_with_stage = words.name_with_stage
 
 def _in_short(result: ClinicalResult, model: ResolvedModel, clinical: ClinicalKnowledge
               ) -> list[str]:
-    """Three lines: the diagnosis (or none), the treatment, the outcome (the words every
-    surface says, :mod:`metastasis.clinical.words`, with the cause of death explained)."""
+    """The diagnosis (or none), the treatment, the outcome and, for a survivor, what is still
+    hidden (the words every surface says, :mod:`metastasis.clinical.words`, with the cause of
+    death explained)."""
     cause = (None if result.death_day is None
              else cause_words(result.cause_of_death or "unknown", model, clinical))
-    return words.in_short(result, cause)
+    return words.in_short(result, cause, dict(zip(model.site_names, model.site_labels,
+                                                  strict=True)))
 
 
 def _outcome_section(result: ClinicalResult, model: ResolvedModel,

@@ -3,8 +3,8 @@
 The command line (:mod:`metastasis.cli.clinical_story`) and the web
 (:mod:`metastasis.web.clinical_view`) tell the same course; they used to word its summary
 each in their own way, and the two drifted (issue 11: one story, which surfaces only
-format).  The three sentences a reader meets first, how the cancer was found, what was done
-and how the story ended, are built here from a
+format).  The sentences a reader meets first, how the cancer was found, what was done, how the
+story ended and, for a survivor, what is still hidden in the body, are built here from a
 :class:`~metastasis.clinical.course.ClinicalResult`; each surface decides only how to show
 them.  A cause of death may be given in more words by the caller (the command line says which
 threshold was crossed).
@@ -13,6 +13,9 @@ threshold was crossed).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+
+import numpy as np
 
 from metastasis.clinical.course import (
     DAYS_PER_YEAR,
@@ -100,7 +103,71 @@ def ending_sentence(result: ClinicalResult, cause: str | None = None) -> str:
     return text + "."
 
 
-def in_short(result: ClinicalResult, cause: str | None = None) -> list[str]:
-    """The three opening lines of a story: found, care, ending."""
-    return [found_sentence(result), care_sentence(result),
-            ending_sentence(result, cause)]
+ABSENT_STATES = ("none", "gone")
+"""States of a lesion row with nothing in the body on the day asked (not yet founded, or
+removed, killed or carried on by a later row)."""
+
+MOST_SITES_NAMED = 3
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def _sites(codes: list[str], labels: Mapping[str, str] | None) -> str:
+    """``the liver``, ``the liver and lungs``, ``the liver, lungs, peritoneum and 2 more
+    sites``."""
+    names = [(labels or {}).get(code, code.replace("_", " ")) for code in codes]
+    shown = names[:MOST_SITES_NAMED]
+    if len(names) > MOST_SITES_NAMED:
+        shown.append(_count(len(names) - MOST_SITES_NAMED, "more site"))
+    listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+    return "the " + listed
+
+
+def hidden_sentence(result: ClinicalResult, labels: Mapping[str, str] | None = None
+                    ) -> str | None:
+    """What a diagnosed patient alive at the end still carries, which the story's clinic
+    never saw: the true state on the last day (None for a death or an undiagnosed patient,
+    whose other sentences already say it).
+
+    A survivor "alive at the end of follow-up" may be cured or may carry metastases that will
+    kill later; a learner reading only the ending would take every survivor for cured (issue
+    11: the headline must say what is hidden or returns).  Tumours of the clinical size or
+    more (about 1 cm) are ones a scan could find; smaller deposits (dormant cells, colonies,
+    micrometastases, small tumours) none can."""
+    if result.diagnosis is None or result.death_day is not None:
+        return None
+    patient = result.patient
+    day = patient.end_time
+    lesions = patient.lesions
+    present = np.flatnonzero(~np.isin(lesions.state_at(day), ABSENT_STATES))
+    if present.size == 0:
+        return "At the end of follow-up no cancer cell was left in the body."
+    sizes = lesions.size_at(day)[present]
+    sites = lesions.site[present]
+    by_cells: dict[str, float] = {}
+    for site, cells in zip(sites.tolist(), sizes.tolist(), strict=True):
+        name = patient.site_names[site]
+        by_cells[name] = by_cells.get(name, 0.0) + cells
+    where = _sites(sorted(by_cells, key=lambda s: -by_cells[s]), labels)
+    visible = int((sizes >= patient.clinical_size_cells).sum())
+    small = present.size - visible
+    if visible:
+        text = (f"Hidden from the clinic at the end of follow-up: "
+                f"{_count(visible, 'tumour')} big enough for a scan to find (about 1 cm or "
+                f"more)")
+        if small:
+            text += f" and {_count(small, 'smaller deposit')}"
+        return text + f", in {where}."
+    return (f"Hidden at the end of follow-up: {_count(small, 'deposit')} too small for any "
+            f"scan, in {where}; they may grow later.")
+
+
+def in_short(result: ClinicalResult, cause: str | None = None,
+             labels: Mapping[str, str] | None = None) -> list[str]:
+    """The opening lines of a story: found, care, ending, and for a survivor what is still
+    hidden in the body (``labels`` name the sites)."""
+    lines = [found_sentence(result), care_sentence(result), ending_sentence(result, cause)]
+    hidden = hidden_sentence(result, labels)
+    return lines if hidden is None else [*lines, hidden]

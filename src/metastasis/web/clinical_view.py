@@ -50,9 +50,10 @@ def outcome_text(result: ClinicalResult) -> str:
     return words.ending_sentence(result)
 
 
-def summary_text(result: ClinicalResult) -> str:
-    """The story's opening lines in one paragraph: found, care, ending."""
-    return " ".join(words.in_short(result))
+def summary_text(result: ClinicalResult, site_labels: dict[str, str] | None = None) -> str:
+    """The story's opening lines in one paragraph: found, care, ending, and for a survivor
+    what is still hidden in the body."""
+    return " ".join(words.in_short(result, labels=site_labels))
 
 
 def course_payload(result: ClinicalResult, site_labels: dict[str, str], *, screening: bool
@@ -88,7 +89,7 @@ def course_payload(result: ClinicalResult, site_labels: dict[str, str], *, scree
         "arm": result.arm,
         "screening": screening,
         "onset_age_years": result.onset_age_years,
-        "summary": summary_text(result),
+        "summary": summary_text(result, site_labels),
         "events": [
             {"day": e.day, "years": _years(e.day), "kind": e.kind, "label": e.label,
              "detail": e.detail}

@@ -209,7 +209,7 @@ class AppState:
                       else data.get("clinical") or story.clinical(result)),
         )
         if course is not None:
-            data["headline"] = clinical_view.summary_text(course)
+            data["headline"] = clinical_view.summary_text(course, labels)
         return data
 
     def check_day(self, result: PatientResult, day: float) -> float:

@@ -229,7 +229,7 @@ def build(state: AppState, templates: Jinja2Templates) -> APIRouter:
             params={"cancer": name, "seed": root, "index": row, "years": span,
                     "clinical": told, "screening": screened},
             cancer_label=state.cancer_label(name),
-            headline=(clinical_view.summary_text(course) if course is not None
+            headline=(clinical_view.summary_text(course, labels) if course is not None
                       else story.headline(result, labels)),
             map=bodymap.frame(result, bodymap.frame_day(result.end_time, shown, FRAMES),
                               labels, frames=FRAMES,
