@@ -671,6 +671,23 @@ def test_explain_liver_names_the_digestive_cancers_from_anatomy() -> None:
     assert any("jaundice" in s for s in e.symptoms)
 
 
+@pytest.mark.parametrize("site", ["liver", "bone", "brain", "regional_lymph_nodes"])
+def test_explain_speaks_plain_words_before_the_model_s_terms(site: str) -> None:
+    """A learner reads which cancers spread here, why and how often in plain words; the
+    model's terms (founders, first capillary bed, affinity, root seed) come only in the
+    closing section for researchers, where each is defined (issue 11)."""
+    from metastasis.guide.explain import MECHANICS_TITLE, to_markdown
+
+    text = to_markdown(explain_site(site, patients=5))
+    learner, mechanics = text.split(f"## {MECHANICS_TITLE}")
+    for term in ("founder", "first-bed", "affinity", "root seed", "Seed-and-soil"):
+        assert term.lower() not in learner.lower(), term
+    for term in ("*Founder share*", "*First-bed share*", "*Affinity*", "root seed"):
+        assert term in mechanics, term
+    assert "| founder share | first-bed share | affinity |" in mechanics
+    assert "patients with a metastasis here" in learner
+
+
 def test_explain_bone_credits_the_vertebral_plexus() -> None:
     e = explain_site("Bones", patients=5)
     assert e.site == "bone"

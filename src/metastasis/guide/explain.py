@@ -258,10 +258,21 @@ def explain_site(
     )
 
 
+MECHANICS_TITLE = "How the model computes this"
+"""The section for researchers: the model's own terms (founders, first capillary bed,
+affinity, root seed), kept after the plain-words explanation a learner reads first."""
+
+
 def to_markdown(e: SiteExplanation) -> str:
-    """The explanation as Markdown, disclaimer first: one text for the terminal and the web."""
+    """The explanation as Markdown, disclaimer first: one text for the terminal and the web.
+
+    A learner reads plain words first (which cancers spread here and why, how often in
+    simulated patients, the symptoms); the model's terms and exact figures follow under
+    :data:`MECHANICS_TITLE` (issue 11: "founder share" and "affinity" greeted learners)."""
     from metastasis.guide.pages import disclaimer_block
 
+    away = ("" if e.site == figures.REGIONAL_NODES
+            else " away from the lymph nodes near the first tumour")
     founders = (
         "metastasis founders"
         if e.site == figures.REGIONAL_NODES
@@ -270,14 +281,15 @@ def to_markdown(e: SiteExplanation) -> str:
     lines = [disclaimer_block(), f"# Why cancers spread to the {e.label}", ""]
     if e.common:
         lines.append(
-            f"**In the model, these cancer types commonly spread here:** {_join(list(e.common))}"
-            f" (at least {figures.percent(COMMON_SHARE)} of their {founders} land here; exact "
-            "figure of the model)."
+            f"**Cancers that often spread here:** {_join(list(e.common))}. Of the cells from "
+            f"these cancers that start a new tumour{away}, at least "
+            f"{figures.percent(COMMON_SHARE)} start it here."
         )
     else:
         lines.append(
-            "**No cancer type of the model commonly spreads here** (none sends "
-            f"{figures.percent(COMMON_SHARE)} of its {founders} here)."
+            f"**No cancer type often spreads here:** for every one, fewer than "
+            f"{figures.percent(COMMON_SHARE)} of the cells that start a new tumour{away} start "
+            "it here."
         )
     if e.guide_primaries:
         lines += ["", f"The guide names: {', '.join(e.guide_primaries)}."]
@@ -288,35 +300,49 @@ def to_markdown(e: SiteExplanation) -> str:
     explained = [r for r in by_founders if r.label in e.common][:EXPLAINED] or by_founders[:3]
     for row in explained:
         why = "; ".join(row.reasons) or "reached only by rare onward spread"
-        lines.append(
-            f"- **{row.label}** (starts in the {row.primary}): {why}. Seed-and-soil affinity "
-            f"{row.affinity:g} ({row.affinity_source})."
-        )
+        lines.append(f"- **{row.label}** (starts in the {row.primary}): {why}.")
     lines += [
         "",
-        "## By cancer type",
+        "## How often, in simulated patients",
         "",
-        f"Patients with a metastasis here: {e.cohort_note()}. Founder share: of a cancer's "
-        f"{founders}, the share that land here. First-bed "
-        "share: of its blood-borne cells that stop anywhere, the share that stop here. Both "
-        "are exact figures of the model.",
+        f"Out of {e.patients} simulated patients of each cancer type, left untreated for "
+        f"{e.years:g} years, how many had a metastasis here:",
         "",
-        "| cancer type | patients with a metastasis here | founder share | first-bed share "
-        "| affinity |",
-        "|---|---|---|---|---|",
+        "| cancer type | patients with a metastasis here |",
+        "|---|---|",
     ]
     for row in e.cancers:
         lines.append(
             f"| {row.label} | {figures.percent(row.simulated_share)} "
-            f"({row.simulated_hits} of {row.simulated_patients}) | "
-            f"{figures.percent(row.founder_share)} | {figures.percent(row.first_bed_share)} | "
-            f"{row.affinity:g} |"
+            f"({row.simulated_hits} of {row.simulated_patients}) |"
         )
     if e.symptoms:
         lines += ["", "## Symptoms it can cause", ""]
         lines += [f"- {symptom}" for symptom in e.symptoms]
     if e.consequences:
         lines += ["", f"**Why it matters:** {e.consequences}"]
+    lines += [
+        "",
+        f"## {MECHANICS_TITLE}",
+        "",
+        f"Patients: {e.cohort_note()}. *Founder share*: of a cancer's {founders}, the share "
+        "that land here. *First-bed share*: of its blood-borne cells that stop anywhere, the "
+        "share that stop here (a capillary bed the blood reaches first catches most of them). "
+        "*Affinity* (seed and soil): the share of cells that stop here which can go on to "
+        "grow, relative to the most welcoming organ. Founder and first-bed shares are exact "
+        "figures of the model; a cancer type 'often spreads here' when its founder share is "
+        f"at least {figures.percent(COMMON_SHARE)}.",
+        "",
+        "| cancer type | founder share | first-bed share | affinity |",
+        "|---|---|---|---|",
+    ]
+    for row in e.cancers:
+        lines.append(
+            f"| {row.label} | {figures.percent(row.founder_share)} | "
+            f"{figures.percent(row.first_bed_share)} | {row.affinity:g} |"
+        )
+    lines += ["", "Where each affinity comes from:", ""]
+    lines += [f"- {row.label}: {row.affinity:g} ({row.affinity_source})." for row in explained]
     lines += [
         "",
         f"Read more: `metastasis guide {e.guide.split('#')[0]}`. Symptoms have many causes; "
