@@ -155,11 +155,15 @@ def test_a_report_that_fails_half_way_leaves_nothing(tmp_path, direct, monkeypat
     (["--cancer", "colorectal", "--format", "xml"], "--format"),
     (["--cancer", "colorectal", "--report", "{file}"], "--report"),
     (["--cancer", "colorectal", "--report", "{missing}/report"], "--report"),
-], ids=["cancer", "patients", "format", "report-is-a-file", "report-in-missing-folder"])
+    (["--cancer", "colorectal", "--report", "{long}"], "--report"),
+], ids=["cancer", "patients", "format", "report-is-a-file", "report-in-missing-folder",
+        "report-name-too-long"])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, word):
     existing = tmp_path / "existing.html"
     existing.write_text("keep")
-    args = [a.format(file=existing, missing=tmp_path / "missing") for a in args]
+    args = [a.format(file=existing, missing=tmp_path / "missing",
+                     long=tmp_path / ("y" * 300 + ".json"))  # found by the fuzzer
+            for a in args]
     if "--report" not in args:
         args += ["--report", str(tmp_path / "report")]
     code, out, err = _invoke(args)

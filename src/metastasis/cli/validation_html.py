@@ -37,6 +37,7 @@ from metastasis.calibration.statistics import GROUPS
 from metastasis.calibration.targets import DAYS_PER_MONTH, Target
 from metastasis.calibration.validation import Check, Validation
 from metastasis.cli import validation_report as words
+from metastasis.cli.output import shown
 from metastasis.errors import ModelError
 from metastasis.results.statistics import kaplan_meier, wilson_interval
 from metastasis.units import DAYS_PER_YEAR
@@ -57,16 +58,23 @@ well inside 10."""
 
 
 def check_directory(path: Path) -> None:
-    """Fail before any work unless ``path`` is a directory, or can be made one."""
-    if path.exists() and not path.is_dir():
-        raise ModelError("--report", str(path), "a directory for the report (new or "
-                         "existing), not a file")
-    place = path if path.is_dir() else (path.parent if str(path.parent) else Path("."))
-    if not place.is_dir():
-        raise ModelError("--report", str(path), f"a directory in an existing folder ({place} "
-                         "is missing)")
+    """Fail before any work unless ``path`` is a directory, or can be made one (a name
+    longer than the file system allows, or a folder that cannot be read, is refused in one
+    line, not a traceback)."""
+    try:
+        if path.exists() and not path.is_dir():
+            raise ModelError("--report", shown(path), "a directory for the report (new or "
+                             "existing), not a file")
+        place = path if path.is_dir() else (path.parent if str(path.parent) else Path("."))
+        if not place.is_dir():
+            raise ModelError("--report", shown(path), f"a directory in an existing folder "
+                             f"({shown(place)} is missing)")
+    except OSError as exc:
+        raise ModelError("--report", shown(path), f"a directory that can be made "
+                         f"({exc.strerror})") from None
     if not os.access(place, os.W_OK | os.X_OK):
-        raise ModelError("--report", str(path), f"a writable place ({place} is not writable)")
+        raise ModelError("--report", shown(path), f"a writable place ({shown(place)} is not "
+                         "writable)")
 
 
 def write_report(
