@@ -12,7 +12,7 @@ made, both stated here, so that the whole README runs in a few minutes:
   Every other option is kept as written, so a renamed or removed option still fails;
 - *one remote scheduler*: ``--scheduler tcp://scheduler-host:8786`` names a machine that does
   not exist here, so that command must fail the documented way instead: exit 2 and one
-  line naming the option.
+  line naming the scheduler.
 
 The SQL block runs in DuckDB over the dataset the ``--out run/`` command wrote; the TOML block
 (the protocol format) is loaded as a protocol file and used by ``simulate``; each Python block
@@ -121,7 +121,7 @@ def test_every_readme_command_runs(scratch: Path) -> None:
                               timeout=SECONDS, stdin=subprocess.DEVNULL)
         if REMOTE in command:
             lines = done.stderr.strip().splitlines()
-            if done.returncode != 2 or len(lines) != 1 or "--scheduler" not in lines[0]:
+            if done.returncode != 2 or len(lines) != 1 or "scheduler" not in lines[0]:
                 failures.append((command, done.returncode, done.stderr[-500:]))
         elif done.returncode != 0:
             failures.append((command, done.returncode, done.stderr[-1500:]))
