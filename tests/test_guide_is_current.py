@@ -30,7 +30,8 @@ OUTDATED = (
 
 WHAT_EACH_PAGE_NOW_SAYS = {
     "treatment": ("protocol", "metastasis protocol example", "chemotherapy", "resist",
-                  "found", "not part of the model"),
+                  "found", "is given to breast cancers that carry hormone receptors",
+                  "not part of the default plans"),
     "prevention": ("screening in the model", "metastasis compare", "first cancer cell"),
     "about-the-model": ("the clinical course", "what the doctors knew", "metastasis simulate",
                         "metastasis cohort", "metastasis compare", "untreated disease alone"),

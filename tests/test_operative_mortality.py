@@ -106,3 +106,24 @@ def test_the_default_mortalities_are_sourced() -> None:
 def test_bad_operative_mortality_is_refused(cancer: str, value: float, field: str) -> None:
     with pytest.raises((ModelError, ValueError), match=field):
         with_mortality(cancer, value)
+
+
+def test_no_complication_is_told_of_an_operation_planned_after_death() -> None:
+    """The course decides a death from the cancer after laying out the treatment; an
+    operation planned after that death was never done, so its operative death is dropped
+    (it was kept, and a patient dead of cachexia on day 2,714 'died 7 days after' an
+    operation on day 2,745), while the other steps stay, as never given."""
+    from metastasis.clinical.treatment import TreatmentEvent, given_before
+
+    operation = TreatmentEvent(2745.0, "surgery", "resection", 3, "surgical resection of "
+                               "metastases (1 found)", "resected")
+    complication = TreatmentEvent(2745.0, "surgery", "resection", 3,
+                                  "surgical resection: complications",
+                                  "died 7 days after the operation")
+    earlier = TreatmentEvent(100.0, "surgery", "resection", 0,
+                             "surgical resection: complications", "died 3 days after the "
+                             "operation")
+    events = [earlier, operation, complication]
+    assert given_before(events, 2713.9) == [earlier, operation]
+    assert given_before(events, 2760.0) == events
+    assert given_before(events, None) == events

@@ -316,15 +316,6 @@ def without_spread(treatments: TreatmentKnowledge) -> TreatmentKnowledge:
     return treatments_from_dict(raw)
 
 
-def _traits_draws(treatments: TreatmentKnowledge) -> int:
-    """How many numbers draw_traits takes from the clinical stream: one per biomarker and one
-    per targeted or immune therapy, as before chemosensitivity existed."""
-    drugs = [
-        t for t in treatments.therapies.values() if t.modality in {"targeted", "immunotherapy"}
-    ]
-    return len(treatments.biomarkers) + len(drugs)
-
-
 def _cycles(result: Any) -> list[Any]:
     """The chemotherapy cycles a patient's story holds."""
     return [
@@ -422,6 +413,40 @@ def test_patients_differ_in_chemosensitivity_but_arms_share_it(
     assert len(fractions) == i + 1  # each patient has their own
 
 
+def test_a_biomarker_or_drug_added_for_one_type_moves_no_other_draw(
+    treatments: TreatmentKnowledge,
+) -> None:
+    """Each biomarker and each response is a draw keyed by its name, aside from the clinical
+    stream: without breast cancer's hormone receptors and endocrine therapy, a lung or breast
+    patient's other traits and the clinical stream are exactly as with them (a new biomarker
+    once shifted every later draw of every cancer type).  The keyed draws follow their
+    prevalence (binomial test)."""
+    raw = treatments.model_dump(mode="json")
+    del raw["biomarkers"]["HR_positive"]
+    del raw["therapies"]["endocrine_therapy"]
+    for plan in raw["plans"].values():
+        for stage, name in list(plan.items()):
+            if name in ("breast_early", "breast_adjuvant"):
+                plan[stage] = "resection"
+    raw["protocols"] = {k: v for k, v in raw["protocols"].items()
+                        if k not in ("breast_early", "breast_adjuvant")}
+    fewer = treatments_from_dict(raw)
+    hr = 0
+    n = 1000
+    for i in range(n):
+        for cancer in ("nsclc", "breast"):
+            rng, other = clinical_generator(SEED, i), clinical_generator(SEED, i)
+            full, lean = draw_traits(treatments, cancer, rng), draw_traits(fewer, cancer, other)
+            assert full.mutations - {"HR_positive"} == lean.mutations
+            assert {k: v for k, v in full.responder.items() if k != "endocrine_therapy"} == \
+                lean.responder
+            assert full.chemo_surviving_fraction == lean.chemo_surviving_fraction
+            assert rng.random() == other.random()
+            hr += cancer == "breast" and "HR_positive" in full.mutations
+    prevalence = treatments.biomarkers["HR_positive"].prevalence["breast"].value
+    assert stats.binomtest(hr, n, prevalence).pvalue > ALPHA
+
+
 def test_no_spread_is_the_previous_behaviour(treatments: TreatmentKnowledge) -> None:
     """Without a spread nothing is drawn and every cycle kills the therapy's fraction; with
     one, the clinical stream is untouched, so everything before treatment is as it was."""
@@ -430,8 +455,7 @@ def test_no_spread_is_the_previous_behaviour(treatments: TreatmentKnowledge) -> 
     for knowledge in (plain, zero, treatments):
         rng, reference = clinical_generator(SEED, 9), clinical_generator(SEED, 9)
         traits = draw_traits(knowledge, "colorectal", rng)
-        reference.random(_traits_draws(knowledge))
-        assert rng.random() == reference.random()  # the same numbers taken from the stream
+        assert rng.random() == reference.random()  # traits take nothing from the stream
         if knowledge is not treatments:
             assert traits.chemo_surviving_fraction == {}
             folfox = knowledge.therapies["folfox"]

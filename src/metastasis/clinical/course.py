@@ -36,6 +36,7 @@ from metastasis.clinical.treatment import (
     apply_protocol,
     default_protocol,
     draw_traits,
+    given_before,
 )
 from metastasis.clinical.treatment_schema import Protocol, TreatmentKnowledge
 from metastasis.engine.process import PRIMARY, SAMPLING_STEP_DAYS, DiseaseProcess
@@ -471,8 +472,9 @@ def simulate_course(
         for day, s in symptom_onsets(treated, later, dx_day, end)
         if day > dx_day
     ]
+    given = given_before(treatment, None if death is None else death[0])
     return _finish(model, clinical, process, arm, onset_age, traits, events, diagnosis,
-                   tuple(treatment), death, index, seed, protocol_label)
+                   tuple(given), death, index, seed, protocol_label)
 
 
 def _finish(

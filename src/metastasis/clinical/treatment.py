@@ -61,7 +61,7 @@ from metastasis.clinical.treatment_schema import (
     load_treatments,
 )
 from metastasis.engine.process import MUTATION_ROUTE, PRIMARY, Changes, DiseaseProcess
-from metastasis.engine.seeds import side_stream
+from metastasis.engine.seeds import keyed_uniform, name_key, side_stream
 from metastasis.errors import ModelError
 from metastasis.results.patient import LesionTable
 
@@ -71,6 +71,7 @@ __all__ = [
     "apply_protocol",
     "default_protocol",
     "draw_traits",
+    "given_before",
     "load_treatments",
 ]
 
@@ -91,11 +92,17 @@ chemosensitivity stream and as far from any spawned child."""
 OPERATIVE_STREAM = 2**32 - 3
 """Keys the stream of the draws that decide whether an operation kills, so that operative
 deaths move no other draw of the course."""
+MARKER_STREAM = 2**32 - 5
+"""Keys the draws of the patient's biomarkers (one per biomarker, keyed by its name)."""
+RESPONSE_STREAM = 2**32 - 6
+"""Keys the draws of whether the patient responds to each targeted or immune therapy."""
 
 OPERATIVE_WINDOW_DAYS = 30.0
 """assumption: an operative death falls within 30 days of the operation, as the audits'
 30-day postoperative mortality counts it, its day uniform over them."""
 POSTOPERATIVE_DEATH = "complications of surgery"
+COMPLICATIONS = ": complications"
+"""Ends the description of the event of an operation that kills."""
 """The cause of death (and end of the history) of an operative death."""
 
 
@@ -165,27 +172,30 @@ def draw_traits(
     """Draw a patient's biomarkers, responder status, chemosensitivity and supportive-care
     lot for ``cancer``.
 
-    One uniform per biomarker and one per targeted or immune therapy, in name order, whether
-    or not the cancer has a figure for it: the number of draws does not depend on the
-    cancer or the outcome, so the clinical stream stays aligned across arms.  The
-    chemosensitivity and the supportive-care lot come last, each from its own stream
-    (:func:`~metastasis.engine.seeds.side_stream`), so they move none of those draws nor any
-    later one.
+    Nothing is drawn from ``rng`` itself: each biomarker and each response to a targeted or
+    immune therapy is one uniform keyed by its name
+    (:func:`~metastasis.engine.seeds.keyed_uniform`), and the chemosensitivity and the
+    supportive-care lot come from streams of their own
+    (:func:`~metastasis.engine.seeds.side_stream`).  So the traits are the same in every arm,
+    and adding a biomarker or a drug (hormone receptors and endocrine therapy for breast
+    cancer) moves no draw of another cancer type's patients: before, one uniform per
+    biomarker and therapy of the whole knowledge base was taken from the clinical stream in
+    name order, and a new one shifted every later draw of every type.
     """
     markers = set()
     for name in sorted(treatments.biomarkers):
-        u = rng.random()
         prevalence = treatments.biomarkers[name].prevalence.get(cancer)
-        if prevalence is not None and u < prevalence.value:
+        if prevalence is not None and keyed_uniform(rng, MARKER_STREAM,
+                                                    name_key(name)) < prevalence.value:
             markers.add(name)
     responder: dict[str, bool] = {}
     for name in sorted(treatments.therapies):
         therapy = treatments.therapies[name]
         if not isinstance(therapy, TargetedTherapy | ImmunotherapyTherapy):
             continue
-        u = rng.random()
         response = therapy.response.get(cancer)
         if response is not None:
+            u = keyed_uniform(rng, RESPONSE_STREAM, name_key(name))
             responder[name] = bool(u < response.value)
     return PatientTraits(
         mutations=frozenset(markers),
@@ -560,7 +570,7 @@ class _Treatment:
         after = OPERATIVE_WINDOW_DAYS * self.operative.random()
         if dies:
             self.death = day + after
-            self._event(day, index, f"{therapy.label}: complications",
+            self._event(day, index, f"{therapy.label}{COMPLICATIONS}",
                         f"died {after:.0f} days after the operation")
 
     # -------------------------------------------------------------- courses
@@ -903,3 +913,15 @@ def apply_protocol(
         process, protocol, float(start_day), set(found_lesions), found_in, traits, treatments, rng
     )
     return treatment.run()
+
+
+def given_before(events: list[TreatmentEvent], death_day: float | None) -> list[TreatmentEvent]:
+    """The treatment events, less an operative death of an operation planned after the
+    patient's death from another cause: the course decides that death once the treatment is
+    laid out, and the other steps planned after it stay in the story as never given; a
+    complication of an operation never done has nothing to tell."""
+    if death_day is None:
+        return list(events)
+    return [e for e in events
+            if not (e.modality == "surgery" and e.description.endswith(COMPLICATIONS)
+                    and e.day > death_day)]

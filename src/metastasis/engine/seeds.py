@@ -8,6 +8,7 @@ records it, so that it too can be repeated.
 
 from __future__ import annotations
 
+import zlib
 from typing import cast
 
 import numpy as np
@@ -57,3 +58,30 @@ def side_stream(rng: np.random.Generator, key: int) -> np.random.Generator:
         seq.entropy, spawn_key=(*seq.spawn_key, key), pool_size=seq.pool_size
     )
     return np.random.Generator(type(rng.bit_generator)(child))
+
+
+UNIT = 2.0**-53
+"""Spacing of the doubles in [0, 1) that numpy's ``Generator.random`` returns."""
+
+
+def name_key(name: str) -> int:
+    """A stable integer key for a named draw (CRC-32 of the name: the same on every platform
+    and run, unlike ``hash``)."""
+    return zlib.crc32(name.encode("utf-8"))
+
+
+def keyed_uniform(rng: np.random.Generator, stream: int, key: int) -> float:
+    """One uniform on [0, 1) fixed by ``rng``'s seed, ``stream`` and ``key``, drawn aside from
+    ``rng`` like :func:`side_stream` but without building a generator (a hash of the seed
+    sequence: 53 random bits, as ``Generator.random`` uses).
+
+    For per-name traits (a biomarker, a response to a drug): each has a draw of its own, so
+    adding a biomarker or a drug for one cancer type moves no draw of any other patient or
+    type.  Without a seed sequence (a generator built from a saved state) the draw comes from
+    ``rng``."""
+    seq = getattr(rng.bit_generator, "seed_seq", None)
+    if not isinstance(seq, np.random.SeedSequence):
+        return float(rng.random())
+    child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, stream, key),
+                                   pool_size=seq.pool_size)
+    return float(int(child.generate_state(1, np.uint64)[0]) >> 11) * UNIT
