@@ -2,8 +2,8 @@
 drifted from the program).
 
 The README is read, not copied: each ``metastasis ...`` line of its ``bash`` and ``console``
-blocks is run through the installed ``metastasis`` script, in README order, in one scratch
-folder (a later command reads what an earlier one wrote: ``my-protocol.toml``,
+blocks is run through the installed ``metastasis`` script, in README order, in a scratch
+folder per chain (a later command reads what an earlier one wrote: ``my-protocol.toml``,
 ``calibrated.toml``, ``run/``).  Each must end with exit status 0.  Two kinds of change are
 made, both stated here, so that the whole README runs in a few minutes:
 
@@ -14,7 +14,9 @@ made, both stated here, so that the whole README runs in a few minutes:
   not exist here, so that command must fail the documented way instead: exit 2 and one
   line naming the scheduler.
 
-The SQL block runs in DuckDB over the dataset the ``--out run/`` command wrote; the TOML block
+The commands run in three chains (the sections before the clinical course, up to calibration,
+and after), each in its own folder, so that the test workers share them.  The SQL block runs
+in DuckDB over the dataset the ``--out run/`` command wrote; the TOML block
 (the protocol format) is loaded as a protocol file and used by ``simulate``; each Python block
 runs in a fresh interpreter, with its cohort sizes (``10_000``, ``20_000``) made 60.
 ``pip install`` and ``bash .ci/run`` are what CI itself runs, and are left to it.
@@ -107,17 +109,24 @@ def test_the_commands_are_found() -> None:
     assert lighter("metastasis simulate --seed 6") == ["simulate", "--seed", "6"]
 
 
-@pytest.fixture(scope="module")
-def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("readme")
+CHAINS = ("## The clinical course", "## Calibration")
+"""Headings that start a new chain of commands: the commands of one chain run in order in one
+folder (a later one reads what an earlier wrote), the chains in parallel on the test
+workers (none reads another's files)."""
 
 
-def test_every_readme_command_runs(scratch: Path) -> None:
+def chain_of(command: str) -> int:
+    text = README.read_text(encoding="utf-8")
+    return sum(_place(text, command) > text.index(heading) for heading in CHAINS)
+
+
+@pytest.mark.parametrize("chain", range(len(CHAINS) + 1))
+def test_every_readme_command_runs(chain: int, tmp_path: Path) -> None:
     script = _metastasis()
     failures = []
-    for command in readme_commands():
+    for command in (c for c in readme_commands() if chain_of(c) == chain):
         args = lighter(command)
-        done = subprocess.run([script, *args], cwd=scratch, capture_output=True, text=True,
+        done = subprocess.run([script, *args], cwd=tmp_path, capture_output=True, text=True,
                               timeout=SECONDS, stdin=subprocess.DEVNULL)
         if REMOTE in command:
             lines = done.stderr.strip().splitlines()
@@ -126,16 +135,36 @@ def test_every_readme_command_runs(scratch: Path) -> None:
         elif done.returncode != 0:
             failures.append((command, done.returncode, done.stderr[-1500:]))
     assert not failures, failures
+    if (tmp_path / "run" / "manifest.json").exists():
+        _the_sql_runs_over(tmp_path)
 
 
-def test_the_sql_runs_over_the_dataset_the_readme_wrote(scratch: Path) -> None:
-    duckdb = pytest.importorskip("duckdb")
-    if not (scratch / "run" / "manifest.json").exists():
-        pytest.skip("needs the dataset of test_every_readme_command_runs")
+def _the_sql_runs_over(folder: Path) -> None:
+    """The README's DuckDB query over the dataset its ``--out run/`` command wrote."""
+    import duckdb
+
     (query,) = _blocks("sql")
-    rows = duckdb.connect().execute(query.replace("'run/", f"'{scratch}/run/")).fetchall()
+    rows = duckdb.connect().execute(query.replace("'run/", f"'{folder}/run/")).fetchall()
     assert rows and all(0.0 <= share <= 1.0 for _, _, share in rows)
     assert sum(patients for _, patients, _ in rows) <= MOST_PATIENTS
+
+
+def test_the_chains_hold_every_command_and_the_dataset() -> None:
+    """Each chain holds commands, the one that writes ``run/`` runs the SQL, and the files a
+    command reads are written earlier in its own chain."""
+    commands = readme_commands()
+    chains = [[c for c in commands if chain_of(c) == k] for k in range(len(CHAINS) + 1)]
+    assert all(chains) and sum(map(len, chains)) == len(commands)
+    for chain in chains:
+        written: set[str] = set()
+        for command in chain:
+            args = shlex.split(command)
+            for option in ("--protocol", "--model", "--clinical"):
+                if option in args:
+                    assert args[args.index(option) + 1] in written, command
+            if "--out" in args:
+                out = args[args.index("--out") + 1]
+                written |= {out, out.replace(".toml", ".clinical.toml")}
 
 
 def test_the_protocol_format_block_is_a_protocol_file(tmp_path: Path) -> None:
