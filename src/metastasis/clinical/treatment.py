@@ -101,9 +101,9 @@ OPERATIVE_WINDOW_DAYS = 30.0
 """assumption: an operative death falls within 30 days of the operation, as the audits'
 30-day postoperative mortality counts it, its day uniform over them."""
 POSTOPERATIVE_DEATH = "complications of surgery"
+"""The cause of death (and end of the history) of an operative death."""
 COMPLICATIONS = ": complications"
 """Ends the description of the event of an operation that kills."""
-"""The cause of death (and end of the history) of an operative death."""
 
 
 @dataclass(frozen=True)

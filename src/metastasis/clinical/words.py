@@ -26,6 +26,7 @@ from metastasis.clinical.course import (
     ClinicalResult,
     Diagnosis,
 )
+from metastasis.results.patient import ABSENT_STATES
 
 PATHWAY_PHRASES = {
     SYMPTOMS: "symptoms",
@@ -103,11 +104,8 @@ def ending_sentence(result: ClinicalResult, cause: str | None = None) -> str:
     return text + "."
 
 
-ABSENT_STATES = ("none", "gone")
-"""States of a lesion row with nothing in the body on the day asked (not yet founded, or
-removed, killed or carried on by a later row)."""
-
 MOST_SITES_NAMED = 3
+"""Sites a sentence names before it counts the rest ("and 2 more sites")."""
 
 
 def _count(n: int, noun: str) -> str:
@@ -141,7 +139,7 @@ def hidden_sentence(result: ClinicalResult, labels: Mapping[str, str] | None = N
     patient = result.patient
     day = patient.end_time
     lesions = patient.lesions
-    present = np.flatnonzero(~np.isin(lesions.state_at(day), ABSENT_STATES))
+    present = np.flatnonzero(~np.isin(lesions.state_at(day), list(ABSENT_STATES)))
     if present.size == 0:
         return "At the end of follow-up no cancer cell was left in the body."
     sizes = lesions.size_at(day)[present]

@@ -77,6 +77,12 @@ _COLUMNS = (
 _SEGMENT_COLUMNS = ("growth_start", "valid_from", "valid_to", "resistance")
 
 
+ABSENT_STATES = frozenset({"none", "gone"})
+"""States of :meth:`LesionTable.state_at` with nothing in the body on the day asked: not
+founded yet, or a row closed by treatment (its lesion removed, killed, or carried on by a
+later row)."""
+
+
 @dataclass(frozen=True)
 class LesionTable:
     """Tracked lesions: the primary (lesion 0) and the founders of growing metastases.

@@ -21,7 +21,7 @@ import numpy as np
 
 from metastasis.api import DAYS_PER_YEAR
 from metastasis.model.routing import ROUTE_NAMES
-from metastasis.results.patient import PatientResult
+from metastasis.results.patient import ABSENT_STATES, PatientResult
 
 WIDTH, HEIGHT = 640, 720
 GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))
@@ -328,9 +328,8 @@ def _curve(a: Point, b: Point, bend: float) -> str:
     return f"M{x1:.1f},{y1:.1f} Q{cx:.1f},{cy:.1f} {x2:.1f},{y2:.1f}"
 
 
-HIDDEN_STATES = frozenset({"none", "gone"})
-"""States of :meth:`LesionTable.state_at` with nothing to draw: not founded yet, or a row
-closed by treatment (its lesion removed, killed, or carried on by a later row)."""
+HIDDEN_STATES = ABSENT_STATES
+"""States with nothing to draw (:data:`metastasis.results.patient.ABSENT_STATES`)."""
 
 STATE_WORDS = {
     "dormant": "dormant cell",
