@@ -45,7 +45,7 @@ MET: dict[str, tuple[str, ...]] = {
         "median_untreated_IV",
     ),
     "prostate": (
-        "bone_of_metastatic", "distant_at_diagnosis", "regional_share", "median_treated_IV",
+        "bone_of_metastatic", "distant_at_diagnosis", "survival_5y_IV", "median_treated_IV",
     ),
     "breast": (
         "stage_I_share", "stage_II_share", "distant_at_diagnosis", "survival_5y_I",

@@ -40,7 +40,12 @@ from metastasis.clinical.treatment import (
 )
 from metastasis.clinical.treatment_schema import Protocol, TreatmentKnowledge
 from metastasis.engine.process import PRIMARY, SAMPLING_STEP_DAYS, DiseaseProcess
-from metastasis.engine.seeds import clinical_generator, patient_generator, side_stream
+from metastasis.engine.seeds import (
+    clinical_generator,
+    keyed_uniform,
+    patient_generator,
+    side_stream,
+)
 from metastasis.limits import check_years
 from metastasis.model.resolve import ResolvedModel
 from metastasis.results.patient import LesionTable, PatientResult
@@ -79,6 +84,10 @@ an emergency admission of a patient with symptoms who would not live to the work
 EMERGENCY_STREAM = 2**32 - 4
 """Keys the side stream (:func:`~metastasis.engine.seeds.side_stream`) of the one draw an
 emergency admission needs, so that it moves no other draw of the course."""
+NODE_STAGING_STREAM = 2**32 - 7
+"""Keys the uniform (:func:`~metastasis.engine.seeds.keyed_uniform`) that decides whether a
+patient's nodes are staged by pathology (``workup.node_pathology_share``): aside, so that a
+type's share moves no other draw."""
 
 STOPPED_AT_DIAGNOSIS = "diagnosis"
 """End reason of a history stopped at diagnosis by an arm without follow-up."""
@@ -417,11 +426,14 @@ def simulate_course(
         cutoffs=cutoffs,
         groups=clinical.groups(model.cancer),
     )
-    operable = clinical_stage.m == "M0"
+    # nodes resected with the primary are staged by pathology; a patient of a type whose
+    # nodes are often left in place may be staged on imaging alone (a draw aside)
+    pathology = clinical_stage.m == "M0" and clinical.workup.nodes_by_pathology(
+        model.cancer, keyed_uniform(rng, NODE_STAGING_STREAM, 0))
     final_stage = stage(
         float(diameter_mm(primary_size, model.cells_per_cm3)),
         process.breach <= dx_day,
-        _involved_nodes(model, process, dx_day, findings, pathology=operable),
+        _involved_nodes(model, process, dx_day, findings, pathology=pathology),
         distant_found,
         cutoffs=cutoffs,
         groups=clinical.groups(model.cancer),

@@ -181,6 +181,11 @@ class Workup(_Strict):
     ``neurological_imaging`` on ``neurological_sites`` only is added when a neurological
     symptom is present.  ``staging``: scans a cancer type's own staging adds to every
     work-up (lung cancer is staged with PET-CT and a brain MRI whatever the symptoms).
+    ``node_pathology_share``: for a cancer type listed, the share of patients without
+    distant metastases found whose regional nodes a pathologist examines (a lymph node
+    dissection); the others' nodes are staged by imaging alone, as a registry records a
+    patient treated without an operation on the nodes.  A type not listed: every such
+    patient, the rule of the types whose primaries are resected with their nodes.
     """
 
     delay_days: Annotated[Positive, DELAY_DAYS]
@@ -190,6 +195,8 @@ class Workup(_Strict):
     neurological_sites: list[str] = Field(default_factory=lambda: ["brain"])
     staging: dict[str, list[StagingScan]] = Field(default_factory=dict,
                                                   max_length=MAX_ENTRIES)
+    node_pathology_share: dict[str, Probability] = Field(default_factory=dict,
+                                                         max_length=MAX_ENTRIES)
 
     def scans(self, cancer: str, neurological: bool) -> list[tuple[str, list[str] | None]]:
         """The work-up's scans in order, each a modality and the sites it looks at (None:
@@ -201,6 +208,12 @@ class Workup(_Strict):
         if neurological:
             scans += [(m, list(self.neurological_sites)) for m in self.neurological_imaging]
         return scans
+
+    def nodes_by_pathology(self, cancer: str, u: float) -> bool:
+        """Whether a patient of ``cancer`` with uniform draw ``u`` has the regional nodes
+        examined by a pathologist (see ``node_pathology_share``)."""
+        share = self.node_pathology_share.get(cancer)
+        return share is None or u < share.value
 
 
 # ---------------------------------------------------------------- screening
