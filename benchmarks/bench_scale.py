@@ -14,7 +14,9 @@ Measured:
 3. cost per patient against the horizon (5, 10, 20, 40 years), untreated;
 4. the ratio of the engine's time to the time of drawing the same random numbers alone: the
    patients are run with a generator that records every draw (method and arguments), and
-   the draws are then replayed on a fresh generator and timed.
+   the draws are then replayed on a fresh generator and timed, call by call from Python
+   (as the reference engine draws) and variate by variate in one compiled loop (the floor
+   of any engine that draws the same numbers).
 
 Nothing here is asserted: a test runs ``--quick`` only to check that the script works.
 """
@@ -34,8 +36,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import psutil
+from numpy.typing import NDArray
 
 import metastasis
 from metastasis.api import DAYS_PER_YEAR, load_model
@@ -127,6 +131,59 @@ class RecordingGenerator:
         return record
 
 
+@numba.njit(cache=True)
+def _compiled_draws(rng: np.random.Generator, uniforms: int, exponential: NDArray[np.float64],
+                    normals: NDArray[np.float64], poisson: NDArray[np.float64]) -> float:
+    """Draw ``uniforms`` uniforms, one exponential per scale, one normal per (loc, scale)
+    row and one Poisson per mean, in compiled code: what the draws alone would cost an
+    engine with no overhead at all."""
+    total = 0.0
+    for _ in range(uniforms):
+        total += rng.random()
+    for scale in exponential:
+        total += rng.exponential(scale)
+    for k in range(normals.shape[0]):
+        total += rng.normal(normals[k, 0], normals[k, 1])
+    for mean in poisson:
+        total += rng.poisson(mean)
+    return total
+
+
+def _variates(log: list[tuple[str, tuple, dict]]) -> tuple[int, NDArray[np.float64],
+                                                           NDArray[np.float64],
+                                                           NDArray[np.float64]]:
+    """The variates one patient's recorded calls drew, one parameter set per variate."""
+    uniforms, exponential, normals, poisson = 0, [], [], []
+    for name, args, kwargs in log:
+        params = dict(kwargs)
+        size = params.pop("size", None)
+        if name == "random":
+            uniforms += int(np.prod(args[0] if args else (size or 1)))
+        elif name in ("exponential", "standard_normal", "normal", "poisson"):
+            names = {"exponential": ["scale"], "standard_normal": [], "normal": ["loc", "scale"],
+                     "poisson": ["lam"]}[name]
+            defaults = {"scale": 1.0, "loc": 0.0, "lam": 1.0}
+            values = [args[i] if i < len(args) else params.get(key, defaults[key])
+                      for i, key in enumerate(names)]
+            if name == "standard_normal":
+                size = args[0] if args else size
+                values = [0.0, 1.0]
+            shape = np.broadcast_shapes(*(np.shape(v) for v in values),
+                                        () if size is None else np.atleast_1d(size))
+            flat = [np.broadcast_to(v, shape).ravel().astype(float) for v in values]
+            if name == "exponential":
+                exponential.append(flat[0])
+            elif name == "poisson":
+                poisson.append(flat[0])
+            else:
+                normals.append(np.stack(flat, axis=1))
+        else:
+            raise ValueError(f"no compiled replay for Generator.{name}")
+    return (uniforms, np.concatenate(exponential) if exponential else np.zeros(0),
+            np.concatenate(normals) if normals else np.zeros((0, 2)),
+            np.concatenate(poisson) if poisson else np.zeros(0))
+
+
 def _draw_ratio(cancer: str, patients: int, years: float) -> dict[str, Any]:
     """The engine's time against the time of its random draws alone.
 
@@ -154,8 +211,17 @@ def _draw_ratio(cancer: str, patients: int, years: float) -> dict[str, Any]:
             getattr(fresh, name)(*args, **kwargs)
     draws = time.perf_counter() - start
     calls = sum(len(log) for log in logs)
+    variates = [_variates(log) for log in logs]
+    _compiled_draws(patient_generator(SEED, 0), *variates[0])  # compiled first
+    start = time.perf_counter()
+    for i, drawn in enumerate(variates):
+        _compiled_draws(patient_generator(SEED, i), *drawn)
+    compiled = time.perf_counter() - start
+    count = sum(u + e.size + n.shape[0] + p.size for u, e, n, p in variates)
     return {"patients": patients, "years": years, "engine_seconds": engine,
-            "draw_seconds": draws, "ratio": engine / draws, "draw_calls": calls}
+            "draw_seconds": draws, "ratio": engine / draws, "draw_calls": calls,
+            "variates": count, "compiled_draw_seconds": compiled,
+            "compiled_ratio": engine / compiled}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -226,9 +292,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ratio = _draw_ratio("colorectal", args.ratio_patients, 10.0)
     print(f"\n## Engine against its random draws (colorectal, {ratio['patients']:,} patients, "
           "10 years, one process)\n")
-    print(_table(["engine s", "draws alone s", "draw calls", "ratio"],
+    print(_table(["engine s", "draws alone s", "draw calls", "ratio", "variates",
+                  "compiled draws alone s", "ratio to compiled draws"],
                  [[f"{ratio['engine_seconds']:.2f}", f"{ratio['draw_seconds']:.3f}",
-                   f"{ratio['draw_calls']:,}", f"{ratio['ratio']:.0f}"]]))
+                   f"{ratio['draw_calls']:,}", f"{ratio['ratio']:.0f}",
+                   f"{ratio['variates']:,}", f"{ratio['compiled_draw_seconds']:.3f}",
+                   f"{ratio['compiled_ratio']:.0f}"]]))
+    floor = ratio["compiled_draw_seconds"] / ratio["patients"] * TARGET_PATIENTS / args.workers
+    print(f"\nDrawing the untreated history's random numbers alone, in compiled code, would "
+          f"take {floor:,.0f} s for {TARGET_PATIENTS:,} patients on {args.workers} workers.")
 
     if args.json:
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
