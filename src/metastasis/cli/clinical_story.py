@@ -37,8 +37,8 @@ from metastasis.clinical.course import (
 from metastasis.clinical.schema import ClinicalKnowledge
 from metastasis.clinical.treatment import TreatmentEvent
 from metastasis.model.resolve import ResolvedModel
-from metastasis.model.routing import ROUTE_NAMES
-from metastasis.results.patient import NODE_SITES, STEPS, Event, PatientResult
+from metastasis.results.patient import NODE_SITES, STEPS, PatientResult
+from metastasis.results.story import CLONE, lesion_events
 
 CLINIC = "clinic"
 """Tag of a timeline line written by the clinical layer rather than the disease."""
@@ -222,13 +222,6 @@ def present_at_diagnosis(result: ClinicalResult, model: ResolvedModel) -> dict[s
 
 # ---------------------------------------------------------------- the disease, segment by segment
 
-CLONE = "resistant_clone"
-"""Event kind of a clone that survived a drug by mutation and grows on as its own lesion."""
-
-MUTATION_ROUTE = -2
-"""Route code the engine gives such a clone in the lesion table (it made no journey)."""
-
-
 class _IdNamer:
     """Names lesions by their id in the patient's lesion table (``metastasis #3``).
 
@@ -252,75 +245,13 @@ class _IdNamer:
         return f"metastasis #{lesion} in the {self.anatomy.label(self.site_of(lesion))}"
 
 
-def disease_events(patient: PatientResult) -> list[Event]:
-    """The disease's events of a treated patient, each lesion told once, in time order.
-
-    Treatment closes a lesion's row and opens a new one (a *segment*) that repeats the
-    founding columns; an event is kept only when the row that describes the lesion at that
-    time says it happened then (``valid_from <= t < valid_to``), and each kind of event is
-    told once per lesion (a colony knocked back by a drug that re-forms a micrometastasis is
-    not a new step of the cascade).  Founding and sleep come from the lesion's first row; a
-    clone that arose by mutation inside a lesion is told as such.  Untreated, every lesion has
-    one row and this is the untreated story's event list.
-    """
-    table = patient.lesions
-    names = patient.site_names
-    end = patient.end_time
-    primary = names[int(table.site[0])]
-    events: list[Event] = [Event(0.0, 1, "primary_founded", primary, 0, -1)]
-
-    def add(time: float, step: int, kind: str, row: int, route: str = "") -> None:
-        if math.isfinite(time) and time <= end:
-            events.append(Event(float(time), step, kind, names[int(table.site[row])],
-                                int(table.id[row]), int(table.parent[row]), route=route))
-
-    add(patient.motility_time, 1, "motility_acquired", 0)
-    add(patient.breach_time, 2, "local_invasion", 0)
-    add(patient.breach_time, 3, "shedding_began", 0)
-    clinical = table.time_to_size(patient.clinical_size_cells)
-    rows_of: dict[int, list[int]] = {}
-    for row in np.argsort(table.valid_from, kind="stable"):
-        rows_of.setdefault(int(table.id[row]), []).append(int(row))
-    for lesion, rows in rows_of.items():
-        told: set[str] = set()
-        first = rows[0]
-        if lesion != 0:
-            route = int(table.route[first])
-            if route == MUTATION_ROUTE:
-                parent_step = 1 if int(table.parent[first]) == 0 else 6
-                add(table.arrival[first], parent_step, CLONE, first)
-            elif route >= 0:
-                add(table.arrival[first], 5, "extravasated", first, route=ROUTE_NAMES[route])
-            if table.awakening[first] > table.arrival[first]:
-                add(table.arrival[first], 6, "dormant", first)
-                if table.awakening[first] < table.valid_to[first]:
-                    add(table.awakening[first], 6, "awakened", first)
-        step = 1 if lesion == 0 else 6
-        for row in rows:
-            kinds = [("clinical_size", float(clinical[row]))]
-            if lesion != 0:
-                kinds = [("micrometastasis", float(table.micrometastasis[row])),
-                         ("outgrowth", float(table.outgrowth[row])), *kinds]
-            for kind, time in kinds:
-                name = "primary_clinical_size" if lesion == 0 and kind == "clinical_size" else kind
-                valid = table.valid_from[row] <= time < table.valid_to[row]
-                if kind == "micrometastasis" and not table.micrometastasis[row] > max(
-                        table.awakening[row], table.arrival[row]):
-                    valid = False  # a colony that skipped the plateau: no micrometastasis step
-                if valid and name not in told:
-                    told.add(name)
-                    add(time, step, name, row)
-    order = sorted(range(len(events)), key=lambda i: (events[i].time, i))
-    return [events[i] for i in order]
-
-
 def disease_lines(patient: PatientResult, model: ResolvedModel, *,
                   all_events: bool) -> tuple[list[Line], int]:
     """The disease's part of the timeline in the untreated story's words, and how many events
     the milestone filter left out."""
     anatomy = narrative._Anatomy(model)
     namer = _IdNamer(patient, anatomy)
-    events = disease_events(patient)
+    events = lesion_events(patient)
     keep = [True] * len(events) if all_events else narrative._milestones(events)
     lines = []
     for event, kept in zip(events, keep, strict=True):
@@ -827,7 +758,7 @@ def event_rows(result: ClinicalResult, model: ResolvedModel,
                      "kind": kind, "site": site, "label": label, "detail": detail,
                      "outcome": outcome})
 
-    for event in disease_events(result.patient):
+    for event in lesion_events(result.patient):
         detail = f"lesion {event.lesion}" + (
             f", parent {event.parent}" if event.parent >= 0 else "")
         detail += f", route {event.route}" if event.route else ""

@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 
 from metastasis.model.growth import _cumulative_at, _curve, _inverse_at
 from metastasis.model.resolve import ResolvedModel
+from metastasis.model.routing import MUTATION_ROUTE, PRIMARY_ROUTE
 
 if TYPE_CHECKING:  # the rows' module imports this one
     from metastasis.engine.process import LesionRows
@@ -45,10 +46,6 @@ LesionRows`' float buffer, in this order."""
 INTEGER_COLUMNS = ("lesion", "site", "parent", "route", "resistance")
 """The integer columns of a lesion row, the rows of the integer buffer."""
 
-PRIMARY_ROUTE = -1
-"""Route code of the primary (it travelled nowhere)."""
-MUTATION_ROUTE = -2
-"""Route code of a clone that arose by mutation inside its parent lesion (no journey)."""
 
 # where the kernels find each column (module constants: numba compiles them in)
 F_ARRIVAL, F_AWAKENING, F_COLONY_SCALE, F_MICROMETASTASIS, F_OUTGROWTH, F_X0, F_RATE, \

@@ -28,6 +28,11 @@ class Route(IntEnum):
 
 
 ROUTE_NAMES = ("blood", "lymph", "cavity")
+"""Names of the route codes 0, 1, 2 of a lesion row (the journey its founder made)."""
+PRIMARY_ROUTE = -1
+"""Route code of the primary (it travelled nowhere)."""
+MUTATION_ROUTE = -2
+"""Route code of a clone that arose by mutation inside its parent lesion (no journey)."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from metastasis.model.resolve import FATES
-from metastasis.model.routing import ROUTE_NAMES
+from metastasis.model.routing import MUTATION_ROUTE, ROUTE_NAMES
 
 if TYPE_CHECKING:
     from metastasis.results.patient import PatientResult
@@ -48,47 +48,81 @@ class Event:
 
 
 
-def build_events(patient: PatientResult) -> list[Event]:
-    """Every event of the natural history up to its end, in time order."""
+CLONE = "resistant_clone"
+"""Event kind of a clone that survived a drug by mutation and grows on as its own lesion."""
+
+
+def lesion_events(patient: PatientResult) -> list[Event]:
+    """The disease's events, each lesion told once, in time order: the one story of what the
+    disease did, whether or not treatment changed it.
+
+    Treatment closes a lesion's row and opens a new one (a *segment*) that repeats the
+    founding columns; an event is kept only when the row that describes the lesion at that
+    time says it happened then (``valid_from <= t < valid_to``), so a lesion removed or
+    killed is never told to grow out afterwards, and each kind of event is told once per
+    lesion (a colony knocked back by a drug that re-forms a micrometastasis is not a new step
+    of the cascade).  Founding and sleep come from the lesion's first row; a clone that arose
+    by mutation inside a lesion is told as such.  Untreated, every lesion has one row and
+    each founder's columns are told as they are.
+    """
+    table = patient.lesions
     names = patient.site_names
-    lesions = patient.lesions
     end = patient.end_time
-    primary = names[int(lesions.site[0])]
+    primary = names[int(table.site[0])]
     events: list[Event] = [Event(0.0, 1, "primary_founded", primary, 0, -1)]
 
-    def add(time: float, step: int, kind: str, row: int, **extra: Any) -> None:
+    def add(time: float, step: int, kind: str, row: int, route: str = "") -> None:
         if math.isfinite(time) and time <= end:
-            events.append(
-                Event(
-                    float(time),
-                    step,
-                    kind,
-                    names[int(lesions.site[row])],
-                    int(lesions.id[row]),
-                    int(lesions.parent[row]),
-                    **extra,
-                )
-            )
+            events.append(Event(float(time), step, kind, names[int(table.site[row])],
+                                int(table.id[row]), int(table.parent[row]), route=route))
 
     add(patient.motility_time, 1, "motility_acquired", 0)
     add(patient.breach_time, 2, "local_invasion", 0)
     add(patient.breach_time, 3, "shedding_began", 0)
-    clinical = lesions.time_to_size(patient.clinical_size_cells)
-    add(float(clinical[0]), 1, "primary_clinical_size", 0)
-    founding_rows = np.flatnonzero(lesions.first_segments() & (lesions.route >= 0))
-    for row in founding_rows.tolist():
-        if lesions.id[row] == 0:
-            continue
-        route = ROUTE_NAMES[int(lesions.route[row])]
-        add(lesions.arrival[row], 5, "extravasated", row, route=route)
-        if lesions.awakening[row] > lesions.arrival[row]:
-            add(lesions.arrival[row], 6, "dormant", row)
-            add(lesions.awakening[row], 6, "awakened", row)
-        if lesions.micrometastasis[row] > lesions.awakening[row]:
-            add(lesions.micrometastasis[row], 6, "micrometastasis", row)
-        add(lesions.outgrowth[row], 6, "outgrowth", row)
-        add(float(clinical[row]), 6, "clinical_size", row)
+    clinical = table.time_to_size(patient.clinical_size_cells)
+    rows_of: dict[int, list[int]] = {}
+    for row in np.argsort(table.valid_from, kind="stable").tolist():
+        rows_of.setdefault(int(table.id[row]), []).append(row)
+    for lesion, rows in rows_of.items():
+        told: set[str] = set()
+        first = rows[0]
+        if lesion != 0:
+            route = int(table.route[first])
+            if route == MUTATION_ROUTE:
+                parent_step = 1 if int(table.parent[first]) == 0 else 6
+                add(table.arrival[first], parent_step, CLONE, first)
+            elif route >= 0:
+                add(table.arrival[first], 5, "extravasated", first, route=ROUTE_NAMES[route])
+            if table.awakening[first] > table.arrival[first]:
+                add(table.arrival[first], 6, "dormant", first)
+                if table.awakening[first] < table.valid_to[first]:
+                    add(table.awakening[first], 6, "awakened", first)
+        step = 1 if lesion == 0 else 6
+        for row in rows:
+            kinds = [("clinical_size", float(clinical[row]))]
+            if lesion != 0:
+                kinds = [("micrometastasis", float(table.micrometastasis[row])),
+                         ("outgrowth", float(table.outgrowth[row])), *kinds]
+            for kind, time in kinds:
+                name = "primary_clinical_size" if lesion == 0 and kind == "clinical_size" else kind
+                valid = table.valid_from[row] <= time < table.valid_to[row]
+                if kind == "micrometastasis" and not table.micrometastasis[row] > max(
+                        table.awakening[row], table.arrival[row]):
+                    valid = False  # a colony that skipped the plateau: no micrometastasis step
+                if valid and name not in told:
+                    told.add(name)
+                    add(time, step, name, row)
+    order = sorted(range(len(events)), key=lambda i: (events[i].time, i))
+    return [events[i] for i in order]
 
+
+def build_events(patient: PatientResult) -> list[Event]:
+    """Every event of the history up to its end, in time order: the lesions' events
+    (:func:`lesion_events`), then the cell accounting's totals and the end."""
+    names = patient.site_names
+    end = patient.end_time
+    primary = names[int(patient.lesions.site[0])]
+    events = lesion_events(patient)
     totals = patient.accounting.totals()
     acc = patient.accounting
     summary_site = "body"

@@ -30,6 +30,8 @@ EVENT_WORDS = {
     "outgrowth": "The micrometastasis in the {site} recruits blood vessels and grows out "
     "(lesion {lesion}).",
     "clinical_size": "The metastasis in the {site} reaches about 1 cm (lesion {lesion}).",
+    "resistant_clone": "A drug-resistant clone of lesion {parent} survives and grows on in the "
+    "{site} (lesion {lesion}).",
     "shed_total": "Over the whole course the primary shed {shed} cells: {shed_blood} into the "
     "blood, {shed_lymph} into the lymph, {shed_cavity} into a body cavity.",
     "transit_total": "Of them, {died_in_circulation} died on the way and {arrested} stopped "
@@ -58,6 +60,7 @@ def describe_event(event: dict[str, Any], site_labels: dict[str, str]) -> str:
         "site": site_labels.get(event["site"], event["site"]),
         "route": event.get("route") or "an unknown route",
         "lesion": event.get("lesion"),
+        "parent": event.get("parent"),
     }
     counts = event.get("counts") or {}
     values.update({k: f"{v:,}" for k, v in counts.items()})
