@@ -21,9 +21,10 @@ from typer.testing import CliRunner
 import metastasis
 from metastasis import api
 from metastasis.api import load_model, run_patient
-from metastasis.cli import model_view, narrative, numbers
+from metastasis.cli import model_view, narrative
 from metastasis.cli.app import app
 from metastasis.knowledge.loader import load as load_knowledge
+from metastasis.results import numbers
 from metastasis.results.patient import PatientResult
 
 SEED = 7

@@ -29,13 +29,13 @@ from typer.testing import CliRunner
 
 import metastasis
 from metastasis.api import load_model
-from metastasis.cli import numbers
 from metastasis.cli.app import USAGE_ERROR, app
 from metastasis.clinical.cohort import compare, run_clinical_cohort
 from metastasis.clinical.course import Arm, ClinicalResult, simulate_course
 from metastasis.clinical.loader import load_clinical
 from metastasis.clinical.treatment_schema import load_protocols, load_treatments
 from metastasis.limits import FOLLOW_UP_YEARS
+from metastasis.results import numbers
 
 runner = CliRunner()
 YEARS = 20.0

@@ -21,8 +21,9 @@ from metastasis.clinical.treatment_schema import load_treatments
 from metastasis.engine.patient import simulate_patient
 from metastasis.engine.seeds import patient_generator
 from metastasis.results.patient import PatientResult
-from metastasis.results.story import CLONE, Event, lesion_events
-from metastasis.web.story import TOTAL_KINDS, describe_event
+from metastasis.results.story import CLONE, lesion_events
+from metastasis.results.words import EventWords
+from metastasis.web.story import TOTAL_KINDS, sentences
 
 SEED = 11
 PATIENTS = 40
@@ -115,12 +116,32 @@ def test_an_untreated_history_tells_each_founders_own_columns() -> None:
             assert told == _founders_reference(patient)
 
 
+def test_the_command_line_and_the_page_say_the_same_sentences() -> None:
+    """The patient page's sentence of each lesion event is the command line's (capitalised):
+    one wording (:class:`metastasis.results.words.EventWords`)."""
+    model = load_model("colorectal")
+    labels = dict(zip(model.site_names, model.site_labels, strict=True))
+    for course in _courses()[:10]:
+        patient = course.patient
+        cli, _ = clinical_story.disease_lines(patient, model, all_events=True)
+        page = [text for event, text in zip(patient.events(),
+                                            sentences(patient, model, labels), strict=True)
+                if event.kind not in TOTAL_KINDS and event.lesion >= 0]
+        assert [line.text[:1].upper() + line.text[1:] for line in cli] == page
+
+
 def test_a_resistant_clone_is_told_in_words() -> None:
-    clones = [e for course in _courses() for e in lesion_events(course.patient)
-              if e.kind == CLONE]
-    assert clones, "no resistant clone in the cohort to tell"
-    event: Event = clones[0]
-    text = describe_event({"kind": event.kind, "site": event.site, "lesion": event.lesion,
-                           "parent": event.parent, "route": event.route}, {})
-    assert f"lesion {event.parent}" in text and "resistant clone" in text
-    assert event.route == ""  # the clone made no journey
+    """A clone that survived a drug is named after the lesion it came from."""
+    model = load_model("colorectal")
+    told = 0
+    for course in _courses():
+        words = EventWords(course.patient, model)
+        for event in lesion_events(course.patient):
+            if event.kind == CLONE:
+                parent = "the primary" if event.parent == 0 else f"metastasis #{event.parent}"
+                text = words.sentence(event)
+                assert text.startswith(f"a drug-resistant clone of {parent}")
+                assert f"metastasis #{event.lesion}" in text
+                assert event.route == ""  # the clone made no journey
+                told += 1
+    assert told > 0, "no resistant clone in the cohort to tell"

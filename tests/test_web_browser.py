@@ -225,7 +225,7 @@ def test_virtual_patient_and_time_slider(session: Session) -> None:
     assert session.circles() == at_end
 
     # an event of the timeline shows its day on the map
-    outgrowth = page.locator("#timeline tr", has_text="grows out").first
+    outgrowth = page.locator("#timeline tr", has_text="grows as a metastatic tumour").first
     day = float(outgrowth.locator("button[data-day]").get_attribute("data-day") or "nan")
     outgrowth.locator("button[data-day]").click()
     page.wait_for_function(

@@ -22,7 +22,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from metastasis.cli import numbers
 from metastasis.cli.usage import file_option
 from metastasis.clinical.cohort import STAGE_ORDER, ClinicalCohort, Difference
 from metastasis.clinical.course import DAYS_PER_YEAR, Arm
@@ -32,6 +31,7 @@ from metastasis.clinical.treatment import check_protocol_sites
 from metastasis.clinical.treatment_schema import Protocol, TreatmentKnowledge
 from metastasis.errors import ModelError
 from metastasis.model.resolve import ResolvedModel
+from metastasis.results import numbers
 from metastasis.results.statistics import kaplan_meier
 
 FIVE_YEARS = 5.0

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from metastasis.cli import narrative, numbers
+from metastasis.cli import narrative
 from metastasis.clinical import words
 from metastasis.clinical.course import (
     DAYS_PER_YEAR,
@@ -37,8 +37,10 @@ from metastasis.clinical.course import (
 from metastasis.clinical.schema import ClinicalKnowledge
 from metastasis.clinical.treatment import TreatmentEvent
 from metastasis.model.resolve import ResolvedModel
+from metastasis.results import numbers
 from metastasis.results.patient import NODE_SITES, STEPS, PatientResult
-from metastasis.results.story import CLONE, lesion_events
+from metastasis.results.story import lesion_events
+from metastasis.results.words import EventWords
 
 CLINIC = "clinic"
 """Tag of a timeline line written by the clinical layer rather than the disease."""
@@ -222,46 +224,18 @@ def present_at_diagnosis(result: ClinicalResult, model: ResolvedModel) -> dict[s
 
 # ---------------------------------------------------------------- the disease, segment by segment
 
-class _IdNamer:
-    """Names lesions by their id in the patient's lesion table (``metastasis #3``).
-
-    A treated patient's table holds several rows (segments) per lesion, so the untreated
-    story's row-based naming would number segments, not lesions; this namer is a drop-in for
-    :mod:`narrative`'s that looks lesions up by id.
-    """
-
-    def __init__(self, patient: PatientResult, anatomy: Any) -> None:
-        self.anatomy = anatomy
-        first = np.flatnonzero(patient.lesions.first_segments())
-        self.site = {int(patient.lesions.id[r]): patient.site_names[int(patient.lesions.site[r])]
-                     for r in first}
-
-    def site_of(self, lesion: int) -> str:
-        return self.site.get(lesion, "")
-
-    def lesion(self, lesion: int) -> str:
-        if lesion == 0:
-            return f"the primary ({self.anatomy.label(self.site_of(0))})"
-        return f"metastasis #{lesion} in the {self.anatomy.label(self.site_of(lesion))}"
-
-
 def disease_lines(patient: PatientResult, model: ResolvedModel, *,
                   all_events: bool) -> tuple[list[Line], int]:
     """The disease's part of the timeline in the untreated story's words, and how many events
     the milestone filter left out."""
-    anatomy = narrative._Anatomy(model)
-    namer = _IdNamer(patient, anatomy)
+    told = EventWords(patient, model)
     events = lesion_events(patient)
     keep = [True] * len(events) if all_events else narrative._milestones(events)
     lines = []
     for event, kept in zip(events, keep, strict=True):
         if not kept:
             continue
-        if event.kind == CLONE:
-            text = (f"a drug-resistant clone of {namer.lesion(event.parent)} survives and grows "
-                    f"on as {namer.lesion(event.lesion)}.")
-        else:
-            text = narrative._event_text(event, namer, anatomy, model)  # type: ignore[arg-type]
+        text = told.sentence(event)
         lines.append(Line(event.time, f"step {event.step}, {STEPS[event.step]}", text,
                           "disease"))
     return lines, len(events) - len(lines)

@@ -64,7 +64,7 @@ from metastasis.lazy import lazy_module
 # answer without them
 api = lazy_module("metastasis.api")
 clinical_report = lazy_module("metastasis.cli.clinical_report")
-numbers = lazy_module("metastasis.cli.numbers")
+numbers = lazy_module("metastasis.results.numbers")
 output = lazy_module("metastasis.cli.output")
 registry = lazy_module("metastasis.cli.registry")
 

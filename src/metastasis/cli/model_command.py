@@ -30,7 +30,7 @@ from metastasis.lazy import lazy_module
 # answer without them
 knowledge_loader = lazy_module("metastasis.knowledge.loader")
 model_view = lazy_module("metastasis.cli.model_view")
-numbers = lazy_module("metastasis.cli.numbers")
+numbers = lazy_module("metastasis.results.numbers")
 output = lazy_module("metastasis.cli.output")
 
 model_app = typer.Typer(

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from metastasis.cli import numbers
 from metastasis.model.resolve import ResolvedModel
+from metastasis.results import numbers
 from metastasis.results.patient import STEPS, Event, PatientResult
+from metastasis.results.words import Anatomy, EventWords
 
 TOTAL_KINDS = frozenset(
     {"shed_total", "transit_total", "arrested_total", "extravasated_total"}
@@ -34,10 +34,6 @@ END_KINDS = frozenset({"horizon", "lethal_burden"})
 HIDDEN_TOP = 3
 """How many organs the 'still hidden' sentence names; the table lists them all."""
 
-THORACIC_DUCT = "thoracic_duct"
-
-CAVITY_WORDS = {"peritoneum": "peritoneal cavity", "pleura": "pleural cavity"}
-"""Adjectives for the serous cavities the default anatomy knows; others read 'X cavity'."""
 
 
 @dataclass(frozen=True)
@@ -125,127 +121,6 @@ def hidden_note(n: int) -> str:
     )
 
 
-class _Anatomy:
-    """Site labels and drainage read from the resolved model's knowledge (plain data)."""
-
-    def __init__(self, model: ResolvedModel) -> None:
-        self.model = model
-        self.sites: dict[str, dict[str, Any]] = model.knowledge.get("sites", {})
-        self.labels = dict(zip(model.site_names, model.site_labels, strict=True))
-
-    def label(self, site: str) -> str:
-        return self.labels.get(site, site.replace("_", " "))
-
-    def blood_route(self, source: str) -> str:
-        """How blood leaving ``source`` travels, and its first capillary bed."""
-        drainage = self.sites.get(source, {}).get("venous_drainage")
-        if drainage == "portal":
-            return f"by the portal blood (first capillary bed: the {self.label('liver')})"
-        if drainage == "caval":
-            return f"by the caval blood (first capillary bed: the {self.label('lungs')})"
-        if drainage == "arterial":
-            return "by the arterial blood (shared among all organs by their blood flow)"
-        return "by the blood"
-
-    def lymph_route(self, source: str) -> str:
-        target = self.sites.get(source, {}).get("lymph_drainage")
-        if target == THORACIC_DUCT:
-            return "by the lymph, through the thoracic duct into the caval blood"
-        if target:
-            return f"by the lymph towards the {self.label(target)}"
-        return "by the lymph"
-
-    def cavity_route(self, source: str) -> str:
-        cavity = self.sites.get(source, {}).get("cavity")
-        if cavity:
-            return f"across the {CAVITY_WORDS.get(cavity, self.label(cavity) + ' cavity')}"
-        return "across a body cavity"
-
-    def route(self, route: str, source: str) -> str:
-        if route == "blood":
-            return self.blood_route(source)
-        if route == "lymph":
-            return self.lymph_route(source)
-        if route == "cavity":
-            return self.cavity_route(source)
-        return f"by {route}"
-
-    def routes_from(self, source: str) -> list[str]:
-        """Every route by which the primary sheds, with its share of shed cells."""
-        o = self.model.site_index(source)
-        out = []
-        for r, name in enumerate(("blood", "lymph", "cavity")):
-            weight = float(self.model.route_weights[o, r])
-            if weight > 0:
-                out.append(f"{numbers.percent(100 * weight)} {self.route(name, source)}")
-        return out
-
-
-class _Namer:
-    """Names lesions the way a reader can follow: the primary, or ``liver metastasis #3``."""
-
-    def __init__(self, patient: PatientResult, anatomy: _Anatomy) -> None:
-        self.patient = patient
-        self.anatomy = anatomy
-
-    def site_of(self, lesion: int) -> str:
-        return self.patient.site_names[int(self.patient.lesions.site[lesion])]
-
-    def lesion(self, lesion: int) -> str:
-        if lesion == 0:
-            return f"the primary ({self.anatomy.label(self.patient.primary_site)})"
-        return f"metastasis #{lesion} in the {self.anatomy.label(self.site_of(lesion))}"
-
-
-def _event_text(event: Event, namer: _Namer, anatomy: _Anatomy, model: ResolvedModel) -> str:
-    """The plain-language sentence for one event kind."""
-    site = anatomy.label(event.site)
-    kind = event.kind
-    this = namer.lesion(event.lesion) if event.lesion >= 0 else site
-    cells_cm3 = numbers.volume(model.clinical_size_cells, model.cells_per_cm3)
-    if kind == "primary_founded":
-        return f"the first cancer cell begins to divide in the {site}; this is the primary tumour."
-    if kind == "motility_acquired":
-        return (
-            f"a cell in the primary ({site}) gains the ability to move; its descendants "
-            "can now crawl out of the tumour."
-        )
-    if kind == "local_invasion":
-        return (
-            f"moving cells break through the tissue boundary of the {site} and invade the "
-            "tissue around it (local invasion)."
-        )
-    if kind == "shedding_began":
-        routes = "; ".join(anatomy.routes_from(event.site))
-        return f"cells start to enter the vessels (intravasation): {routes}."
-    if kind == "primary_clinical_size":
-        return f"the primary reaches {cells_cm3}, big enough to be found."
-    if kind == "extravasated":
-        parent = namer.lesion(event.parent)
-        parent_site = namer.site_of(event.parent)
-        travel = anatomy.route(event.route, parent_site)
-        verb = "settled on" if event.route == "cavity" else "left the vessels in"
-        return (
-            f"a cell from {parent}, carried {travel}, survived the journey and {verb} the "
-            f"{site}; it will found metastasis #{event.lesion}."
-        )
-    if kind == "dormant":
-        return f"the founder of {this} falls asleep: a single dormant cell, invisible to any scan."
-    if kind == "awakened":
-        return f"the dormant cell of {this} wakes up and starts dividing."
-    if kind == "micrometastasis":
-        return (
-            f"{this} is a micrometastasis of "
-            f"{numbers.volume(model.micrometastasis_cells, model.cells_per_cm3)}; without its "
-            "own blood supply it stays this small for a while."
-        )
-    if kind == "outgrowth":
-        return f"{this} gains a blood supply and grows as a metastatic tumour."
-    if kind == "clinical_size":
-        return f"{this} reaches {cells_cm3}, big enough to be found."
-    return f"{kind.replace('_', ' ')} in the {site}."
-
-
 def _milestones(events: list[Event]) -> list[bool]:
     """Which events the short timeline keeps.
 
@@ -264,7 +139,7 @@ def _milestones(events: list[Event]) -> list[bool]:
     return keep
 
 
-def _naming(patient: PatientResult, anatomy: _Anatomy, model: ResolvedModel) -> str:
+def _naming(patient: PatientResult, anatomy: Anatomy, model: ResolvedModel) -> str:
     """Name the disease after the primary, listing where it has spread."""
     end = patient.end_time
     distant = patient.distant_rows(growing_by=end)
@@ -285,7 +160,7 @@ def _naming(patient: PatientResult, anatomy: _Anatomy, model: ResolvedModel) -> 
     return f"{model.naming} without any growing metastasis."
 
 
-def _spread(patient: PatientResult, anatomy: _Anatomy, model: ResolvedModel) -> tuple[
+def _spread(patient: PatientResult, anatomy: Anatomy, model: ResolvedModel) -> tuple[
     list[str], list[SiteRow]
 ]:
     """Sites with growing metastases and what is still hidden, per site."""
@@ -396,12 +271,12 @@ def tell(
     patient: PatientResult, model: ResolvedModel, *, years: float, all_events: bool = False
 ) -> Story:
     """Word one patient's result as a :class:`Story`."""
-    anatomy = _Anatomy(model)
-    namer = _Namer(patient, anatomy)
+    anatomy = Anatomy(model)
+    told = EventWords(patient, model)
     events = [e for e in patient.events() if e.kind not in TOTAL_KINDS | END_KINDS]
     keep = [True] * len(events) if all_events else _milestones(events)
     timeline = [
-        StoryLine(e.time, e.step, e.kind, _event_text(e, namer, anatomy, model))
+        StoryLine(e.time, e.step, e.kind, told.sentence(e))
         for e, k in zip(events, keep, strict=True)
         if k
     ]

@@ -61,7 +61,7 @@ api = lazy_module("metastasis.api")
 clinical_report = lazy_module("metastasis.cli.clinical_report")
 clinical_story = lazy_module("metastasis.cli.clinical_story")
 narrative = lazy_module("metastasis.cli.narrative")
-numbers = lazy_module("metastasis.cli.numbers")
+numbers = lazy_module("metastasis.results.numbers")
 output = lazy_module("metastasis.cli.output")
 
 

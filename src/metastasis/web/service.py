@@ -195,8 +195,9 @@ class AppState:
             rows = data[key]
             data[f"{key}_total"], data[f"{key}_from"] = len(rows), start
             data[key] = rows[start : start + page]
-        for event in data["events"]:
-            event["description"] = story.describe_event(event, labels)
+        said = story.sentences(result, self.runner.model(result.cancer), labels)
+        for event, text in zip(data["events"], said[events_from:], strict=False):
+            event["description"] = text
             event["guide_url"] = urls.get(event["step"])
         data.update(
             years=years,

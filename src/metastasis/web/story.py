@@ -12,26 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from metastasis.model.resolve import ResolvedModel
 from metastasis.results.patient import PatientResult
+from metastasis.results.words import EventWords
 from metastasis.web.bodymap import DAYS_PER_YEAR, format_cells
 
 EVENT_WORDS = {
-    "primary_founded": "The first cancer cell of the primary tumour in the {site}.",
-    "motility_acquired": "The primary now holds a cell able to move.",
-    "local_invasion": "The primary breaks through its basement membrane (local invasion).",
-    "shedding_began": "Cells start to enter the blood and lymph vessels.",
-    "primary_clinical_size": "The primary reaches about 1 cm (10⁹ cells), a size a scan can "
-    "show.",
-    "extravasated": "A cell that travelled by {route} leaves the vessel in the {site} "
-    "(lesion {lesion}).",
-    "dormant": "That cell in the {site} stays dormant (lesion {lesion}).",
-    "awakened": "The dormant cell in the {site} wakes and starts dividing (lesion {lesion}).",
-    "micrometastasis": "A micrometastasis forms in the {site} (lesion {lesion}).",
-    "outgrowth": "The micrometastasis in the {site} recruits blood vessels and grows out "
-    "(lesion {lesion}).",
-    "clinical_size": "The metastasis in the {site} reaches about 1 cm (lesion {lesion}).",
-    "resistant_clone": "A drug-resistant clone of lesion {parent} survives and grows on in the "
-    "{site} (lesion {lesion}).",
     "shed_total": "Over the whole course the primary shed {shed} cells: {shed_blood} into the "
     "blood, {shed_lymph} into the lymph, {shed_cavity} into a body cavity.",
     "transit_total": "Of them, {died_in_circulation} died on the way and {arrested} stopped "
@@ -43,8 +29,10 @@ EVENT_WORDS = {
     "history ends here.",
     "horizon": "The end of the simulated years.",
 }
-"""One sentence per event kind; ``{site}``, ``{route}``, ``{lesion}`` and the event's counts
-are filled in, each count also as ``{<count>_cells}`` ("1 cell", "2 cells").  An unknown
+"""One sentence per kind of event the page tells beyond the lesions' own: the cell
+accounting's totals and the end; ``{site}`` and the event's counts are filled in, each count
+also as ``{<count>_cells}`` ("1 cell", "2 cells").  The lesions' events are worded by
+:class:`metastasis.results.words.EventWords`, as the command line words them.  An unknown
 kind (a newer engine) is shown by its code, never dropped."""
 
 END_KINDS = frozenset({"lethal_burden", "horizon"})
@@ -52,16 +40,12 @@ TOTAL_KINDS = frozenset({"shed_total", "transit_total", "arrested_total", "extra
 
 
 def describe_event(event: dict[str, Any], site_labels: dict[str, str]) -> str:
-    """The sentence for one event of :meth:`PatientResult.to_dict`."""
+    """The sentence for a total or the end (:data:`EVENT_WORDS`), from an event of
+    :meth:`PatientResult.to_dict`."""
     template = EVENT_WORDS.get(event["kind"])
     if template is None:
         return event["kind"].replace("_", " ").capitalize() + "."
-    values: dict[str, Any] = {
-        "site": site_labels.get(event["site"], event["site"]),
-        "route": event.get("route") or "an unknown route",
-        "lesion": event.get("lesion"),
-        "parent": event.get("parent"),
-    }
+    values: dict[str, Any] = {"site": site_labels.get(event["site"], event["site"])}
     counts = event.get("counts") or {}
     values.update({k: f"{v:,}" for k, v in counts.items()})
     values.update({f"{k}_cells": f"{v:,} cell" + ("" if v == 1 else "s")
@@ -85,23 +69,42 @@ class TimelineEntry:
     summary: bool  # an end-of-course total rather than a moment
 
 
+def sentences(patient: PatientResult, model: ResolvedModel,
+              site_labels: dict[str, str]) -> list[str]:
+    """The sentence of every event of ``patient.events()``, in order: a lesion's event in the
+    words every surface uses (:class:`~metastasis.results.words.EventWords`), a total or the
+    end in :data:`EVENT_WORDS`."""
+    told = EventWords(patient, model)
+    out = []
+    for event in patient.events():
+        if event.kind in EVENT_WORDS or event.lesion < 0:  # a total or the end
+            out.append(describe_event({"kind": event.kind, "site": event.site,
+                                       "counts": event.counts}, site_labels))
+        else:
+            text = told.sentence(event)
+            out.append(text[:1].upper() + text[1:])
+    return out
+
+
 def timeline(
-    events: list[dict[str, Any]], site_labels: dict[str, str], guide_urls: dict[int, str]
+    patient: PatientResult, model: ResolvedModel, site_labels: dict[str, str],
+    guide_urls: dict[int, str],
 ) -> list[TimelineEntry]:
     """Events as the page lists them, each with its step's guide page."""
     return [
         TimelineEntry(
-            time=e["time"],
-            years=e["time"] / DAYS_PER_YEAR,
-            step=e["step"],
-            step_name=e["step_name"],
-            kind=e["kind"],
-            site=e["site"],
-            text=describe_event(e, site_labels),
-            guide_url=guide_urls.get(e["step"]),
-            summary=e["kind"] in TOTAL_KINDS,
+            time=e.time,
+            years=e.time / DAYS_PER_YEAR,
+            step=e.step,
+            step_name=e.step_name,
+            kind=e.kind,
+            site=e.site,
+            text=text,
+            guide_url=guide_urls.get(e.step),
+            summary=e.kind in TOTAL_KINDS,
         )
-        for e in events
+        for e, text in zip(patient.events(), sentences(patient, model, site_labels),
+                           strict=True)
     ]
 
 

@@ -222,7 +222,7 @@ def build(state: AppState, templates: Jinja2Templates) -> APIRouter:
         data = result.to_dict()
         labels = state.site_labels
         urls = guide_html.step_urls()
-        events = story.timeline(data["events"], labels, urls)
+        events = story.timeline(result, state.runner.model(name), labels, urls)
         by_site = data["accounting"]["by_site"]
         return dict(
             result=result,
