@@ -30,6 +30,8 @@ from metastasis.clinical.treatment import (
     apply_protocol,
     default_protocol,
     draw_traits,
+    response_words,
+    share_words,
 )
 from metastasis.clinical.treatment_schema import (
     STAGE_GROUPS,
@@ -379,11 +381,12 @@ def test_a_patients_kill_is_the_same_in_every_cycle(treatments: TreatmentKnowled
         size, rel=REL
     )
     median = 1.0 - chemo.therapies["folfox"].surviving_fraction.value
-    killed = (f"{(1.0 - f) * 100:.4g} % of sensitive cells killed "
-              f"(median patient {median * 100:.4g} %)")
+    killed = f"kills {share_words(1.0 - f)} of the dividing cancer cells that do not resist it"
+    typical = "this cancer responds " + response_words(1.0 - f, median)
     cycle_events = [e for e in events if "cycle" in e.description]
     assert len(cycle_events) == cycles
-    assert all(killed in e.description for e in cycle_events), cycle_events[0].description
+    assert all(killed in e.description and typical in e.description
+               for e in cycle_events), cycle_events[0].description
 
 
 def test_patients_differ_in_chemosensitivity_but_arms_share_it(
@@ -475,7 +478,9 @@ def test_no_spread_is_the_previous_behaviour(treatments: TreatmentKnowledge) -> 
         assert_tables_equal(none.patient.lesions, also_none.patient.lesions)
         median = 1.0 - plain.therapies["folfox"].surviving_fraction.value
         for cycle in _cycles(none):
-            assert f"{median * 100:.4g} % of sensitive cells killed in" in cycle.description
+            assert (f"kills {share_words(median)} of the dividing cancer cells that do not "
+                    "resist it, in") in cycle.description
+            assert "responds" not in cycle.description  # every patient is the median one
         treated += bool(_cycles(none))
         if treated == 3:
             break
@@ -1068,3 +1073,17 @@ def test_any_valid_protocol_round_trips_through_toml(raw: dict[str, Any]) -> Non
     protocols = protocols_from_dict(raw, treatments)
     text = tomli_w.dumps(protocols_to_dict(protocols))
     assert protocols_from_dict(tomllib.loads(text), treatments) == protocols
+
+
+def test_shares_of_killed_cells_read_as_a_learner_reads_them() -> None:
+    """No 7.5e-06 %, no 100 % that is not all, whole percent where a decimal adds nothing."""
+    assert share_words(0.0) == "none" and share_words(1.0) == "all"
+    assert share_words(7.5e-8) == "almost none"
+    assert share_words(0.1388) == "14 %"
+    assert share_words(0.025) == "2.5 %"
+    assert share_words(0.005) == "0.5 %"
+    assert share_words(0.999999) == "99.9999 %"
+    assert share_words(1.0 - 1e-9) == "almost all"
+    assert response_words(0.5, 0.5).startswith("about as much as most")
+    assert response_words(0.14, 0.5).startswith("less than most")
+    assert response_words(0.93, 0.3).startswith("more than most")

@@ -256,6 +256,45 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+ALMOST_NONE = 1e-4
+"""Below this share of cells a kill is told as almost none: a learner reads "7.5e-06 %" as
+noise, and so it is, beside the doubling of the cells the drug does not reach."""
+
+LIKE_MOST = (0.8, 1.25)
+"""A patient whose cycle kills between these multiples of the median patient's share is told
+to respond about as most patients do; outside them, less or more (a wording setting)."""
+
+
+def share_words(share: float) -> str:
+    """A share of cells as a learner reads it: ``14 %``, ``2.5 %``, ``99.99 %`` (never a
+    rounded 100 % that is not all), ``almost none`` below :data:`ALMOST_NONE`."""
+    if share <= 0.0:
+        return "none"
+    if share >= 1.0:
+        return "all"
+    if share < ALMOST_NONE:
+        return "almost none"
+    percent = share * 100.0
+    if percent >= 99.0:
+        digits = f"{percent:.6g}"
+        return f"{digits} %" if float(digits) < 100.0 else "almost all"
+    if percent >= 10.0:
+        return f"{percent:.0f} %"
+    if percent >= 1.0:
+        return f"{percent:.1f} %"
+    return f"{percent:.2g} %"
+
+
+def response_words(killed: float, typical: float) -> str:
+    """How one patient's kill per cycle compares with the median patient's, in words."""
+    low, high = LIKE_MOST
+    if typical <= 0.0 or low * typical <= killed <= high * typical:
+        return f"about as much as most patients' ({share_words(typical)})"
+    if killed < low * typical:
+        return f"less than most patients' cancers ({share_words(typical)} is typical)"
+    return f"more than most patients' cancers ({share_words(typical)} is typical)"
+
+
 class _Lesions:
     """The process's lesions on one day, with the ids the engine and the story need.
 
@@ -345,8 +384,9 @@ class _Action:
 @dataclass(frozen=True)
 class _Drug:
     """One cycle of a drug course: the therapy, the surviving fraction of the sensitive
-    cells, the text naming the median patient's kill, the resistant cells per sensitive cell
-    drawn this cycle (None: no draw) and the drug's resistance bit."""
+    cells, the words comparing the patient's kill with the median patient's, the resistant
+    cells per sensitive cell drawn this cycle (None: no draw) and the drug's resistance
+    bit."""
 
     therapy: ChemotherapyTherapy | TargetedTherapy | ImmunotherapyTherapy
     f: float
@@ -599,7 +639,8 @@ class _Treatment:
         if isinstance(therapy, ChemotherapyTherapy):
             f = self.traits.surviving_fraction(step.therapy, therapy)
             if step.therapy in self.traits.chemo_surviving_fraction:
-                median = f" (median patient {(1.0 - therapy.surviving_fraction.value) * 100:.4g} %)"
+                median = "; this cancer responds " + response_words(
+                    1.0 - f, 1.0 - therapy.surviving_fraction.value)
         mu = getattr(therapy, "resistance_per_cell", None)
         draws = mu is not None and (isinstance(therapy, TargetedTherapy) or k == 0)
         return _Drug(therapy, f, median, mu.value if draws and mu is not None else None,
@@ -673,20 +714,22 @@ class _Treatment:
         """Tell one cycle: ``treated`` and ``spared`` hold the tumour of each row reached or
         spared, ``carriers`` the tumours that gained resistant cells."""
         therapy = drug.therapy
-        killed = f"{(1.0 - drug.f) * 100:.4g} %"
-        what = (
-            "of cells killed by the immune response"
-            if isinstance(therapy, ImmunotherapyTherapy)
-            else "of sensitive cells killed"
-        )
+        killed = share_words(1.0 - drug.f)
+        lesions = _count(len(treated), "lesion")
+        if isinstance(therapy, ImmunotherapyTherapy):
+            what = f"the immune response kills {killed} of the cancer cells in {lesions}"
+        else:
+            what = (f"kills {killed} of the dividing cancer cells that do not resist it, "
+                    f"in {lesions}")
         notes = []
         if spared:
-            notes.append(f"{len(spared)} resistant clones spared")
+            notes.append(f"{_count(len(spared), 'resistant clone')} untouched (they resist it)")
         if dormant:
-            notes.append(f"{_count(dormant, 'dormant cell')} spared (they do not divide)")
+            notes.append(f"{_count(dormant, 'dormant cell')} spared (a cell that does not "
+                         "divide is not killed)")
         description = (
-            f"{therapy.label}, cycle {k + 1} of {step.cycles.n}: {killed} {what}{drug.median} "
-            f"in {len(treated)} lesions" + "".join(f"; {note}" for note in notes)
+            f"{therapy.label}, cycle {k + 1} of {step.cycles.n}: {what}{drug.median}"
+            + "".join(f"; {note}" for note in notes)
         )
         draws_resistance = drug.mu is not None
         if draws_resistance and carriers:
