@@ -256,6 +256,22 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def _measured_words(targets: int, before: float, after: float, new: int) -> str:
+    """What the scan after a drug course measured, in words (RECIST 1.1 adds up the longest
+    diameters of the tumours measurable when the course began)."""
+    if not targets and not new:
+        return "no tumour big enough to measure on a scan, before or after"
+    parts = []
+    if targets:
+        which = "the tumour" if targets == 1 else f"the {targets} tumours"
+        verb = "measures" if targets == 1 else "add up to"
+        parts.append(f"{which} measured at the start {verb} {after:.3g} mm across, against "
+                     f"{before:.3g} mm then")
+    if new:
+        parts.append(f"{_count(new, 'new tumour')} now big enough to measure")
+    return "; ".join(parts) + " (RECIST 1.1)"
+
+
 ALMOST_NONE = 1e-4
 """Below this share of cells a kill is told as almost none: a learner reads "7.5e-06 %" as
 noise, and so it is, beside the doubling of the cells the drug does not reach."""
@@ -777,8 +793,8 @@ class _Treatment:
         self._event(
             day,
             index,
-            f"after {therapy.label}: sum of diameters of {len(targets)} measurable lesions "
-            f"{before:.3g} mm -> {after:.3g} mm; {len(new)} new measurable lesions",
+            f"after {therapy.label}: " + _measured_words(len(targets), before, after,
+                                                          len(new)),
             outcome,
             [*targets, *new],
         )
