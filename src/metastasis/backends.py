@@ -41,6 +41,7 @@ from multiprocessing.context import BaseContext
 from typing import Any, Protocol, TypeVar
 
 from metastasis.errors import ModelError
+from metastasis.limits import DEFAULT_CHUNK_PATIENTS
 
 __all__ = [
     "DEFAULT_CHUNK_PATIENTS",
@@ -65,12 +66,6 @@ START_METHOD = "forkserver"
 PRELOAD = ["metastasis.backends", "metastasis.runs"]
 """What the fork server imports once, so that the workers forked from it start ready (the
 model, the engine, the clinical layer and pandas come with :mod:`metastasis.runs`)."""
-
-DEFAULT_CHUNK_PATIENTS = 500
-"""Patients per part of a dataset: seconds of work, and a bounded memory per chunk in flight
-(a worker held about 580 MB more than at rest with 1,000 untreated colorectal patients over
-10 years, whose heaviest patients carry tens of thousands of lesions); 2,000 parts for a
-million patients."""
 
 CHUNKS_PER_WORKER = 4
 """Chunks per worker when an in-memory cohort is shared out: patients differ several-fold

@@ -28,6 +28,13 @@ web, ``clinical_cohort``): each diagnosed patient is followed five years or to d
 counted from the first cell followed a late diagnosis only briefly (issue 11)."""
 
 
+DEFAULT_CHUNK_PATIENTS = 500
+"""Patients per part of a dataset: seconds of work, and a bounded memory per chunk in flight
+(a worker held about 580 MB more than at rest with 1,000 untreated colorectal patients over
+10 years, whose heaviest patients carry tens of thousands of lesions); 2,000 parts for a
+million patients."""
+
+
 def check_seed(seed: int | None) -> int:
     """Validate a root seed, drawing a fresh one when none is given."""
     if seed is None:

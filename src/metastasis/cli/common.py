@@ -34,12 +34,11 @@ from rich.progress import (
 from rich.text import Text
 
 import metastasis
-from metastasis.backends import DEFAULT_CHUNK_PATIENTS
 from metastasis.cli.usage import USAGE_ERROR, file_option
 from metastasis.errors import ModelError
 from metastasis.lazy import lazy_module
+from metastasis.limits import DEFAULT_CHUNK_PATIENTS, MAX_PATIENTS, MAX_SEED, MAX_YEARS, check_years
 from metastasis.limits import FOLLOW_UP_YEARS as DEFAULT_FOLLOW_UP
-from metastasis.limits import MAX_PATIENTS, MAX_SEED, MAX_YEARS, check_years
 
 # the engine, pandas and SciPy load only when a command needs them: --help and a bad option
 # answer without them

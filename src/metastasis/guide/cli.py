@@ -19,7 +19,6 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
@@ -128,6 +127,8 @@ def show(
         console = _console()
         with console.status("computing the model's figures…"):
             rendered = pages_module.render(page.slug)
+    from rich.markdown import Markdown  # markdown-it and pygments: only to print a page
+
     console.print(Markdown(rendered.markdown))
     pages = content.sections()
     nav = []
@@ -191,4 +192,6 @@ def explain(
         console = _console()
         with console.status("simulating small cohorts…"):
             explanation = explain_module.explain_site(site, patients, seed, years)
+    from rich.markdown import Markdown  # markdown-it and pygments: only to print a page
+
     console.print(Markdown(explain_module.to_markdown(explanation)))
