@@ -8,6 +8,7 @@ Every failure becomes one :class:`~metastasis.errors.ModelError` naming the fiel
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import tomllib
 from importlib import resources
@@ -105,12 +106,20 @@ def read_raw(path: str | Path) -> dict[str, Any]:
     return read_data(path)
 
 
+@functools.cache
+def _packaged_raw() -> dict[str, Any]:
+    """The packaged default file, parsed once per process (a guide page asked for it ten
+    times, a quarter of a second of TOML parsing)."""
+    text = resources.files("metastasis.knowledge.data").joinpath(DEFAULT_MODEL).read_bytes()
+    return tomllib.loads(text.decode("utf-8"))
+
+
 def raw_knowledge(path: str | Path | None = None) -> dict[str, Any]:
     """The packaged default knowledge base, or a user's copy from ``path``, as plain data
-    (unvalidated: for tools that change values before validating, such as calibration)."""
+    (unvalidated: for tools that change values before validating, such as calibration; each
+    call returns its own copy)."""
     if path is None:
-        text = resources.files("metastasis.knowledge.data").joinpath(DEFAULT_MODEL).read_bytes()
-        return tomllib.loads(text.decode("utf-8"))
+        return copy.deepcopy(_packaged_raw())
     return read_raw(path)
 
 
