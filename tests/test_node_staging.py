@@ -70,6 +70,8 @@ def test_the_share_decides_only_how_the_nodes_are_staged() -> None:
         assert imaged.diagnosis.stage.t == examined.diagnosis.stage.t
         assert imaged.diagnosis.stage.m == examined.diagnosis.stage.m
         if imaged.diagnosis.stage.m == "M0":
+            assert not imaged.diagnosis.nodes_by_pathology
+            assert examined.diagnosis.nodes_by_pathology
             assert imaged.diagnosis.stage.n == _n_of(_imaged_nodes(imaged))
             assert examined.diagnosis.stage.n >= imaged.diagnosis.stage.n
             upgraded += examined.diagnosis.stage.n != imaged.diagnosis.stage.n

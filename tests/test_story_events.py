@@ -145,3 +145,30 @@ def test_a_resistant_clone_is_told_in_words() -> None:
                 assert event.route == ""  # the clone made no journey
                 told += 1
     assert told > 0, "no resistant clone in the cohort to tell"
+
+
+def test_the_deposits_by_organ_add_up_to_those_present_and_every_surface_shows_them() -> None:
+    """The true state at diagnosis by organ and state counts every distant deposit
+    (distant lymph nodes included: they are M1) once, so the organs add up to the
+    diagnosis's ``metastases_present``; the command line and the page say the same lines."""
+    from metastasis.clinical import words
+    from metastasis.web.clinical_view import course_payload
+
+    model = load_model("colorectal")
+    labels = dict(zip(model.site_names, model.site_labels, strict=True))
+    checked = 0
+    for course in _courses():
+        dx = course.diagnosis
+        if dx is None:
+            continue
+        present = course.present_at_diagnosis()
+        assert sum(sum(states.values()) for states in present.values()) == dx.metastases_present
+        assert not {model.site_names[model.primary_site], "regional_lymph_nodes"} & set(present)
+        lines = words.present_by_site(course, labels)
+        assert course_payload(course, labels, screening=False)["diagnosis"][
+            "present_by_site"] == lines
+        story = "\n".join(clinical_story.tell(course, model, load_clinical(), years=YEARS)
+                          .lines())
+        assert all(f"  {line}" in story for line in lines)
+        checked += bool(present)
+    assert checked > 0

@@ -20,8 +20,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from metastasis.cli import narrative
 from metastasis.clinical import words
 from metastasis.clinical.course import (
@@ -38,7 +36,7 @@ from metastasis.clinical.schema import ClinicalKnowledge
 from metastasis.clinical.treatment import TreatmentEvent
 from metastasis.model.resolve import ResolvedModel
 from metastasis.results import numbers
-from metastasis.results.patient import NODE_SITES, STEPS, PatientResult
+from metastasis.results.patient import STEPS, PatientResult
 from metastasis.results.story import lesion_events
 from metastasis.results.words import EventWords
 
@@ -56,13 +54,6 @@ DEATH_DETAIL = {
                      "lethal",
 }
 
-STATE_WORDS = {
-    "dormant": ("dormant single cell", "dormant single cells"),
-    "colony": ("microscopic colony", "microscopic colonies"),
-    "micrometastasis": ("micrometastasis", "micrometastases"),
-    "growing": ("growing metastasis", "growing metastases"),
-}
-"""Plain words for the lesion states of the true state at diagnosis."""
 
 
 @dataclass(frozen=True)
@@ -150,10 +141,6 @@ def _primary_site(model: ResolvedModel) -> str:
     return model.site_names[model.primary_site]
 
 
-def _is_distant(model: ResolvedModel, site: str) -> bool:
-    return site != _primary_site(model) and site not in NODE_SITES
-
-
 def _alive_after(result: ClinicalResult, day: float) -> bool:
     return result.death_day is None or day <= result.death_day
 
@@ -193,33 +180,6 @@ def workup_modalities(result: ClinicalResult, clinical: ClinicalKnowledge) -> li
 def _modality_label(clinical: ClinicalKnowledge, name: str) -> str:
     spec = clinical.modalities.get(name)
     return spec.label if spec is not None else name
-
-
-def present_at_diagnosis(result: ClinicalResult, model: ResolvedModel) -> dict[str, dict[str, int]]:
-    """Distant deposits that existed on the day of diagnosis, by site and state (true state).
-
-    Counted as the course counts ``metastases_present``: every distinct lesion outside the
-    primary and the lymph nodes whose founding cell had settled by that day; before diagnosis
-    the treated history is the natural one, so the patient's lesion table holds them.
-    """
-    dx = result.diagnosis
-    if dx is None:
-        return {}
-    table = result.patient.lesions
-    rows = np.flatnonzero((table.arrival <= dx.day) & table.valid_at(dx.day) & (table.id != 0))
-    states = table.state_at(dx.day)
-    seen: set[int] = set()
-    out: dict[str, dict[str, int]] = {}
-    for r in rows:
-        lesion = int(table.id[r])
-        site = result.patient.site_names[int(table.site[r])]
-        if lesion in seen or not _is_distant(model, site):
-            continue
-        seen.add(lesion)
-        by_state = out.setdefault(site, {})
-        state = str(states[r])
-        by_state[state] = by_state.get(state, 0) + 1
-    return out
 
 
 # ---------------------------------------------------------------- the disease, segment by segment
@@ -473,22 +433,15 @@ def _true_vs_found(result: ClinicalResult, model: ResolvedModel) -> list[str]:
     dx = result.diagnosis
     if dx is None:
         return ["No diagnosis, so nothing was found; the true state is told at the end."]
-    present = present_at_diagnosis(result, model)
     lines = [
         f"Distant metastases (any size, from a settled cell on) present on the day of "
         f"diagnosis: {dx.metastases_present:,}; found by imaging: {dx.metastases_found:,}; "
         f"hidden: {dx.metastases_hidden:,}."
     ]
-    for site, states in sorted(present.items(), key=lambda kv: -sum(kv[1].values())):
-        parts = ", ".join(
-            f"{n:,} {STATE_WORDS.get(state, (state, state))[n != 1]}"
-            for state, n in sorted(states.items(), key=lambda kv: list(STATE_WORDS).index(kv[0])
-                                   if kv[0] in STATE_WORDS else 9))
-        found = len({f.lesion for f in dx.findings if f.site == site})
-        lines.append(f"  {_site(model, site)}: {parts}; found {found:,}.")
+    lines += [f"  {line}" for line in words.present_by_site(result, _labels(model))]
     nodes = len({f.lesion for f in dx.findings if f.site == "regional_lymph_nodes"})
-    source = ("pathology of the resected nodes" if dx.stage.m == "M0"
-              else "imaging (no operation at stage IV)")
+    source = ("pathology of the resected nodes" if dx.nodes_by_pathology
+              else "imaging (no operation on the nodes)")
     lines.append(f"Regional lymph-node lesions seen on imaging: {nodes:,}; {dx.stage.n} comes "
                  f"from {source}.")
     if dx.metastases_hidden:
@@ -666,7 +619,7 @@ def diagnosis_dict(result: ClinicalResult, model: ResolvedModel,
             "metastases_present": dx.metastases_present,
             "metastases_found": dx.metastases_found,
             "metastases_hidden": dx.metastases_hidden,
-            "present_by_site_and_state": present_at_diagnosis(result, model),
+            "present_by_site_and_state": result.present_at_diagnosis(),
         },
     }
 

@@ -48,6 +48,7 @@ from metastasis.engine.seeds import (
 )
 from metastasis.limits import check_years
 from metastasis.model.resolve import ResolvedModel
+from metastasis.model.routing import MUTATION_ROUTE
 from metastasis.results.patient import LesionTable, PatientResult
 from metastasis.results.tables import REGIONAL_NODES
 
@@ -140,6 +141,8 @@ class Diagnosis:
     distant_sites_found: tuple[str, ...]
     metastases_present: int
     metastases_found: int
+    nodes_by_pathology: bool = False
+    """Whether N comes from a pathologist's count of the resected nodes (else imaging's)."""
 
     @property
     def metastases_hidden(self) -> int:
@@ -186,6 +189,38 @@ class ClinicalResult:
     def followed_up(self) -> bool:
         """Whether the story goes on after diagnosis (see :attr:`Arm.follow_up`)."""
         return self.diagnosis is None or self.patient.end_reason != STOPPED_AT_DIAGNOSIS
+
+    def present_at_diagnosis(self) -> dict[str, dict[str, int]]:
+        """Distant deposits that existed on the day of diagnosis, by site and state: the
+        true state the scans are set against (empty without a diagnosis).
+
+        Counted as the course counts ``metastases_present``: every distinct lesion outside
+        the primary's organ and the regional nodes (distant nodes are M1) whose founding cell
+        had settled by that day, so the counts add up to it; before diagnosis the treated
+        history is the natural one, so the patient's lesion table holds them."""
+        dx = self.diagnosis
+        if dx is None:
+            return {}
+        patient = self.patient
+        table = patient.lesions
+        # a clone that a drug given that very day selected did not exist at diagnosis
+        made_by_treatment = (table.route == MUTATION_ROUTE) & (table.arrival >= dx.day)
+        rows = np.flatnonzero((table.arrival <= dx.day) & table.valid_at(dx.day)
+                              & (table.id != PRIMARY) & ~made_by_treatment)
+        states = table.state_at(dx.day)
+        primary = patient.primary_site
+        seen: set[int] = set()
+        out: dict[str, dict[str, int]] = {}
+        for r in rows.tolist():
+            lesion = int(table.id[r])
+            site = patient.site_names[int(table.site[r])]
+            if lesion in seen or site in (primary, REGIONAL_NODES):
+                continue
+            seen.add(lesion)
+            by_state = out.setdefault(site, {})
+            state = str(states[r])
+            by_state[state] = by_state.get(state, 0) + 1
+        return out
 
     @property
     def survival_from_diagnosis_days(self) -> float | None:
@@ -453,6 +488,7 @@ def simulate_course(
         metastases_present=_metastases_present(model, process, dx_day),
         metastases_found=len({f.lesion for f in findings if _distant(
             model, model.site_index(f.site))}),
+        nodes_by_pathology=pathology,
     )
     if not arm.follow_up:
         process.stop_at(dx_day, STOPPED_AT_DIAGNOSIS)

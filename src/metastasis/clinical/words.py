@@ -169,3 +169,35 @@ def in_short(result: ClinicalResult, cause: str | None = None,
     lines = [found_sentence(result), care_sentence(result), ending_sentence(result, cause)]
     hidden = hidden_sentence(result, labels)
     return lines if hidden is None else [*lines, hidden]
+
+
+STATE_WORDS = {
+    "dormant": ("dormant single cell", "dormant single cells"),
+    "colony": ("microscopic colony", "microscopic colonies"),
+    "micrometastasis": ("micrometastasis", "micrometastases"),
+    "growing": ("growing metastasis", "growing metastases"),
+}
+"""Plain words for the lesion states of the true state at diagnosis."""
+
+
+def present_by_site(result: ClinicalResult, labels: Mapping[str, str] | None = None
+                    ) -> list[str]:
+    """One sentence per organ holding distant deposits on the day of diagnosis, the most
+    first: what was there, by state, and how many of them the scans found
+    (:meth:`ClinicalResult.present_at_diagnosis`; the counts add up to the diagnosis's
+    ``metastases_present``)."""
+    dx = result.diagnosis
+    if dx is None:
+        return []
+    order = list(STATE_WORDS)
+    out = []
+    present = result.present_at_diagnosis()
+    for site, states in sorted(present.items(), key=lambda kv: -sum(kv[1].values())):
+        parts = ", ".join(
+            f"{n:,} {STATE_WORDS.get(state, (state, state))[n != 1]}"
+            for state, n in sorted(states.items(),
+                                   key=lambda kv: order.index(kv[0]) if kv[0] in order else 9))
+        found = len({f.lesion for f in dx.findings if f.site == site})
+        label = (labels or {}).get(site, site.replace("_", " "))
+        out.append(f"{label}: {parts}; found {found:,}.")
+    return out

@@ -78,6 +78,8 @@ def course_payload(result: ClinicalResult, site_labels: dict[str, str], *, scree
             "metastases_present": dx.metastases_present,
             "metastases_found": dx.metastases_found,
             "metastases_hidden": dx.metastases_hidden,
+            "present_by_site": words.present_by_site(result, site_labels),
+            "nodes_by_pathology": dx.nodes_by_pathology,
             "findings": [
                 {"lesion": f.lesion, "site": f.site, "site_label": site_labels.get(f.site, f.site),
                  "diameter_mm": f.diameter_mm, "modality": f.modality, "day": f.day}

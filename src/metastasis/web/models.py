@@ -143,6 +143,12 @@ class DiagnosisOut(BaseModel):
     metastases_found: int = Field(description="Distant deposits the scans found.")
     metastases_hidden: int = Field(description="present - found: undetected, e.g. "
                                                "micrometastases.")
+    present_by_site: list[str] = Field(
+        description="One sentence per organ with distant deposits that day, the most first: "
+                    "how many in each state, and how many the scans found (they add up to "
+                    "metastases_present).")
+    nodes_by_pathology: bool = Field(
+        description="Whether N counts the nodes a pathologist examined (else imaging's).")
     findings: list[FindingOut]
 
 
