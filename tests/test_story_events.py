@@ -124,8 +124,9 @@ def test_the_command_line_and_the_page_say_the_same_sentences() -> None:
     for course in _courses()[:10]:
         patient = course.patient
         cli, _ = clinical_story.disease_lines(patient, model, all_events=True)
-        page = [text for event, text in zip(patient.events(),
-                                            sentences(patient, model, labels), strict=True)
+        events = patient.events()
+        page = [text for event, text in zip(events, sentences(patient, model, labels, events),
+                                            strict=True)
                 if event.kind not in TOTAL_KINDS and event.lesion >= 0]
         assert [line.text[:1].upper() + line.text[1:] for line in cli] == page
 

@@ -195,8 +195,9 @@ class AppState:
             rows = data[key]
             data[f"{key}_total"], data[f"{key}_from"] = len(rows), start
             data[key] = rows[start : start + page]
-        said = story.sentences(result, self.runner.model(result.cancer), labels)
-        for event, text in zip(data["events"], said[events_from:], strict=False):
+        shown = result.events()[events_from : events_from + page]
+        said = story.sentences(result, self.runner.model(result.cancer), labels, shown)
+        for event, text in zip(data["events"], said, strict=True):
             event["description"] = text
             event["guide_url"] = urls.get(event["step"])
         data.update(

@@ -9,11 +9,12 @@ guide's page about it (``guide_urls``), which is how a reader goes from "what ha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from metastasis.model.resolve import ResolvedModel
-from metastasis.results.patient import PatientResult
+from metastasis.results.patient import Event, PatientResult
 from metastasis.results.words import EventWords
 from metastasis.web.bodymap import DAYS_PER_YEAR, format_cells
 
@@ -69,14 +70,15 @@ class TimelineEntry:
     summary: bool  # an end-of-course total rather than a moment
 
 
-def sentences(patient: PatientResult, model: ResolvedModel,
-              site_labels: dict[str, str]) -> list[str]:
-    """The sentence of every event of ``patient.events()``, in order: a lesion's event in the
-    words every surface uses (:class:`~metastasis.results.words.EventWords`), a total or the
-    end in :data:`EVENT_WORDS`."""
+def sentences(patient: PatientResult, model: ResolvedModel, site_labels: dict[str, str],
+              events: Sequence[Event]) -> list[str]:
+    """The sentence of each of ``events`` (the patient's, or a page of them), in order: a
+    lesion's event in the words every surface uses
+    (:class:`~metastasis.results.words.EventWords`), a total or the end in
+    :data:`EVENT_WORDS`."""
     told = EventWords(patient, model)
     out = []
-    for event in patient.events():
+    for event in events:
         if event.kind in EVENT_WORDS or event.lesion < 0:  # a total or the end
             out.append(describe_event({"kind": event.kind, "site": event.site,
                                        "counts": event.counts}, site_labels))
@@ -91,6 +93,7 @@ def timeline(
     guide_urls: dict[int, str],
 ) -> list[TimelineEntry]:
     """Events as the page lists them, each with its step's guide page."""
+    events = patient.events()
     return [
         TimelineEntry(
             time=e.time,
@@ -103,7 +106,7 @@ def timeline(
             guide_url=guide_urls.get(e.step),
             summary=e.kind in TOTAL_KINDS,
         )
-        for e, text in zip(patient.events(), sentences(patient, model, site_labels),
+        for e, text in zip(events, sentences(patient, model, site_labels, events),
                            strict=True)
     ]
 
