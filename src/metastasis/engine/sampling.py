@@ -117,13 +117,51 @@ def _grow(floats: NDArray[np.float64], ints: NDArray[np.int64], needed: int
 
 @numba.njit(cache=True)
 def _add_curve(grid: NDArray[np.float64], total: NDArray[np.float64], active_from: float,
-               start: float, x0: float, rate: float, capacity: float) -> None:
+               start: float, x0: float, rate: float, capacity: float, first: int = 0,
+               stop: int = -1) -> None:
     """Add one Gompertz curve to the grid's totals at the points after ``active_from`` (the
-    arithmetic of :func:`metastasis.engine.burden._add_curve`)."""
+    arithmetic of :func:`metastasis.engine.burden._add_curve`), among points ``first`` to
+    ``stop - 1`` (all by default)."""
     log_ratio = math.log(x0 / capacity)
-    for k in range(np.searchsorted(grid, active_from, side="right"), grid.size):
+    end = grid.size if stop < 0 else stop
+    for k in range(max(np.searchsorted(grid, active_from, side="right"), first), end):
         age = max(grid[k] - start, 0.0)
         total[k] += capacity * math.exp(log_ratio * math.exp(-rate * age))
+
+
+@numba.njit(cache=True)
+def _growing_at(floats: NDArray[np.float64], counted: NDArray[np.bool_], day: float) -> float:
+    """Cells on ``day`` in the counted rows (those growing at the piece's start), summed in
+    row order as the reference sums them."""
+    at_point = 0.0
+    seen = False
+    for row in range(counted.size):
+        if counted[row]:
+            age = max(day - floats[F_GROWTH_START, row], 0.0)
+            capacity = floats[F_CAPACITY, row]
+            size_now = capacity * math.exp(math.log(floats[F_X0, row] / capacity)
+                                           * math.exp(-floats[F_RATE, row] * age))
+            at_point = size_now if not seen else at_point + size_now
+            seen = True
+    return at_point
+
+
+@numba.njit(cache=True)
+def _fill_grid(grid: NDArray[np.float64], total: NDArray[np.float64],
+               floats: NDArray[np.float64], counted: NDArray[np.bool_], first_point: int,
+               added: NDArray[np.int64], n_added: int) -> None:
+    """Complete a burden kept at the grid's last point only (see :func:`_sample`): every
+    other point gets the lesions growing at the piece's start, then each curve added since,
+    in the order they were added, so each point holds the same sum, bit for bit, as if it
+    had been kept all along."""
+    last = grid.size - 1
+    for k in range(first_point, last):
+        total[k] += _growing_at(floats, counted, grid[k])
+    for j in range(n_added):
+        row = added[j]
+        start = floats[F_GROWTH_START, row]
+        _add_curve(grid, total, max(start, 0.0), start, floats[F_X0, row],
+                   floats[F_RATE, row], floats[F_CAPACITY, row], 0, last)
 
 
 @numba.njit(cache=True)
@@ -136,6 +174,15 @@ def _first_reaching(grid: NDArray[np.float64], total: NDArray[np.float64], letha
         if total[k] >= lethal:
             return min(stop, grid[k])
     return stop
+
+
+@numba.njit(cache=True)
+def _partial(total: NDArray[np.float64], full: bool) -> NDArray[np.float64]:
+    """The piece's burden as :func:`_sample` hands it back: whole once filled; otherwise only
+    the last point was kept, and the others are NaN, so that nothing reads them as sums."""
+    if not full:
+        total[: total.size - 1] = np.nan
+    return total
 
 
 @numba.njit(cache=True)
@@ -262,7 +309,9 @@ def _sample(
     mean_outgrowth: float, metastasis_rate: float, vector_min_sources: int,
 ) -> tuple[NDArray[np.float64], NDArray[np.int64], int, int, NDArray[np.float64], bool]:
     """The reference's ``_sample_future`` on the row buffers: returns the buffers, their size,
-    the next lesion id, the burden on the grid and whether the row budget was exceeded."""
+    the next lesion id, the burden on the grid (every point once its last point reaches the
+    lethal burden, otherwise the last point only: :func:`_partial`) and whether the row budget
+    was exceeded."""
     size = existing
     total = np.zeros(grid.size)
     stop = until
@@ -280,23 +329,24 @@ def _sample(
             any_source = True
             heap_keys, heap_ids, heap_size = _heap_push(heap_keys, heap_ids, heap_size, start,
                                                         row)
-    # the lesions growing at the cut, all at once (row order, as the reference sums them)
+    # The burden is kept at the grid's last point only while it stays below the lethal
+    # burden there: since it only grows within a piece, the earlier points cannot reach it
+    # either, and the stop stays the piece's end.  Only when the last point reaches it is
+    # the whole grid filled (_fill_grid), with the same sums; a piece that never reaches it
+    # (most of them) evaluates each growing lesion once instead of at every grid point.
+    last = grid.size - 1
     first_point = np.searchsorted(grid, cut, side="right")
-    for k in range(first_point, grid.size):
-        at_point = 0.0
-        seen = False
-        for row in range(existing):
-            if counted[row]:
-                age = max(grid[k] - floats[F_GROWTH_START, row], 0.0)
-                capacity = floats[F_CAPACITY, row]
-                size_now = capacity * math.exp(math.log(floats[F_X0, row] / capacity)
-                                               * math.exp(-floats[F_RATE, row] * age))
-                at_point = size_now if not seen else at_point + size_now
-                seen = True
-        total[k] += at_point
-    stop = _first_reaching(grid, total, lethal, stop)
+    added = np.empty(64, dtype=np.int64)  # rows whose curves were added at the last point
+    n_added = 0
+    full = False
+    if first_point <= last:  # the lesions growing at the cut (row order, as the reference)
+        total[last] += _growing_at(floats, counted, grid[last])
+    if total[last] >= lethal:
+        _fill_grid(grid, total, floats, counted, first_point, added, n_added)
+        full = True
+        stop = _first_reaching(grid, total, lethal, stop)
     if not any_source:
-        return floats, ints, size, next_lesion, total, False
+        return floats, ints, size, next_lesion, _partial(total, full), False
 
     batch_keys = np.empty(64)
     batch_rows = np.empty(64, dtype=np.int64)
@@ -317,9 +367,22 @@ def _sample(
             if row >= existing or not counted[row]:
                 start = floats[F_GROWTH_START, row]
                 if start < stop:
+                    if full:
+                        _add_curve(grid, total, max(start, 0.0), start, floats[F_X0, row],
+                                   floats[F_RATE, row], floats[F_CAPACITY, row])
+                        stop = _first_reaching(grid, total, lethal, stop)
+                        continue
                     _add_curve(grid, total, max(start, 0.0), start, floats[F_X0, row],
-                               floats[F_RATE, row], floats[F_CAPACITY, row])
-                    stop = _first_reaching(grid, total, lethal, stop)
+                               floats[F_RATE, row], floats[F_CAPACITY, row], last)
+                    if n_added == added.size:
+                        added = np.concatenate((added, np.empty(n_added, dtype=np.int64)))
+                    added[n_added] = row
+                    n_added += 1
+                    if total[last] >= lethal:
+                        _fill_grid(grid, total, floats, counted, first_point, added,
+                                   n_added)
+                        full = True
+                        stop = _first_reaching(grid, total, lethal, stop)
         if scale <= 0.0:
             continue
         sources = np.empty(batch, dtype=np.int64)
@@ -354,7 +417,7 @@ def _sample(
             for k in range(shedding):
                 founded += counts[k]
             if size + founded > max_rows:
-                return floats, ints, size + founded, next_lesion, total, True
+                return floats, ints, size + founded, next_lesion, _partial(total, full), True
             first = size
             floats, ints, size, next_lesion = _found(
                 rng, floats, ints, size, next_lesion, sources[:shedding], counts[:shedding],
@@ -366,7 +429,7 @@ def _sample(
                 if floats[F_OUTGROWTH, row] < stop:
                     heap_keys, heap_ids, heap_size = _heap_push(
                         heap_keys, heap_ids, heap_size, floats[F_OUTGROWTH, row], row)
-    return floats, ints, size, next_lesion, total, False
+    return floats, ints, size, next_lesion, _partial(total, full), False
 
 
 @numba.njit(cache=True, nogil=True)
@@ -413,7 +476,9 @@ class Sampled:
     """How many of the pieces were sampled: all, unless one reached the lethal burden or
     the row budget."""
     total: NDArray[np.float64]
-    """The burden on the last sampled piece's grid."""
+    """The burden on the last sampled piece's grid: at every point when it reaches the lethal
+    burden at the last one; otherwise only the last point holds the burden (the others are
+    NaN), which is all a reader needs, since the burden only grows within a piece."""
     over_budget: bool
     """Whether the rows would exceed the budget (the caller refuses the history)."""
 
