@@ -31,7 +31,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from metastasis.model.growth import _cumulative_at, _curve, _inverse_at
+from metastasis.model.growth import _cumulative_at, _curve_shape, _curve_start_e1, _inverse_at
 from metastasis.model.resolve import ResolvedModel
 from metastasis.model.routing import MUTATION_ROUTE, PRIMARY_ROUTE
 
@@ -194,19 +194,68 @@ def _row_scale(row: int, scale: float, shares: NDArray[np.float64],
     return scale * (shares[row] if row < shares.size else metastasis_share)
 
 
+MEMO_E1, MEMO_DAY, MEMO_EMITTED = range(3)
+"""Rows of a sampling call's memo (:func:`_new_memo`), one column per lesion row: the
+exponential integral at the start of the row's shedding curve, and the last day its
+cumulative emission was asked for with the value (NaN: not asked yet).  Within one call a
+row's curve does not change, and every piece asks for the emission on the day the last one
+ended, so each row's exponential integrals are taken about once a piece instead of three
+times; the values are the same numbers, computed once."""
+
+
 @numba.njit(cache=True)
-def _cumulative(floats: NDArray[np.float64], row: int, t: float, scale: float,
-                exponent: float) -> float:
-    """Cells a row has emitted by day ``t`` along its shedding curve (closed form)."""
+def _new_memo(capacity: int) -> NDArray[np.float64]:
+    return np.full((3, capacity), np.nan)
+
+
+@numba.njit(cache=True)
+def _grown_memo(memo: NDArray[np.float64], needed: int) -> NDArray[np.float64]:
+    """The memo with room for ``needed`` rows (doubling; new columns unknown)."""
+    if needed <= memo.shape[1]:
+        return memo
+    grown = _new_memo(max(2 * memo.shape[1], needed))
+    grown[:, : memo.shape[1]] = memo
+    return grown
+
+
+@numba.njit(cache=True)
+def _curve_of(floats: NDArray[np.float64], memo: NDArray[np.float64], row: int, scale: float,
+              exponent: float) -> tuple[float, float, float, float]:
+    """:func:`metastasis.model.growth._curve` of a row's shedding curve, its exponential
+    integral kept in the memo."""
+    c, level, amplitude = _curve_shape(floats[F_CURVE_X0, row], floats[F_RATE, row],
+                                       floats[F_CAPACITY, row], scale, exponent)
+    at_start = memo[MEMO_E1, row]
+    if math.isnan(at_start):
+        at_start = _curve_start_e1(c)
+        memo[MEMO_E1, row] = at_start
+    return c, level, amplitude, at_start
+
+
+@numba.njit(cache=True)
+def _emitted_between(floats: NDArray[np.float64], memo: NDArray[np.float64], row: int,
+                     start: float, stop: float, scale: float,
+                     exponent: float) -> tuple[float, float]:
+    """Cells a row has emitted by day ``start`` along its shedding curve, and from then to
+    ``stop`` (closed form; the value at ``start`` from the memo when the last piece ended
+    there)."""
     rate = floats[F_RATE, row]
-    c, level, amplitude, at_start = _curve(floats[F_CURVE_X0, row], rate,
-                                           floats[F_CAPACITY, row], scale, exponent)
-    return _cumulative_at(t - floats[F_CURVE_START, row], rate, c, level, amplitude, at_start)
+    c, level, amplitude, at_start = _curve_of(floats, memo, row, scale, exponent)
+    origin = floats[F_CURVE_START, row]
+    if memo[MEMO_DAY, row] == start:
+        begin = memo[MEMO_EMITTED, row]
+    else:
+        begin = _cumulative_at(start - origin, rate, c, level, amplitude, at_start)
+    end = _cumulative_at(stop - origin, rate, c, level, amplitude, at_start)
+    memo[MEMO_DAY, row] = stop
+    memo[MEMO_EMITTED, row] = end
+    return begin, end - begin
 
 
 @numba.njit(cache=True)
 def _found(
-    rng: np.random.Generator, floats: NDArray[np.float64], ints: NDArray[np.int64], size: int,
+    rng: np.random.Generator, floats: NDArray[np.float64], ints: NDArray[np.int64],
+    memo: NDArray[np.float64], size: int,
     next_lesion: int, sources: NDArray[np.int64], counts: NDArray[np.int64],
     at_start: NDArray[np.float64], expected: NDArray[np.float64], stop: float,
     scale: float, shares: NDArray[np.float64], metastasis_share: float, exponent: float,
@@ -230,9 +279,8 @@ def _found(
         uniform[j : j + counts[k]] = np.sort(uniform[j : j + counts[k]])
         i = sources[k]
         rate = floats[F_RATE, i]
-        c, level, amplitude, start_value = _curve(
-            floats[F_CURVE_X0, i], rate, floats[F_CAPACITY, i],
-            _row_scale(i, scale, shares, metastasis_share), exponent)
+        c, level, amplitude, start_value = _curve_of(
+            floats, memo, i, _row_scale(i, scale, shares, metastasis_share), exponent)
         for m in range(j, j + counts[k]):
             target = at_start[k] + uniform[m] * expected[k]
             row = first + m
@@ -300,18 +348,20 @@ def _found(
 @numba.njit(cache=True)
 def _sample(
     rng: np.random.Generator, floats: NDArray[np.float64], ints: NDArray[np.int64],
-    existing: int, next_lesion: int, max_rows: int, cut: float, until: float,
+    memo: NDArray[np.float64], existing: int, next_lesion: int, max_rows: int, cut: float,
+    until: float,
     grid: NDArray[np.float64], lethal: float, scale: float, shares: NDArray[np.float64],
     metastasis_share: float, exponent: float,
     founder_total: NDArray[np.float64], target_cdf: NDArray[np.float64],
     route_cdf: NDArray[np.float64], site_capacity: NDArray[np.float64],
     dormant_share: float, mean_dormancy: float, micro: float, birth: float, death: float,
     mean_outgrowth: float, metastasis_rate: float, vector_min_sources: int,
-) -> tuple[NDArray[np.float64], NDArray[np.int64], int, int, NDArray[np.float64], bool]:
-    """The reference's ``_sample_future`` on the row buffers: returns the buffers, their size,
-    the next lesion id, the burden on the grid (every point once its last point reaches the
-    lethal burden, otherwise the last point only: :func:`_partial`) and whether the row budget
-    was exceeded."""
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64], int, int,
+           NDArray[np.float64], bool]:
+    """The reference's ``_sample_future`` on the row buffers: returns the buffers and the
+    memo (:data:`MEMO_E1`), their size, the next lesion id, the burden on the grid (every
+    point once its last point reaches the lethal burden, otherwise the last point only:
+    :func:`_partial`) and whether the row budget was exceeded."""
     size = existing
     total = np.zeros(grid.size)
     stop = until
@@ -346,7 +396,7 @@ def _sample(
         full = True
         stop = _first_reaching(grid, total, lethal, stop)
     if not any_source:
-        return floats, ints, size, next_lesion, _partial(total, full), False
+        return floats, ints, memo, size, next_lesion, _partial(total, full), False
 
     batch_keys = np.empty(64)
     batch_rows = np.empty(64, dtype=np.int64)
@@ -402,8 +452,8 @@ def _sample(
                 if start >= stop or q <= 0.0:
                     continue
                 row_scale = _row_scale(row, scale, shares, metastasis_share)
-                begin = _cumulative(floats, row, start, row_scale, exponent)
-                amount = _cumulative(floats, row, stop, row_scale, exponent) - begin
+                begin, amount = _emitted_between(floats, memo, row, start, stop,
+                                                 row_scale, exponent)
                 count = rng.poisson(amount * q)
                 if count > 0:
                     sources[shedding] = row
@@ -417,19 +467,21 @@ def _sample(
             for k in range(shedding):
                 founded += counts[k]
             if size + founded > max_rows:
-                return floats, ints, size + founded, next_lesion, _partial(total, full), True
+                return (floats, ints, memo, size + founded, next_lesion,
+                        _partial(total, full), True)
             first = size
             floats, ints, size, next_lesion = _found(
-                rng, floats, ints, size, next_lesion, sources[:shedding], counts[:shedding],
+                rng, floats, ints, memo, size, next_lesion, sources[:shedding], counts[:shedding],
                 at_start[:shedding], expected[:shedding], stop, scale, shares,
                 metastasis_share, exponent, target_cdf, route_cdf, site_capacity,
                 dormant_share, mean_dormancy, micro, birth, death, mean_outgrowth,
                 metastasis_rate)
+            memo = _grown_memo(memo, size)
             for row in range(first, size):
                 if floats[F_OUTGROWTH, row] < stop:
                     heap_keys, heap_ids, heap_size = _heap_push(
                         heap_keys, heap_ids, heap_size, floats[F_OUTGROWTH, row], row)
-    return floats, ints, size, next_lesion, _partial(total, full), False
+    return floats, ints, memo, size, next_lesion, _partial(total, full), False
 
 
 @numba.njit(cache=True, nogil=True)
@@ -447,9 +499,10 @@ def _sample_pieces(
     burden; returns the buffers, their size, the next lesion id, the pieces sampled, the
     last piece's burden and whether the row budget was exceeded."""
     total = np.zeros(grids.shape[1])
+    memo = _new_memo(floats.shape[1])
     for piece in range(starts.size):
-        floats, ints, size, next_lesion, total, over = _sample(
-            rng, floats, ints, size, next_lesion, max_rows, starts[piece], ends[piece],
+        floats, ints, memo, size, next_lesion, total, over = _sample(
+            rng, floats, ints, memo, size, next_lesion, max_rows, starts[piece], ends[piece],
             grids[piece], lethal, scale, shares, metastasis_share, exponent, founder_total,
             target_cdf, route_cdf,
             site_capacity, dormant_share, mean_dormancy, micro, birth, death, mean_outgrowth,

@@ -40,15 +40,31 @@ _CURVE_SIGNATURE = "float64[::1](float64[::1], float64, float64, float64, float6
 
 
 @numba.njit(cache=True, error_model="numpy")
+def _curve_shape(
+    x0: float, rate: float, capacity: float, scale: float, exponent: float
+) -> tuple[float, float, float]:
+    """:func:`_curve` without its exponential integral (the costly part, which a caller that
+    reads one curve many times can keep: see :func:`_curve_start_e1`)."""
+    c = exponent * math.log(capacity / x0)
+    level = scale * capacity**exponent
+    amplitude = level / rate
+    return c, level, amplitude
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _curve_start_e1(c: float) -> float:
+    """E1(c), 0 where c <= 0 (at or above the capacity): the emission's value at its start."""
+    return exp1(c) if c > 0.0 else 0.0
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _curve(
     x0: float, rate: float, capacity: float, scale: float, exponent: float
 ) -> tuple[float, float, float, float]:
     """A lesion's emission constants: c = alpha ln(K/x0), the plateau rate sigma K^alpha,
     A = sigma K^alpha / a, and E1(c) (0 where c <= 0: at or above the capacity)."""
-    c = exponent * math.log(capacity / x0)
-    level = scale * capacity**exponent
-    amplitude = level / rate
-    return c, level, amplitude, exp1(c) if c > 0.0 else 0.0
+    c, level, amplitude = _curve_shape(x0, rate, capacity, scale, exponent)
+    return c, level, amplitude, _curve_start_e1(c)
 
 
 @numba.njit(cache=True, error_model="numpy")
