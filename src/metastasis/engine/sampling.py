@@ -365,20 +365,31 @@ def _sample(
     size = existing
     total = np.zeros(grid.size)
     stop = until
+    # The queue of lesions by the day they start shedding in the piece, taken in (day, row)
+    # order: the lesions of the cut, sorted once, merged with a heap of the founders that
+    # start growing in the piece (heap pops were most of a heavy history's time, and the
+    # lesions of the cut, mostly all on the cut's day, need no heap).
     heap_keys = np.empty(64)
     heap_ids = np.empty(64, dtype=np.int64)
     heap_size = 0
     counted = np.zeros(existing, dtype=np.bool_)
-    any_source = False
+    queued_keys = np.empty(existing)
+    queued_ids = np.empty(existing, dtype=np.int64)
+    n_queued = 0
     for row in range(existing):
         valid = floats[F_VALID_TO, row] > cut
         if valid and floats[F_GROWTH_START, row] <= cut:
             counted[row] = True
         start = max(floats[F_EMIT_FROM, row], cut)
         if valid and start < until:
-            any_source = True
-            heap_keys, heap_ids, heap_size = _heap_push(heap_keys, heap_ids, heap_size, start,
-                                                        row)
+            queued_keys[n_queued] = start
+            queued_ids[n_queued] = row
+            n_queued += 1
+    any_source = n_queued > 0
+    order = np.argsort(queued_keys[:n_queued], kind="mergesort")  # stable: rows ascend
+    queued_keys = queued_keys[order]
+    queued_ids = queued_ids[order]
+    next_queued = 0
     # The burden is kept at the grid's last point only while it stays below the lethal
     # burden there: since it only grows within a piece, the earlier points cannot reach it
     # either, and the stop stays the piece's end.  Only when the last point reaches it is
@@ -400,16 +411,31 @@ def _sample(
 
     batch_keys = np.empty(64)
     batch_rows = np.empty(64, dtype=np.int64)
-    while heap_size > 0:
+    while heap_size > 0 or next_queued < n_queued:
         batch = 0
-        while heap_size > 0 and heap_keys[0] < stop:
+        while True:  # every queued lesion that starts before the stop, in (day, row) order
+            from_queue = next_queued < n_queued and (
+                heap_size == 0 or queued_keys[next_queued] < heap_keys[0]
+                or (queued_keys[next_queued] == heap_keys[0]
+                    and queued_ids[next_queued] < heap_ids[0]))
+            if from_queue:
+                key, row = queued_keys[next_queued], queued_ids[next_queued]
+            elif heap_size > 0:
+                key, row = heap_keys[0], heap_ids[0]
+            else:
+                break
+            if not key < stop:
+                break
             if batch == batch_keys.size:
                 batch_keys = np.concatenate((batch_keys, np.empty(batch)))
                 batch_rows = np.concatenate((batch_rows, np.empty(batch, dtype=np.int64)))
-            batch_keys[batch] = heap_keys[0]
-            batch_rows[batch] = heap_ids[0]
+            batch_keys[batch] = key
+            batch_rows[batch] = row
             batch += 1
-            heap_size = _heap_pop(heap_keys, heap_ids, heap_size)
+            if from_queue:
+                next_queued += 1
+            else:
+                heap_size = _heap_pop(heap_keys, heap_ids, heap_size)
         if batch == 0:
             break
         for b in range(batch):
