@@ -82,10 +82,12 @@ def _first_lethal_day(low: float, high: float, start: NDArray[np.float64],
     left out once, before the halvings: each halving read every row, in 60 numpy passes
     that were a fifth of an untreated patient's time (issue 8)."""
     keep = np.empty(start.size, dtype=np.int64)
+    log_ratio = np.empty(start.size)  # each kept row's ln(x0 / K), taken once
     kept = 0
     for i in range(start.size):
         if start[i] < high and valid_from[i] <= high and valid_to[i] > low:
             keep[kept] = i
+            log_ratio[kept] = math.log(x0[i] / capacity[i])
             kept += 1
     for _ in range(steps):
         middle = 0.5 * (low + high)
@@ -94,8 +96,7 @@ def _first_lethal_day(low: float, high: float, start: NDArray[np.float64],
             i = keep[j]
             if start[i] < middle and valid_from[i] <= middle and middle < valid_to[i]:
                 age = middle - start[i]
-                total += capacity[i] * math.exp(math.log(x0[i] / capacity[i])
-                                                * math.exp(-rate[i] * age))
+                total += capacity[i] * math.exp(log_ratio[j] * math.exp(-rate[i] * age))
                 if total >= lethal:
                     break
         if total >= lethal:
