@@ -29,6 +29,8 @@ from metastasis.clinical.course import Arm
 from metastasis.clinical.loader import load_clinical
 from metastasis.clinical.treatment_schema import load_treatments
 from metastasis.cohort import run_cohort
+from metastasis.engine.patient import simulate_patient
+from metastasis.engine.seeds import patient_generator
 from metastasis.errors import ModelError
 from metastasis.results.dataset import (
     MANIFEST,
@@ -36,7 +38,8 @@ from metastasis.results.dataset import (
     read_dataset_table,
     read_manifest,
 )
-from metastasis.runs import ClinicalSetting, run_dataset
+from metastasis.results.tables import build_tables, site_state_counts
+from metastasis.runs import ClinicalSetting, run_dataset, site_counts
 
 SEED = 7
 YEARS = 10.0
@@ -69,6 +72,34 @@ def test_a_dataset_holds_the_cohort_computed_in_memory(tmp_path: Path) -> None:
     assert manifest["complete"] and manifest["parts"] == 5
     assert manifest["provenance"]["root_seed"] == SEED
     assert not list((tmp_path / "d").rglob(".metastasis-*"))  # no temporary left
+
+
+@pytest.mark.parametrize("cancer", ["colorectal", "nsclc", "prostate"])
+def test_site_counts_without_a_lesions_table_equal_the_readable_definition(
+        cancer: str) -> None:
+    """The dataset's counts (numpy, from the lesion columns) equal site_counts of the lesions
+    table, row for row and dtype for dtype, whatever order the patients come in."""
+    model = load_model(cancer)
+    results = [simulate_patient(model, patient_generator(SEED, i), 12 * 365.25,
+                                patient_index=i, root_seed=SEED) for i in range(40)]
+    states = set()
+    for order in (results, results[::-1]):
+        _, lesions = build_tables(order, model.site_names)
+        readable = site_counts(lesions.sort_values(["patient_index", "lesion"], kind="stable"))
+        counted = site_state_counts(order, model.site_names)
+        pd.testing.assert_frame_equal(counted, readable)
+        states |= set(counted["state"])
+    assert len(states) >= 3  # the cohort reaches several states, so their order is tested
+
+
+def test_a_dataset_without_lesion_rows_counts_the_same_lesions(tmp_path: Path) -> None:
+    model = _model()
+    run_dataset(tmp_path / "rows", model, 12, SEED, YEARS, lesions=True, chunk_size=5)
+    run_dataset(tmp_path / "counts", model, 12, SEED, YEARS, chunk_size=5)
+    with_rows, counts_only = _tables(tmp_path / "rows"), _tables(tmp_path / "counts")
+    assert "lesions" not in counts_only
+    for name in ("patients", "site_counts"):
+        pd.testing.assert_frame_equal(counts_only[name], with_rows[name])
 
 
 def test_a_dataset_with_the_clinical_course_holds_the_clinical_cohort(tmp_path: Path) -> None:

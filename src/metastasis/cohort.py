@@ -32,7 +32,7 @@ from metastasis.knowledge.loader import from_dict
 from metastasis.model.resolve import ResolvedModel, resolve
 from metastasis.results.patient import PatientResult
 from metastasis.results.provenance import PROVENANCE_FORMAT, make_provenance
-from metastasis.results.tables import CohortResult, build_tables
+from metastasis.results.tables import CohortResult, build_tables, site_state_counts
 from metastasis.units import DAYS_PER_YEAR
 
 __all__ = ["PROVENANCE_FORMAT", "CohortJob", "CohortResult", "make_provenance", "rerun",
@@ -50,19 +50,45 @@ milliseconds), rarely enough that redrawing a bar costs nothing measurable."""
 ProgressCallback = Callable[[int], object]
 
 
-def simulate_range(
+@dataclass(frozen=True)
+class RangeTables:
+    """The tables of a range of patients (see :func:`simulate_tables`)."""
+
+    patients: pd.DataFrame
+    lesions: pd.DataFrame
+    """Empty (its columns kept) unless the lesions were kept."""
+    site_counts: pd.DataFrame | None
+    """Lesions per (patient, site, state at the end), when asked for
+    (:func:`~metastasis.results.tables.site_state_counts`)."""
+
+
+def simulate_tables(
     model: ResolvedModel, seed: int, horizon_days: float, first: int, count: int, *,
-    keep_lesions: bool = True, progress: ProgressCallback | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Patients and lesions tables of patients ``first ... first + count - 1``.
+    keep_lesions: bool = True, site_counts: bool = False,
+    progress: ProgressCallback | None = None,
+) -> RangeTables:
+    """The tables of patients ``first ... first + count - 1``: patients, lesions (empty
+    unless ``keep_lesions``) and, with ``site_counts``, the lesions counted by site and
+    state, which a dataset writes in place of the rows and which are read from the
+    patients' lesion columns without building the lesions table.
 
     Results are folded into tables a block at a time, so the memory held in per-patient
     objects stays bounded however long the range is."""
     site_names = model.site_names
     patient_frames: list[pd.DataFrame] = []
     lesion_frames: list[pd.DataFrame] = []
+    count_frames: list[pd.DataFrame] = []
     block: list[PatientResult] = []
     pending = 0
+
+    def fold() -> None:
+        patients, lesions = build_tables(block, site_names, keep_lesions=keep_lesions)
+        patient_frames.append(patients)
+        lesion_frames.append(lesions)
+        if site_counts:
+            count_frames.append(site_state_counts(block, site_names))
+        block.clear()
+
     for index in range(first, first + count):
         block.append(simulate_patient(
             model, patient_generator(seed, index), horizon_days, patient_index=index,
@@ -73,17 +99,24 @@ def simulate_range(
             progress(pending)
             pending = 0
         if len(block) == BLOCK_PATIENTS:
-            patients, lesions = build_tables(block, site_names, keep_lesions=keep_lesions)
-            patient_frames.append(patients)
-            lesion_frames.append(lesions)
-            block = []
+            fold()
     if block:
-        patients, lesions = build_tables(block, site_names, keep_lesions=keep_lesions)
-        patient_frames.append(patients)
-        lesion_frames.append(lesions)
+        fold()
     if progress is not None and pending:
         progress(pending)
-    return _joined(patient_frames), _joined(lesion_frames)
+    return RangeTables(_joined(patient_frames), _joined(lesion_frames),
+                       _joined(count_frames) if site_counts else None)
+
+
+def simulate_range(
+    model: ResolvedModel, seed: int, horizon_days: float, first: int, count: int, *,
+    keep_lesions: bool = True, progress: ProgressCallback | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Patients and lesions tables of patients ``first ... first + count - 1``
+    (:func:`simulate_tables` without the counts)."""
+    tables = simulate_tables(model, seed, horizon_days, first, count,
+                             keep_lesions=keep_lesions, progress=progress)
+    return tables.patients, tables.lesions
 
 
 def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -103,6 +136,11 @@ class CohortJob:
     def __call__(self, chunk: Chunk) -> tuple[pd.DataFrame, pd.DataFrame]:
         return simulate_range(self.model, self.seed, self.horizon_days, chunk.start,
                               chunk.count, keep_lesions=self.keep_lesions)
+
+    def with_site_counts(self, chunk: Chunk) -> RangeTables:
+        """The chunk's tables with its lesions counted by site and state."""
+        return simulate_tables(self.model, self.seed, self.horizon_days, chunk.start,
+                               chunk.count, keep_lesions=self.keep_lesions, site_counts=True)
 
 
 def run_cohort(

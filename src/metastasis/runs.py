@@ -38,6 +38,7 @@ from metastasis.errors import ModelError
 from metastasis.model.resolve import ResolvedModel
 from metastasis.results.dataset import DatasetWriter
 from metastasis.results.provenance import make_provenance
+from metastasis.results.tables import LESION_STATES
 from metastasis.units import DAYS_PER_YEAR
 
 __all__ = ["DEFAULT_CHUNK_PATIENTS", "ClinicalSetting", "DatasetJob", "run_dataset",
@@ -46,13 +47,15 @@ __all__ = ["DEFAULT_CHUNK_PATIENTS", "ClinicalSetting", "DatasetJob", "run_datas
 MAX_CHUNK_PATIENTS = 100_000
 """Largest chunk accepted: the memory of a part in flight grows with it."""
 
-STATES = ("dormant", "colony", "micrometastasis", "growing")
+STATES = LESION_STATES
 """A lesion's state at the end of its history, the last of these steps it reached."""
 
 
 def site_counts(lesions: pd.DataFrame) -> pd.DataFrame:
     """Lesions per (patient, site, state at the end): the counts that stand for the lesions
-    when the lesion rows themselves are not written.
+    when the lesion rows themselves are not written.  The readable definition, from a
+    lesions table; datasets count without building one
+    (:func:`~metastasis.results.tables.site_state_counts`, held equal to this by the tests).
 
     A step's day is missing (NaN) in the lesions table when the lesion had not reached it by
     the end, so the state is the last step with a day."""
@@ -102,10 +105,11 @@ class DatasetJob:
                 *(("clinical",) if self.clinical is not None else ()))
 
     def __call__(self, chunk: Chunk) -> dict[str, pd.DataFrame]:
-        patients, lesions = self.disease(chunk)
-        frames = {"patients": patients, "site_counts": site_counts(lesions)}
+        tables = self.disease.with_site_counts(chunk)
+        assert tables.site_counts is not None
+        frames = {"patients": tables.patients, "site_counts": tables.site_counts}
         if self.lesions:
-            frames["lesions"] = lesions
+            frames["lesions"] = tables.lesions
         if self.clinical is not None:
             frames["clinical"] = self.clinical(chunk)
         return frames
@@ -155,7 +159,8 @@ def run_dataset(
                                  years, seed_drawn=not seeded, lesions_kept=lesions)
     clinical_job = None if clinical is None else ClinicalJob(
         model, clinical.clinical, clinical.treatments, seed, years, clinical.arm)
-    job = DatasetJob(CohortJob(model, seed, horizon, keep_lesions=True), lesions, clinical_job)
+    job = DatasetJob(CohortJob(model, seed, horizon, keep_lesions=lesions), lesions,
+                     clinical_job)
     run = {"cancer": model.cancer, "root_seed": seed, "patient_index_start": start,
            "n_patients": n_patients, "years": years, "chunk_size": chunk_size,
            "tables": list(job.tables),

@@ -124,6 +124,31 @@ def _concat_lesions(tables: Sequence[LesionTable]) -> LesionTable:
     })
 
 
+@dataclass(frozen=True)
+class _Founders:
+    """The three columns of all patients' lesions that the patients table reads."""
+
+    id: NDArray[np.int64]
+    site: NDArray[np.int64]
+    outgrowth: NDArray[np.float64]
+
+    @classmethod
+    def of(cls, tables: Sequence[LesionTable]) -> _Founders:
+        return cls(*(np.concatenate([getattr(t, name) for t in tables])
+                     for name in ("id", "site", "outgrowth")))
+
+
+def _first_rows(tables: Sequence[LesionTable]) -> LesionTable:
+    """Each patient's first row (its primary), stacked: all a patients table needs of the
+    sizes, without stacking every lesion (most of a cohort's rows are founders that never
+    grew, and copying all their columns was most of an untreated cohort's tabulation)."""
+    return LesionTable(**{
+        f.name: np.array([getattr(t, f.name)[0] for t in tables],
+                         dtype=getattr(tables[0], f.name).dtype)
+        for f in dataclasses.fields(LesionTable)
+    })
+
+
 def _sizes_at_end(stacked: LesionTable, end: NDArray[np.float64]) -> NDArray[np.float64]:
     """Cells in each lesion at its patient's end (``end``: one day per row), by the engine's
     own ``size_at``, all rows in one pass."""
@@ -145,10 +170,17 @@ def build_tables(
     index = np.fromiter((r.patient_index for r in results), np.int64, n)
     end = np.fromiter((r.end_time for r in results), float, n)
     lengths = np.fromiter((len(r.lesions) for r in results), np.int64, n)
-    stacked = _concat_lesions([r.lesions for r in results])
+    tables = [r.lesions for r in results]
     position = np.repeat(np.arange(n), lengths)
     row_end = end[position]
-    size_at_end = _sizes_at_end(stacked, row_end)
+    stacked: LesionTable | _Founders
+    if keep_lesions:
+        stacked = _concat_lesions(tables)
+        size_at_end = _sizes_at_end(stacked, row_end)
+        primary_cells = size_at_end[np.concatenate(([0], np.cumsum(lengths)[:-1]))]
+    else:
+        stacked = _Founders.of(tables)
+        primary_cells = _sizes_at_end(_first_rows(tables), end)
 
     is_met = stacked.id > 0
     growing = is_met & (stacked.outgrowth <= row_end)
@@ -172,7 +204,6 @@ def build_tables(
     who, first = _first_per_patient(position[rows], stacked.outgrowth[rows])
     node_day[who] = stacked.outgrowth[rows[first]]
 
-    primary_rows = np.concatenate(([0], np.cumsum(lengths)[:-1]))
     patients: dict[str, Any] = {
         "patient_index": index,
         "end_time": end,
@@ -183,7 +214,7 @@ def build_tables(
         "shedding_rate": np.fromiter((r.shedding_rate for r in results), float, n),
         "metastasis_growth_factor": np.fromiter((r.metastasis_growth_factor for r in results),
                                                 float, n),
-        "primary_cells_at_end": size_at_end[primary_rows],
+        "primary_cells_at_end": primary_cells,
         "n_lesions_founded": np.bincount(position[is_met], minlength=n).astype(np.int64),
         "n_metastases": np.bincount(position[growing], minlength=n).astype(np.int64),
         "n_distant_sites": distant_sites.sum(axis=1).astype(np.int64),
@@ -195,7 +226,7 @@ def build_tables(
         patients[f"{MET_PREFIX}{name}"] = met[:, j]
     patients.update(_accounting_columns(results))
 
-    if not keep_lesions:
+    if not isinstance(stacked, LesionTable):
         return pd.DataFrame(patients), empty_lesions()
     lesions = {
         "patient_index": index[position],
@@ -210,6 +241,47 @@ def build_tables(
         "size_at_end": size_at_end,
     }
     return pd.DataFrame(patients), pd.DataFrame(lesions, columns=list(LESION_COLUMNS))
+
+
+LESION_STATES = ("dormant", "colony", "micrometastasis", "growing")
+"""A lesion's state at the end of its history: the last of these steps it reached by then."""
+
+
+def site_state_counts(results: Sequence[PatientResult], site_names: Sequence[str]
+                      ) -> pd.DataFrame:
+    """Lesions per (patient, site, state at the end), sorted by patient, site name and
+    state name: the counts a dataset writes for the lesions when it does not write their
+    rows.  Read from the patients' lesion columns directly (numpy, no lesions table): the
+    same table as :func:`metastasis.runs.site_counts` of the lesions table, which is the
+    readable definition a test holds this to."""
+    n = len(results)
+    lengths = np.fromiter((len(r.lesions) for r in results), np.int64, n)
+    end = np.repeat(np.fromiter((r.end_time for r in results), float, n), lengths)
+    position = np.repeat(np.arange(n), lengths)
+    tables = [r.lesions for r in results]
+
+    def column(name: str) -> NDArray[Any]:
+        return np.concatenate([getattr(t, name) for t in tables])
+
+    state = np.select([column("outgrowth") <= end, column("micrometastasis") <= end,
+                       column("awakening") <= end], [3, 2, 1], default=0)
+    # rank sites and states by name, as a sort of the text columns would order them
+    site_rank = np.argsort(np.argsort(np.array(site_names, dtype=object)))
+    state_rank = np.argsort(np.argsort(np.array(LESION_STATES, dtype=object)))
+    site = column("site")
+    n_sites, n_states = len(site_names), len(LESION_STATES)
+    index = np.fromiter((r.patient_index for r in results), np.int64, n)
+    patient_rank = np.argsort(np.argsort(index, kind="stable"), kind="stable")
+    key = (patient_rank[position] * n_sites + site_rank[site]) * n_states + state_rank[state]
+    keys, counts = np.unique(key, return_counts=True)
+    by_site_rank = np.argsort(site_rank)
+    by_state_rank = np.argsort(state_rank)
+    sites = np.array(site_names, dtype=object)[by_site_rank[(keys // n_states) % n_sites]]
+    states = np.array(LESION_STATES, dtype=object)[by_state_rank[keys % n_states]]
+    by_patient_rank = np.argsort(patient_rank)
+    return pd.DataFrame({"patient_index": index[by_patient_rank[keys // (n_states * n_sites)]],
+                         "site": sites, "state": states,
+                         "lesions": counts.astype(np.int64)})
 
 
 def _accounting_columns(results: Sequence[PatientResult]) -> dict[str, NDArray[np.int64]]:
