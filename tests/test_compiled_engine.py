@@ -154,19 +154,20 @@ def test_the_row_budget_is_kept_by_the_compiled_sampler(monkeypatch: pytest.Monk
                                  reference=reference)
 
 
-def test_the_grids_of_many_pieces_are_each_piece_s_burden_grid() -> None:
-    """The compiled path builds every piece's grid at once (burden_grids); the reference
-    builds each with burden_grid, numpy's linspace: the same numbers, bit for bit."""
-    from metastasis.engine.burden import burden_grid, burden_grids
+def test_the_compiled_piece_grid_is_the_reference_s_burden_grid() -> None:
+    """The compiled sampler builds each piece's grid itself (fill_piece_grid); the reference
+    builds it with burden_grid, numpy's linspace: the same numbers, bit for bit."""
+    from metastasis.engine.burden import GRID_INTERVALS, burden_grid, fill_piece_grid
 
     rng = np.random.default_rng(8)
-    for _ in range(2000):
-        starts = rng.uniform(0.0, 30 * DAYS_PER_YEAR, size=int(rng.integers(1, 40)))
-        ends = starts + rng.uniform(1e-3, DAYS_PER_YEAR, size=starts.size)
-        ends[::3] = np.ceil(ends[::3] / 365.25) * 365.25  # pieces end on the year's days too
-        together = burden_grids(starts, ends)
-        one_by_one = np.stack([burden_grid(a, b) for a, b in zip(starts, ends, strict=True)])
-        np.testing.assert_array_equal(together, one_by_one)
+    starts = rng.uniform(0.0, 30 * DAYS_PER_YEAR, size=20_000)
+    ends = starts + rng.uniform(1e-3, DAYS_PER_YEAR, size=starts.size)
+    ends[::3] = np.ceil(ends[::3] / 365.25) * 365.25  # pieces end on the year's days too
+    ends[1::7] = starts[1::7] + 14.0  # and two weeks after a cut
+    grid = np.empty(GRID_INTERVALS + 1)
+    for start, end in zip(starts, ends, strict=True):
+        fill_piece_grid(float(start), float(end), grid)
+        np.testing.assert_array_equal(grid, burden_grid(float(start), float(end)))
 
 
 @pytest.mark.parametrize("trial", range(40))

@@ -114,19 +114,19 @@ def burden_grid(start: float, horizon: float) -> NDArray[np.float64]:
     return grid
 
 
-_GRID_STEPS = np.arange(GRID_INTERVALS + 1, dtype=np.float64)
-
-
-def burden_grids(starts: NDArray[np.float64], ends: NDArray[np.float64]
-                 ) -> NDArray[np.float64]:
-    """:func:`burden_grid` of many pieces at once, one row each: numpy's linspace arithmetic
-    (k times the step, plus the start; the end itself last), bit for bit, without its
-    per-call overhead (the clinic asks for a piece or two at a time, thousands of times)."""
-    step = (ends - starts) / GRID_INTERVALS
-    grids = _GRID_STEPS[None, :] * step[:, None]
-    grids += starts[:, None]
-    grids[:, -1] = ends
-    return grids
+@numba.njit(cache=True, nogil=True)
+def fill_piece_grid(start: float, end: float, grid: NDArray[np.float64]) -> None:
+    """:func:`burden_grid` of one piece written into ``grid`` (its ``GRID_INTERVALS + 1``
+    points), in compiled code: numpy linspace's arithmetic (k times the step, plus the start;
+    the end itself last), bit for bit, so that the compiled sampler builds each piece's grid
+    itself (the clinic asks for a piece or two at a time, thousands of times, and numpy's
+    per-call cost of building them in Python was more than sampling a short piece)."""
+    step = (end - start) / GRID_INTERVALS
+    for k in range(GRID_INTERVALS):
+        point = k * step
+        point += start
+        grid[k] = point
+    grid[GRID_INTERVALS] = end
 
 
 class BurdenTracker:

@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from metastasis.engine.accounting import draw_accounting
-from metastasis.engine.burden import BurdenTracker, burden_grids, total_burden
+from metastasis.engine.burden import BurdenTracker, total_burden
 from metastasis.engine.intervention import apply_changes, dividing_rows
 from metastasis.engine.sampling import (
     FLOAT_COLUMNS,
@@ -486,10 +486,8 @@ class DiseaseProcess:
         if not pieces:
             return
         rows = self.rows
-        bounds = np.array(pieces)
-        grids = burden_grids(bounds[:, 0], bounds[:, 1])  # each piece's burden_grid
         sampled = sample_pieces(rows, self.model, self.rng, self.shedding_rate,
-                                self.metastasis_rate, pieces, grids, MAX_LESION_ROWS,
+                                self.metastasis_rate, pieces, MAX_LESION_ROWS,
                                 VECTOR_MIN_SOURCES)
         if sampled.over_budget:
             raise _over_budget(sampled.size)
@@ -501,7 +499,7 @@ class DiseaseProcess:
             self._piece_sampled(until, until, "horizon")
             return
         tracker = BurdenTracker.of_totals(until, self.model.lethal_burden_cells,
-                                          grids[sampled.pieces - 1], sampled.total)
+                                          sampled.grid, sampled.total)
         view = rows.view()
         end, reason = tracker.resolve_end(view.growth_start, view.x0, view.rate,
                                           view.capacity, valid_from=view.valid_from,

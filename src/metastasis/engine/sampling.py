@@ -31,6 +31,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from metastasis.engine.burden import GRID_INTERVALS, fill_piece_grid
 from metastasis.model.growth import _cumulative_at, _curve_shape, _curve_start_e1, _inverse_at
 from metastasis.model.resolve import ResolvedModel
 from metastasis.model.routing import MUTATION_ROUTE, PRIMARY_ROUTE
@@ -124,7 +125,7 @@ def _add_curve(grid: NDArray[np.float64], total: NDArray[np.float64], active_fro
     ``stop - 1`` (all by default)."""
     log_ratio = math.log(x0 / capacity)
     end = grid.size if stop < 0 else stop
-    for k in range(max(np.searchsorted(grid, active_from, side="right"), first), end):
+    for k in range(max(int(np.searchsorted(grid, active_from, side="right")), first), end):
         age = max(grid[k] - start, 0.0)
         total[k] += capacity * math.exp(log_ratio * math.exp(-rate * age))
 
@@ -396,7 +397,7 @@ def _sample(
     # the whole grid filled (_fill_grid), with the same sums; a piece that never reaches it
     # (most of them) evaluates each growing lesion once instead of at every grid point.
     last = grid.size - 1
-    first_point = np.searchsorted(grid, cut, side="right")
+    first_point = int(np.searchsorted(grid, cut, side="right"))
     added = np.empty(64, dtype=np.int64)  # rows whose curves were added at the last point
     n_added = 0
     full = False
@@ -514,28 +515,59 @@ def _sample(
 def _sample_pieces(
     rng: np.random.Generator, floats: NDArray[np.float64], ints: NDArray[np.int64],
     size: int, next_lesion: int, max_rows: int, starts: NDArray[np.float64],
-    ends: NDArray[np.float64], grids: NDArray[np.float64], lethal: float, scale: float,
-    shares: NDArray[np.float64], metastasis_share: float,
+    ends: NDArray[np.float64], lethal: float, scale: float,
+    metastasis_share: float,
     exponent: float, founder_total: NDArray[np.float64], target_cdf: NDArray[np.float64],
     route_cdf: NDArray[np.float64], site_capacity: NDArray[np.float64],
     dormant_share: float, mean_dormancy: float, micro: float, birth: float, death: float,
     mean_outgrowth: float, metastasis_rate: float, vector_min_sources: int,
-) -> tuple[NDArray[np.float64], NDArray[np.int64], int, int, int, NDArray[np.float64], bool]:
-    """:func:`_sample` piece after piece, stopping after a piece that reaches the lethal
-    burden; returns the buffers, their size, the next lesion id, the pieces sampled, the
-    last piece's burden and whether the row budget was exceeded."""
-    total = np.zeros(grids.shape[1])
+) -> tuple[NDArray[np.float64], NDArray[np.int64], int, int, int, NDArray[np.float64],
+           NDArray[np.float64], bool]:
+    """:func:`_sample` piece after piece, each on its burden grid
+    (:func:`~metastasis.engine.burden.fill_piece_grid`), stopping after a piece that reaches
+    the lethal burden; returns the buffers, their size, the next lesion id, the pieces
+    sampled, the last piece's grid and burden and whether the row budget was exceeded.
+    The rows' shedding shares are taken here too (:func:`_kernel_shares`): the grids and
+    the shares, built in Python, cost more per call than sampling a short piece."""
+    shares = _kernel_shares(ints, size, next_lesion, metastasis_share)
+    grid = np.zeros(GRID_INTERVALS + 1)
+    total = np.zeros(GRID_INTERVALS + 1)
     memo = _new_memo(floats.shape[1])
     for piece in range(starts.size):
+        grid = np.empty(GRID_INTERVALS + 1)
+        fill_piece_grid(starts[piece], ends[piece], grid)
         floats, ints, memo, size, next_lesion, total, over = _sample(
             rng, floats, ints, memo, size, next_lesion, max_rows, starts[piece], ends[piece],
-            grids[piece], lethal, scale, shares, metastasis_share, exponent, founder_total,
+            grid, lethal, scale, shares, metastasis_share, exponent, founder_total,
             target_cdf, route_cdf,
             site_capacity, dormant_share, mean_dormancy, micro, birth, death, mean_outgrowth,
             metastasis_rate, vector_min_sources)
         if over or total[total.size - 1] >= lethal:
-            return floats, ints, size, next_lesion, piece + 1, total, over
-    return floats, ints, size, next_lesion, starts.size, total, False
+            return floats, ints, size, next_lesion, piece + 1, grid, total, over
+    return floats, ints, size, next_lesion, starts.size, grid, total, False
+
+
+@numba.njit(cache=True)
+def _kernel_shares(ints: NDArray[np.int64], size: int, next_lesion: int,
+                   factor: float) -> NDArray[np.float64]:
+    """:func:`shedding_shares` of the first ``size`` rows, in the kernel: none when every
+    lesion sheds alike (a factor of 1: every row then takes the factor, which is 1 like the
+    primary's), the primary's 1 or the factor by route when no row is a clone, else the walk
+    up each clone's lineage (:func:`_lineage_shares`)."""
+    if factor == 1.0:
+        return np.zeros(0)
+    clones = False
+    for row in range(size):
+        if ints[I_ROUTE, row] == MUTATION_ROUTE:
+            clones = True
+            break
+    if clones:
+        return _lineage_shares(ints[I_LESION, :size], ints[I_PARENT, :size],
+                               ints[I_ROUTE, :size], next_lesion, factor)
+    shares = np.empty(size)
+    for row in range(size):
+        shares[row] = 1.0 if ints[I_ROUTE, row] == PRIMARY_ROUTE else factor
+    return shares
 
 
 @dataclass(frozen=True)
@@ -554,6 +586,9 @@ class Sampled:
     pieces: int
     """How many of the pieces were sampled: all, unless one reached the lethal burden or
     the row budget."""
+    grid: NDArray[np.float64]
+    """The last sampled piece's burden grid (its :func:`~metastasis.engine.burden.
+    burden_grid`)."""
     total: NDArray[np.float64]
     """The burden on the last sampled piece's grid: at every point when it reaches the lethal
     burden at the last one; otherwise only the last point holds the burden (the others are
@@ -641,36 +676,24 @@ def shedding_shares_reference(rows: LesionRows, model: ResolvedModel) -> NDArray
     return shares
 
 
-_EVERY_ROW_ALIKE = np.zeros(0)
-"""No per-row shares: every row takes the metastases' share, which is 1 like the primary's."""
-
-
-def _shares_for_kernel(rows: LesionRows, model: ResolvedModel) -> NDArray[np.float64]:
-    """:func:`shedding_shares`, or none when every lesion sheds alike (a factor of 1: the
-    common case, spared an array per call)."""
-    if model.metastasis_shedding_factor == 1.0:
-        return _EVERY_ROW_ALIKE
-    return shedding_shares(rows, model)
-
-
 def sample_pieces(rows: LesionRows, model: ResolvedModel, rng: np.random.Generator,
                   shedding_rate: float, metastasis_rate: float,
-                  pieces: list[tuple[float, float]],
-                  grids: NDArray[np.float64], max_rows: int, vector_min_sources: int
+                  pieces: list[tuple[float, float]], max_rows: int, vector_min_sources: int
                   ) -> Sampled:
     """Sample every founder of the ``pieces`` (start, end) in turn, each on its burden grid
-    (a row of ``grids``), until one reaches the lethal burden.  The new founders are
-    appended to ``rows``' buffers (:class:`~metastasis.engine.process.LesionRows`), which
-    are extended in place while they have room.  ``shedding_rate`` and ``metastasis_rate``
-    are the patient's own (the median patient's times the patient's factors)."""
-    bounds = np.array(pieces, dtype=np.float64).reshape(-1, 2)
-    floats, ints, size, next_lesion, done, total, over = _sample_pieces(
-        rng, rows.floats, rows.ints, rows.size, rows.next_lesion, max_rows,
-        np.ascontiguousarray(bounds[:, 0]), np.ascontiguousarray(bounds[:, 1]), grids,
-        model.lethal_burden_cells, float(shedding_rate), _shares_for_kernel(rows, model),
-        model.metastasis_shedding_factor, model.shedding_exponent,
+    (:func:`~metastasis.engine.burden.burden_grid`), until one reaches the lethal burden.
+    The new founders are appended to ``rows``' buffers
+    (:class:`~metastasis.engine.process.LesionRows`), which are extended in place while they
+    have room.  ``shedding_rate`` and ``metastasis_rate`` are the patient's own (the median
+    patient's times the patient's factors)."""
+    starts = np.array([start for start, _ in pieces], dtype=np.float64)
+    ends = np.array([end for _, end in pieces], dtype=np.float64)
+    floats, ints, size, next_lesion, done, grid, total, over = _sample_pieces(
+        rng, rows.floats, rows.ints, rows.size, rows.next_lesion, max_rows, starts, ends,
+        model.lethal_burden_cells, float(shedding_rate),
+        float(model.metastasis_shedding_factor), model.shedding_exponent,
         model.founder_total, model.founder_target_cdf, model.founder_route,
         model.site_capacity, model.dormant_share_of_outgrowth, model.mean_dormancy_days,
         model.micrometastasis_cells, model.colony_birth_rate, model.colony_death_rate,
         model.mean_outgrowth_delay_days, float(metastasis_rate), vector_min_sources)
-    return Sampled(floats, ints, size, next_lesion, done, total, over)
+    return Sampled(floats, ints, size, next_lesion, done, grid, total, over)
