@@ -52,7 +52,7 @@ MET: dict[str, tuple[str, ...]] = {
         "survival_5y_II", "survival_5y_III", "survival_5y_IV",
     ),
     "renal_cell": (
-        "bone_of_metastatic", "distant_at_diagnosis", "median_treated_IV",
+        "bone_of_metastatic", "distant_at_diagnosis", "median_treated_IV", "median_untreated_IV",
     ),
     "gastric": (
         "distant_at_diagnosis", "survival_5y_IV", "median_untreated_IV",
