@@ -99,8 +99,15 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
+CHUNKS_PER_WORKER = 4
+"""A small run is cut into at least this many chunks per worker: one 500-patient chunk of a
+500-patient run kept one of two workers idle, and its CPU per patient (wall time times
+workers) read double."""
+
+
 def _dataset_run(cancer: str, patients: int, years: float, workers: int, clinical: bool,
                  chunk: int) -> dict[str, Any]:
+    chunk = max(1, min(chunk, -(-patients // (CHUNKS_PER_WORKER * workers))))
     model = load_model(cancer)
     setting = ClinicalSetting(load_clinical(), load_treatments(), Arm()) if clinical else None
     with tempfile.TemporaryDirectory() as folder, PeakMemory() as memory:
