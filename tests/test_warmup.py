@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from metastasis.cli.app import app
 
 ENTRY_KERNELS = {
-    "metastasis.engine.sampling": ["_sample_pieces", "_lineage_shares"],
+    "metastasis.engine.sampling": ["_sample_pieces", "_kernel_shares"],
     "metastasis.engine.accounting": ["_draw"],
     "metastasis.engine.burden": ["_first_lethal_day"],
     "metastasis.engine.intervention": ["_apply_changes", "_dividing_rows"],

@@ -530,11 +530,10 @@ def _sample_pieces(
     The rows' shedding shares are taken here too (:func:`_kernel_shares`): the grids and
     the shares, built in Python, cost more per call than sampling a short piece."""
     shares = _kernel_shares(ints, size, next_lesion, metastasis_share)
-    grid = np.zeros(GRID_INTERVALS + 1)
+    grid = np.zeros(GRID_INTERVALS + 1)  # each piece's in turn; the last one is returned
     total = np.zeros(GRID_INTERVALS + 1)
-    memo = _new_memo(floats.shape[1])
+    memo = _new_memo(size)  # grown with the rows
     for piece in range(starts.size):
-        grid = np.empty(GRID_INTERVALS + 1)
         fill_piece_grid(starts[piece], ends[piece], grid)
         floats, ints, memo, size, next_lesion, total, over = _sample(
             rng, floats, ints, memo, size, next_lesion, max_rows, starts[piece], ends[piece],
@@ -547,7 +546,7 @@ def _sample_pieces(
     return floats, ints, size, next_lesion, starts.size, grid, total, False
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _kernel_shares(ints: NDArray[np.int64], size: int, next_lesion: int,
                    factor: float) -> NDArray[np.float64]:
     """:func:`shedding_shares` of the first ``size`` rows, in the kernel: none when every
@@ -602,15 +601,13 @@ def shedding_shares(rows: LesionRows, model: ResolvedModel) -> NDArray[np.float6
     that grew in it, the model's ``metastasis_shedding_factor`` for every metastasis and the
     clones that grew in one (a clone's lineage is followed up to the lesion it arose in).
 
-    Compiled (:func:`_lineage_shares`); :func:`shedding_shares_reference` is the readable
-    definition, which the tests hold it to."""
-    size = rows.size
-    factor = model.metastasis_shedding_factor
-    route = rows.route[:size]
-    if factor == 1.0 or not np.any(route == MUTATION_ROUTE):
-        return np.where(route == PRIMARY_ROUTE, 1.0, factor)
-    return _lineage_shares(rows.lesion[:size], rows.parent[:size], route, rows.next_lesion,
-                           float(factor))
+    Compiled (:func:`_kernel_shares`, which the sampler calls itself);
+    :func:`shedding_shares_reference` is the readable definition, which the tests hold it
+    to."""
+    factor = float(model.metastasis_shedding_factor)
+    if factor == 1.0:  # every row sheds like the primary (the kernel then keeps no array)
+        return np.ones(rows.size)
+    return _kernel_shares(rows.ints, rows.size, rows.next_lesion, factor)
 
 
 ABSENT_ROUTE = MUTATION_ROUTE - 1
