@@ -33,6 +33,7 @@ MET: dict[str, tuple[str, ...]] = {
         "distant_at_diagnosis", "liver_at_diagnosis", "lungs_of_metastatic",
         "peritoneum_of_metastatic", "stage_II_share", "stage_III_share", "survival_1y_I",
         "survival_1y_II", "survival_1y_III", "survival_1y_IV", "survival_5y_I", "survival_5y_II",
+        "survival_5y_III",
         "median_treated_IV", "median_all_IV", "median_untreated_IV",
     ),
     "pancreatic": (

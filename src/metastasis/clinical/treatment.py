@@ -402,13 +402,15 @@ class _Drug:
     """One cycle of a drug course: the therapy, the surviving fraction of the sensitive
     cells, the words comparing the patient's kill with the median patient's, the resistant
     cells per sensitive cell drawn this cycle (None: no draw) and the drug's resistance
-    bit."""
+    bit; ``avascular_f``: the surviving fraction in a deposit without vessels of its own
+    (NaN: the same as ``f``, and tolerant cells are drawn in every lesion)."""
 
     therapy: ChemotherapyTherapy | TargetedTherapy | ImmunotherapyTherapy
     f: float
     median: str
     mu: float | None
     bit: int
+    avascular_f: float = math.nan
 
 
 class _Course:
@@ -657,10 +659,13 @@ class _Treatment:
             if step.therapy in self.traits.chemo_surviving_fraction:
                 median = "; this cancer responds " + response_words(
                     1.0 - f, 1.0 - therapy.surviving_fraction.value)
+        avascular_f = math.nan
+        if isinstance(therapy, ChemotherapyTherapy) and therapy.avascular_log_kill_ratio:
+            avascular_f = f ** therapy.avascular_log_kill_ratio.value
         mu = getattr(therapy, "resistance_per_cell", None)
         draws = mu is not None and (isinstance(therapy, TargetedTherapy) or k == 0)
         return _Drug(therapy, f, median, mu.value if draws and mu is not None else None,
-                     self.treatments.resistance_bit(step.therapy))
+                     self.treatments.resistance_bit(step.therapy), avascular_f)
 
     def engine_cycle(self, drug: _Drug, k: int) -> bool:
         """Whether cycle ``k`` of ``drug`` can be left to the engine
@@ -697,8 +702,14 @@ class _Treatment:
         size = self._sizes(lesions, rows)
         # one Poisson draw per treated lesion, in row order: numpy draws an array of means
         # element by element, so the stream is the same as one call per lesion
-        resistant = (np.minimum(self.rng.poisson(drug.mu * size), np.floor(size))
-                     if drug.mu is not None else np.zeros(rows.size))
+        resistant = np.zeros(rows.size)
+        if drug.mu is not None:
+            mean = drug.mu * size
+            if not math.isnan(drug.avascular_f):
+                # tolerant cells sit in tumours with vessels: none in a colony or a
+                # micrometastasis (a mean of 0 draws nothing from the stream)
+                mean = np.where(lesions.table.growth_start[rows] <= day, mean, 0.0)
+            resistant = np.minimum(self.rng.poisson(mean), np.floor(size))
         carriers = lesions.root[rows[resistant > 0]].tolist()
         self._queue(rows, Changes.build(
             lesions.pid[rows],
@@ -708,6 +719,7 @@ class _Treatment:
             spare_resistance=bit,
             clone_cells=resistant.astype(float),
             clone_resistance=np.where(resistant > 0, bit, 0),
+            avascular_fraction=drug.avascular_f,
         ))
         self._cycle_event(index, step, k, drug, day, treated, spared, dormant, carriers)
 
@@ -717,7 +729,7 @@ class _Treatment:
         (:meth:`~metastasis.engine.process.DiseaseProcess.kill_dividing`) without a lesion
         table: the same changes, the same story.  False, with nothing done, when the history
         has ended by ``day``."""
-        kill = self.process.kill_dividing(day, drug.f, drug.bit)
+        kill = self.process.kill_dividing(day, drug.f, drug.bit, drug.avascular_f)
         if kill is None:
             return False
         self._cycle_event(index, step, k, drug, day, kill.treated_tumours.tolist(),
@@ -737,6 +749,9 @@ class _Treatment:
         else:
             what = (f"kills {killed} of the dividing cancer cells that do not resist it, "
                     f"in {lesions}")
+            if not math.isnan(drug.avascular_f):
+                what += (f" ({share_words(1.0 - drug.avascular_f)} in deposits too small to "
+                         "have blood vessels of their own, which the drug reaches better)")
         notes = []
         if spared:
             notes.append(f"{_count(len(spared), 'resistant clone')} untouched (they resist it)")

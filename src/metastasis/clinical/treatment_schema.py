@@ -35,6 +35,7 @@ from metastasis.knowledge.ranges import (
     INTERVAL_DAYS,
     LESION_COUNT,
     LOG10_SPREAD,
+    LOG_KILL_RATIO,
     MAX_STEPS,
     RELATIVE_GROWTH,
     START_DAY,
@@ -156,12 +157,20 @@ class ChemotherapyTherapy(_Therapy):
     min(1, ``surviving_fraction`` * 10**(sd * Z)), Z standard normal drawn once per patient
     (a log-kill per cycle of -log10 of it, normal with this sd, none below 0: a tumour the
     drug does not touch).  Absent or 0: every patient's tumour has the same fraction.
+
+    ``avascular_log_kill_ratio`` (m): where given, the drug reaches the deposits that have no
+    vessels of their own (establishing colonies and micrometastases) better than a tumour
+    with vessels, where part of the cells sit far from a capillary: a cycle leaves f**m of
+    such a deposit's cells (f the patient's fraction), and the drug-tolerant cells of
+    ``resistance_per_cell`` are drawn only in growing (vascularised) lesions.  Absent: every
+    dividing lesion keeps f and may hold tolerant cells (m = 1).
     """
 
     modality: Literal[Modality.CHEMOTHERAPY]
     surviving_fraction: Probability
     resistance_per_cell: Probability
     log_kill_sd: Annotated[Rate, LOG10_SPREAD] | None = None
+    avascular_log_kill_ratio: Annotated[Positive, LOG_KILL_RATIO] | None = None
 
     def spread(self) -> float:
         """The between-patient sd of the log10 surviving fraction (0 when there is none)."""

@@ -93,7 +93,8 @@ def _apply_changes(
     floats: NDArray[np.float64], ints: NDArray[np.int64], size: int, next_lesion: int,
     day: float, lesion: NDArray[np.int64], surviving_fraction: NDArray[np.float64],
     spare_resistance: NDArray[np.int64], clone_cells: NDArray[np.float64],
-    clone_resistance: NDArray[np.int64], colony_net_rate: float, mutation_route: int,
+    clone_resistance: NDArray[np.int64], avascular_fraction: NDArray[np.float64],
+    colony_net_rate: float, mutation_route: int,
 ) -> tuple[NDArray[np.float64], NDArray[np.int64], int, int, bool]:
     floats, ints = _grow(floats, ints, size + 2 * lesion.size)
     # the row of each lesion valid on the day (a lesion has at most one)
@@ -108,6 +109,9 @@ def _apply_changes(
             continue  # not a lesion alive on the day: nothing to change
         row = live[pid]
         fraction = surviving_fraction[k]
+        if (floats[F_AWAKENING, row] <= day < floats[F_GROWTH_START, row]
+                and not math.isnan(avascular_fraction[k])):
+            fraction = avascular_fraction[k]  # an establishing colony or a micrometastasis
         if (ints[I_RESISTANCE, row] & spare_resistance[k]) != 0:
             fraction = 1.0
         dormant = floats[F_ARRIVAL, row] <= day < floats[F_AWAKENING, row]
@@ -188,6 +192,7 @@ def apply_changes(rows: LesionRows, day: float, changes: Changes, colony_net_rat
         np.ascontiguousarray(changes.spare_resistance, dtype=np.int64),
         np.ascontiguousarray(changes.clone_cells, dtype=np.float64),
         np.ascontiguousarray(changes.clone_resistance, dtype=np.int64),
+        np.ascontiguousarray(changes.avascular_fraction, dtype=np.float64),
         float(colony_net_rate), int(mutation_route))
     if changed:
         rows.version += 1

@@ -296,7 +296,10 @@ class Change:
     0 removes it, as surgery does).  ``spare_resistance``: cells of a row whose resistance
     bitmask shares a bit with this mask are spared.  ``clone_cells`` > 0 adds a clone of that
     many cells, carrying ``clone_resistance`` on top of the parent's bits, growing in the
-    same site from the day of the change.
+    same site from the day of the change.  ``avascular_fraction``: the share that survives
+    in a lesion that is awake but not yet growing (an establishing colony or a
+    micrometastasis, too small to have vessels of its own); NaN, the default, means
+    ``surviving_fraction`` there too.
     """
 
     lesion: int
@@ -304,6 +307,7 @@ class Change:
     spare_resistance: int = 0
     clone_cells: float = 0.0
     clone_resistance: int = 0
+    avascular_fraction: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -320,6 +324,7 @@ class Changes:
     spare_resistance: np.ndarray
     clone_cells: np.ndarray
     clone_resistance: np.ndarray
+    avascular_fraction: np.ndarray
 
     @classmethod
     def of(cls, changes: Iterable[Change]) -> Changes:
@@ -330,12 +335,14 @@ class Changes:
             spare_resistance=np.array([c.spare_resistance for c in items], dtype=np.int64),
             clone_cells=np.array([c.clone_cells for c in items], dtype=float),
             clone_resistance=np.array([c.clone_resistance for c in items], dtype=np.int64),
+            avascular_fraction=np.array([c.avascular_fraction for c in items], dtype=float),
         )
 
     @classmethod
     def build(cls, lesion: np.ndarray, surviving_fraction: np.ndarray | float = 1.0,
               spare_resistance: np.ndarray | int = 0, clone_cells: np.ndarray | float = 0.0,
-              clone_resistance: np.ndarray | int = 0) -> Changes:
+              clone_resistance: np.ndarray | int = 0,
+              avascular_fraction: np.ndarray | float = math.nan) -> Changes:
         """Columns from arrays or scalars (a scalar applies to every lesion)."""
         lesion = np.asarray(lesion, dtype=np.int64)
         n = lesion.size
@@ -346,7 +353,8 @@ class Changes:
             return np.broadcast_to(np.asarray(value, dtype=dtype), (n,)).copy()
 
         return cls(lesion, column(surviving_fraction, float), column(spare_resistance, np.int64),
-                   column(clone_cells, float), column(clone_resistance, np.int64))
+                   column(clone_cells, float), column(clone_resistance, np.int64),
+                   column(avascular_fraction, float))
 
     @classmethod
     def concat(cls, parts: Iterable[Changes]) -> Changes:
@@ -773,12 +781,13 @@ class DiseaseProcess:
         self.interventions.append(day)
         self._sampled_to, self._end, self._end_reason = day, None, "horizon"
 
-    def kill_dividing(self, day: float, surviving_fraction: float, spare_resistance: int
-                      ) -> DrugKill | None:
+    def kill_dividing(self, day: float, surviving_fraction: float, spare_resistance: int,
+                      avascular_fraction: float = math.nan) -> DrugKill | None:
         """One cycle of a drug that reaches every lesion: every lesion present on ``day``
-        that divides keeps ``surviving_fraction`` of its cells, except those whose resistance
-        bits share one with ``spare_resistance``; dormant cells are missed.  None, with
-        nothing changed, when the history ends on or before the day.
+        that divides keeps ``surviving_fraction`` of its cells (``avascular_fraction`` in an
+        establishing colony or a micrometastasis, where it is a number), except those whose
+        resistance bits share one with ``spare_resistance``; dormant cells are missed.  None,
+        with nothing changed, when the history ends on or before the day.
 
         The same intervention as the clinic building these changes from a lesion table
         (its readable path, which a reference process keeps), without the table: a course of
@@ -793,7 +802,8 @@ class DiseaseProcess:
         if treated.size:
             self.intervene(day, Changes.build(self.rows.lesion[treated],
                                               surviving_fraction=surviving_fraction,
-                                              spare_resistance=spare_resistance))
+                                              spare_resistance=spare_resistance,
+                                              avascular_fraction=avascular_fraction))
         return DrugKill(treated_tumours, spared_tumours, dormant)
 
     def stop_at(self, day: float, reason: str) -> None:
@@ -857,7 +867,11 @@ class DiseaseProcess:
         run = run.take(np.flatnonzero(matched))
         row = live[order][where[matched]]
         spare = run.spare_resistance
-        fraction = np.where((rows.resistance[row] & spare) != 0, 1.0, run.surviving_fraction)
+        # an establishing colony or a micrometastasis takes the avascular kill where one is given
+        avascular = ((rows.awakening[row] <= day) & (day < rows.growth_start[row])
+                     & ~np.isnan(run.avascular_fraction))
+        fraction = np.where(avascular, run.avascular_fraction, run.surviving_fraction)
+        fraction = np.where((rows.resistance[row] & spare) != 0, 1.0, fraction)
         clone = run.clone_cells > 0.0
         dormant = (rows.arrival[row] <= day) & (day < rows.awakening[row])
         # a dormant cell does not cycle, so cytotoxic and targeted kills miss it

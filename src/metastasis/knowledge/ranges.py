@@ -144,6 +144,12 @@ LOG10_SPREAD = Range(
     why="a factor of up to 1000 for one standard deviation between patients; a huge spread "
         "overflows 10 ** (spread * z) and hangs the truncated draw",
 )
+LOG_KILL_RATIO = Range(
+    1.0, 100.0, "",
+    why="an avascular deposit takes at least the kill of a tumour with vessels (a drug reaches "
+        "it at least as well) and at most a hundred times its log-kill, beyond which every "
+        "cycle already leaves nothing of it",
+)
 LOG10_LIMIT = Range(
     0.01, 3.0, "log10 units",
     why="a truncation between 2 % and a factor of 1000 either way of the median",
