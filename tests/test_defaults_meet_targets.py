@@ -41,7 +41,8 @@ MET: dict[str, tuple[str, ...]] = {
         "median_untreated_IV",
     ),
     "nsclc": (
-        "liver_at_diagnosis", "brain_at_diagnosis", "survival_1y_IV", "survival_5y_II",
+        "liver_at_diagnosis", "brain_at_diagnosis", "distant_at_diagnosis", "survival_5y_I",
+        "survival_1y_IV", "survival_5y_II",
         "survival_5y_III", "survival_5y_IV", "median_treated_IV", "median_all_IV",
         "median_untreated_IV",
     ),
