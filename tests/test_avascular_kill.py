@@ -76,9 +76,10 @@ def test_the_avascular_fraction_is_the_fraction_of_colonies_and_micrometastases(
     assert (seen > 0).all(), seen
 
 
-def test_without_an_avascular_fraction_every_dividing_lesion_keeps_f(model) -> None:
-    """NaN (the default) is the law before: the avascular deposits keep f, not something
-    else, so the rule above changes only patients with such deposits, and does change some."""
+def test_the_avascular_fraction_changes_only_patients_with_avascular_deposits(model) -> None:
+    """The same day with NaN (the default: the law before, f everywhere) and with a very
+    different avascular fraction: the rows differ only in patients holding a colony or a
+    micrometastasis on the day, and do differ in some."""
     changed = 0
     for index in range(30):
         a = DiseaseProcess(model, patient_generator(SEED, index), HORIZON)

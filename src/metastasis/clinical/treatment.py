@@ -660,8 +660,9 @@ class _Treatment:
                 median = "; this cancer responds " + response_words(
                     1.0 - f, 1.0 - therapy.surviving_fraction.value)
         avascular_f = math.nan
-        if isinstance(therapy, ChemotherapyTherapy) and therapy.avascular_log_kill_ratio:
-            avascular_f = f ** therapy.avascular_log_kill_ratio.value
+        ratio = getattr(therapy, "avascular_log_kill_ratio", None)  # chemotherapy only
+        if ratio is not None:
+            avascular_f = f ** ratio.value
         mu = getattr(therapy, "resistance_per_cell", None)
         draws = mu is not None and (isinstance(therapy, TargetedTherapy) or k == 0)
         return _Drug(therapy, f, median, mu.value if draws and mu is not None else None,
