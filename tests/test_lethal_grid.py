@@ -26,8 +26,8 @@ from metastasis.engine.sampling import (
     _at_lethal,
     _first_reaching,
     _growing_at,
-    _later_lesion,
     _partial,
+    _starts_growing,
 )
 
 CUT, UNTIL = 1000.0, 1365.25
@@ -81,7 +81,7 @@ def _lazy(grid: np.ndarray, floats: np.ndarray, counted: np.ndarray, new: np.nda
     total = np.zeros(grid.size)
     known = np.zeros(grid.size, dtype=np.bool_)
     known[last] = True
-    added = np.empty(new.size + 1, dtype=np.int64)
+    added = np.empty(4, dtype=np.int64)  # grown as the sampler grows it
     n_added = 0
     stop, full, lazy, first_lethal = UNTIL, False, False, last
     total[last] += _growing_at(floats, counted, grid[last])
@@ -90,27 +90,11 @@ def _lazy(grid: np.ndarray, floats: np.ndarray, counted: np.ndarray, new: np.nda
         lazy, first_lethal, stop = _at_lethal(grid, total, known, lethal, stop, floats,
                                               counted, first_point, added, n_added)
     for row in new:
-        start = floats[F_GROWTH_START, row]
-        if skip and start >= stop:
+        if skip and floats[F_GROWTH_START, row] >= stop:
             continue
-        if full and not lazy:
-            _add_curve(grid, total, max(start, 0.0), start, floats[F_X0, row],
-                       floats[F_RATE, row], floats[F_CAPACITY, row])
-            stop = _first_reaching(grid, total, lethal, stop)
-            continue
-        if not full:
-            _add_curve(grid, total, max(start, 0.0), start, floats[F_X0, row],
-                       floats[F_RATE, row], floats[F_CAPACITY, row], last)
-        added[n_added] = row
-        n_added += 1
-        if full:
-            lazy, first_lethal, stop = _later_lesion(grid, total, known, lethal, stop,
-                                                     first_lethal, row, floats, counted,
-                                                     first_point, added, n_added)
-        elif total[last] >= lethal:
-            full = True
-            lazy, first_lethal, stop = _at_lethal(grid, total, known, lethal, stop, floats,
-                                                  counted, first_point, added, n_added)
+        stop, full, lazy, first_lethal, added, n_added = _starts_growing(
+            grid, total, known, lethal, stop, full, lazy, first_lethal, int(row), floats,
+            counted, first_point, added, n_added)
     return _partial(total, known), stop
 
 

@@ -301,6 +301,42 @@ def _later_lesion(grid: NDArray[np.float64], total: NDArray[np.float64],
 
 
 @numba.njit(cache=True)
+def _starts_growing(grid: NDArray[np.float64], total: NDArray[np.float64],
+                    known: NDArray[np.bool_], lethal: float, stop: float, full: bool,
+                    lazy: bool, first_lethal: int, row: int, floats: NDArray[np.float64],
+                    counted: NDArray[np.bool_], first_point: int, added: NDArray[np.int64],
+                    n_added: int) -> tuple[float, bool, bool, int, NDArray[np.int64], int]:
+    """A lesion starts growing in the piece before its stop: its curve joins the burden (at
+    the last point only while that is below the lethal burden; lazily once it is reached;
+    at every point once a shrinking curve made the grid keep them all).  Returns the stop,
+    whether the last point reached the lethal burden, whether the points are summed lazily,
+    the first point at the lethal burden, and the rows added with their count."""
+    start = floats[F_GROWTH_START, row]
+    if full and not lazy:
+        _add_curve(grid, total, max(start, 0.0), start, floats[F_X0, row],
+                   floats[F_RATE, row], floats[F_CAPACITY, row])
+        return (_first_reaching(grid, total, lethal, stop), full, lazy, first_lethal, added,
+                n_added)
+    last = grid.size - 1
+    if not full:
+        _add_curve(grid, total, max(start, 0.0), start, floats[F_X0, row],
+                   floats[F_RATE, row], floats[F_CAPACITY, row], last)
+    if n_added == added.size:
+        added = np.concatenate((added, np.empty(max(n_added, 1), dtype=np.int64)))
+    added[n_added] = row
+    n_added += 1
+    if full:
+        lazy, first_lethal, stop = _later_lesion(grid, total, known, lethal, stop,
+                                                 first_lethal, row, floats, counted,
+                                                 first_point, added, n_added)
+    elif total[last] >= lethal:
+        full = True
+        lazy, first_lethal, stop = _at_lethal(grid, total, known, lethal, stop, floats,
+                                              counted, first_point, added, n_added)
+    return stop, full, lazy, first_lethal, added, n_added
+
+
+@numba.njit(cache=True)
 def _partial(total: NDArray[np.float64], known: NDArray[np.bool_]) -> NDArray[np.float64]:
     """The piece's burden as :func:`_sample` hands it back: the points summed, and NaN at
     the others, so that nothing reads them as sums (below the lethal burden only the last
@@ -581,27 +617,9 @@ def _sample(
             if row >= existing or not counted[row]:
                 start = floats[F_GROWTH_START, row]
                 if start < stop:
-                    if full and not lazy:
-                        _add_curve(grid, total, max(start, 0.0), start, floats[F_X0, row],
-                                   floats[F_RATE, row], floats[F_CAPACITY, row])
-                        stop = _first_reaching(grid, total, lethal, stop)
-                        continue
-                    if not full:
-                        _add_curve(grid, total, max(start, 0.0), start, floats[F_X0, row],
-                                   floats[F_RATE, row], floats[F_CAPACITY, row], last)
-                    if n_added == added.size:
-                        added = np.concatenate((added, np.empty(n_added, dtype=np.int64)))
-                    added[n_added] = row
-                    n_added += 1
-                    if full:
-                        lazy, first_lethal, stop = _later_lesion(
-                            grid, total, known, lethal, stop, first_lethal, row, floats,
-                            counted, first_point, added, n_added)
-                    elif total[last] >= lethal:
-                        full = True
-                        lazy, first_lethal, stop = _at_lethal(
-                            grid, total, known, lethal, stop, floats, counted, first_point,
-                            added, n_added)
+                    stop, full, lazy, first_lethal, added, n_added = _starts_growing(
+                        grid, total, known, lethal, stop, full, lazy, first_lethal, row,
+                        floats, counted, first_point, added, n_added)
         if scale <= 0.0:
             continue
         sources = np.empty(batch, dtype=np.int64)
