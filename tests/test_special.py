@@ -164,23 +164,42 @@ def _scipy_inverse(target: float, x0: float, rate: float, capacity: float, scale
     return max(math.log(c / math.exp(log_z)) / rate, 0.0)
 
 
+def _rounding_bound(age: np.ndarray, x0: float, rate: float, capacity: float, scale: float,
+                    exponent: float) -> np.ndarray:
+    """8 eps A (E1(c) + E1(z) + e^-z), z = c e^(-a t): the rounding of A (E1(z) - E1(c))
+    from its two terms and from z (see the test below)."""
+    c = exponent * math.log(capacity / x0)
+    amplitude = scale * capacity**exponent / rate
+    z = c * np.exp(-rate * np.maximum(age, 0.0))
+    return 8.0 * EPS * amplitude * (special.exp1(c) + special.exp1(z) + np.exp(-z))
+
+
 @pytest.mark.parametrize(("x0", "rate", "capacity", "scale", "exponent"), PARAMETERS)
 def test_growth_closed_forms_agree_with_scipy(
     x0: float, rate: float, capacity: float, scale: float, exponent: float
 ) -> None:
     """The compiled emission functions (array, scalar and row forms) equal the closed form
     written in SciPy to 1e-12 relative, and the compiled inverse equals a SciPy-based one
-    to 1e-12 relative (+ 1e-9 days) for ages from minutes to ten Gompertz time constants."""
+    to 1e-12 relative (+ 1e-9 days) for ages from minutes to ten Gompertz time constants.
+
+    In a curve's first minutes the emission is a small difference of two exponential
+    integrals, and it is only as exact as their arguments: numpy's ``exp`` (SIMD, chosen by
+    the CPU) and the compiled one may round ``c e^(-a t)`` an ulp apart, which the
+    difference magnifies (2e-10 relative at one minute on one machine).  There the bound
+    adds the rounding of the two terms and of the argument, 8 eps A (E1(c) + E1(z) + e^-z),
+    z = c e^(-a t): what any implementation of the closed form can promise."""
     args = (x0, rate, capacity, scale, exponent)
     ages = np.concatenate([[0.0, 1e-3], np.geomspace(1e-3, 10.0, 80) / rate])
     expected = _scipy_cumulative(ages, *args)
-    np.testing.assert_allclose(cumulative_emission(ages, *args), expected, rtol=1e-12)
-    scalar = [cumulative_emission_scalar(float(t), *args) for t in ages]
-    np.testing.assert_allclose(scalar, expected, rtol=1e-12)
+    bound = 1e-12 * np.abs(expected) + _rounding_bound(ages, *args)
     n = ages.size
-    rows = cumulative_emission_rows(ages, np.full(n, x0), np.full(n, rate),
-                                    np.full(n, capacity), scale, exponent)
-    np.testing.assert_allclose(rows, expected, rtol=1e-12)
+    for computed in (
+        cumulative_emission(ages, *args),
+        np.array([cumulative_emission_scalar(float(t), *args) for t in ages]),
+        cumulative_emission_rows(ages, np.full(n, x0), np.full(n, rate), np.full(n, capacity),
+                                 scale, exponent),
+    ):
+        assert np.all(np.abs(computed - expected) <= bound), np.abs(computed - expected) / bound
 
     targets = expected[::4]
     reference = np.array([_scipy_inverse(float(v), *args) for v in targets])
