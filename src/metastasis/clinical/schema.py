@@ -412,6 +412,12 @@ class ClinicalKnowledge(_Strict):
     stage_groups: dict[str, StageGroups] = Field(default_factory=dict)
     """Stage groups per cancer type (``default`` for the rest); none at all: the
     colorectal rule (:data:`metastasis.clinical.staging.DEFAULT_GROUPS`)."""
+    unnoticed_primary_share: dict[str, Probability] = Field(default_factory=dict,
+                                                            max_length=MAX_ENTRIES)
+    """By cancer type, the share of patients who never notice their primary tumour (a
+    melanoma on the back, or one that regressed): none of its own symptoms appears, and
+    the cancer is found from its spread, as a cancer of unknown primary is.  A type not
+    listed: every patient can notice the primary."""
 
     @model_validator(mode="before")
     @classmethod

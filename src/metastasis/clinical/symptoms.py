@@ -23,6 +23,7 @@ from metastasis.clinical.schema import (
     SymptomKind,
 )
 from metastasis.engine.process import PRIMARY
+from metastasis.engine.seeds import keyed_uniform
 from metastasis.errors import ModelError
 from metastasis.model.resolve import ResolvedModel
 from metastasis.results.patient import LesionTable
@@ -64,7 +65,9 @@ def draw_symptom_thresholds(
 
     ``log10(cells) ~ Normal(log10(median), log10_spread)``, one standard normal per symptom
     in the file's order (organ and general symptoms, then the cancer type's primary ones),
-    all drawn in one call so the number of draws depends only on the knowledge base.
+    all drawn in one call so the number of draws depends only on the knowledge base.  A
+    patient who never notices the primary (:func:`primary_unnoticed`) has no threshold for
+    its symptoms (infinite cells): the cancer is found from its spread.
     """
     specs: list[tuple[str, Symptom | PrimarySymptom, tuple[int, ...] | None]] = [
         (name, spec, _site_indices(spec.sites, model, f"symptoms.{name}.sites"))
@@ -73,21 +76,37 @@ def draw_symptom_thresholds(
     primary = clinical.primary_symptoms.get(model.cancer, {})
     specs += [(name, spec, (model.primary_site,)) for name, spec in primary.items()]
     normals = rng.standard_normal(len(specs))
+    unnoticed = primary_unnoticed(clinical, model.cancer, rng)
     thresholds = []
     for (name, spec, sites), z in zip(specs, normals, strict=True):
         log10_cells = math.log10(spec.median_threshold_cells.value) + spec.log10_spread.value * z
+        never = unnoticed and spec.kind == "primary"
         thresholds.append(
             SymptomThreshold(
                 name=name,
                 label=spec.label,
                 sites=sites,
-                cells=float(10.0**log10_cells),
+                cells=math.inf if never else float(10.0**log10_cells),
                 workup=spec.workup,
                 neurological=spec.neurological,
                 kind=spec.kind,
             )
         )
     return thresholds
+
+
+UNNOTICED_PRIMARY_STREAM = 2**32 - 8
+"""Keys the uniform (:func:`~metastasis.engine.seeds.keyed_uniform`) that decides whether a
+patient never notices the primary (``unnoticed_primary_share``): aside, so that the share
+of one cancer type moves no other draw."""
+
+
+def primary_unnoticed(clinical: ClinicalKnowledge, cancer: str,
+                      rng: np.random.Generator) -> bool:
+    """Whether this patient never notices the primary tumour: a lot drawn aside, for the
+    cancer types with an ``unnoticed_primary_share`` only (the others draw nothing)."""
+    share = clinical.unnoticed_primary_share.get(cancer)
+    return share is not None and keyed_uniform(rng, UNNOTICED_PRIMARY_STREAM, 0) < share.value
 
 
 def draw_cachexia_threshold(
