@@ -64,6 +64,7 @@ from metastasis.engine.process import MUTATION_ROUTE, PRIMARY, Changes, DiseaseP
 from metastasis.engine.seeds import keyed_uniform, name_key, side_stream
 from metastasis.errors import ModelError
 from metastasis.results.patient import LesionTable
+from metastasis.units import DAYS_PER_YEAR
 
 __all__ = [
     "PatientTraits",
@@ -82,6 +83,9 @@ does not also gain a resistant clone that day."""
 
 
 # ---------------------------------------------------------------------------- patient traits
+IMMUNE_MEMORY = "immune memory"
+"""The outcome of an interval of an immunotherapy's immune memory, after its last dose."""
+
 SENSITIVITY_STREAM = 2**32 - 1
 """Appended to the clinical generator's spawn key, it keys the stream of chemosensitivity
 draws: far above any child index ``SeedSequence.spawn`` would hand out, so that stream meets
@@ -759,12 +763,18 @@ class _Treatment:
         if dormant:
             notes.append(f"{_count(dormant, 'dormant cell')} spared (a cell that does not "
                          "divide is not killed)")
+        doses = step.cycles.n
+        when = (f"cycle {k + 1} of {doses}" if k < doses else
+                f"interval {k + 1 - doses} of {self._memory_intervals(step)} after the last "
+                "dose (immune memory: the response outlasts the drug)")
         description = (
-            f"{therapy.label}, cycle {k + 1} of {step.cycles.n}: {what}{drug.median}"
+            f"{therapy.label}, {when}: {what}{drug.median}"
             + "".join(f"; {note}" for note in notes)
         )
         draws_resistance = drug.mu is not None
-        if draws_resistance and carriers:
+        if k >= doses:
+            outcome = IMMUNE_MEMORY
+        elif draws_resistance and carriers:
             outcome = f"resistant cells in {len(set(carriers))} lesions"
         elif k == 0 and isinstance(therapy, TargetedTherapy | ImmunotherapyTherapy):
             outcome = "responded"
@@ -867,7 +877,7 @@ class _Treatment:
                 actions.append(_Action(first, SYSTEMIC, index, 0, run, reads_lesions=False))
                 continue
             course = _Course()
-            for k, day in enumerate(step.cycle_days(self.start)):
+            for k, day in enumerate(self._course_days(step)):
                 run = _bind(self.cycle, index, step, course, k)
                 drug = self._drug(step, k)
                 engine = (functools.partial(self.cycle_in_engine, index, step, k, drug)
@@ -877,6 +887,23 @@ class _Treatment:
             run = _bind(self.evaluate, index, step, course)
             actions.append(_Action(end, EVALUATION, index, step.cycles.n, run))
         return sorted(actions, key=lambda a: (a.day, a.rank, a.step, a.cycle))
+
+    def _memory_intervals(self, step: CourseStep) -> int:
+        """Intervals of immune memory after a course's last dose: for an immunotherapy with
+        ``memory_years`` (whoever reaches this responds; see :meth:`why_inactive`), as many
+        of the course's intervals as fit in the memory; none for every other course."""
+        therapy = self.treatments.therapies[step.therapy]
+        if not isinstance(therapy, ImmunotherapyTherapy) or therapy.memory_years is None \
+                or step.cycles.n == 0:
+            return 0
+        return int(therapy.memory_years.value * DAYS_PER_YEAR // step.interval_days.value)
+
+    def _course_days(self, step: CourseStep) -> list[float]:
+        """The days a course acts: its doses, then its intervals of immune memory."""
+        days = step.cycle_days(self.start)
+        interval = step.interval_days.value
+        return days + [days[-1] + j * interval
+                       for j in range(1, self._memory_intervals(step) + 1)]
 
     def run(self) -> list[TreatmentEvent]:
         for day, group in groupby(self.actions(), key=lambda a: a.day):

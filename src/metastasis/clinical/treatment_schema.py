@@ -37,6 +37,7 @@ from metastasis.knowledge.ranges import (
     LOG10_SPREAD,
     LOG_KILL_RATIO,
     MAX_STEPS,
+    MEMORY_YEARS,
     RELATIVE_GROWTH,
     START_DAY,
 )
@@ -198,12 +199,16 @@ class ImmunotherapyTherapy(_Therapy):
     Only patients whose tumour carries ``biomarker`` (when one is named) can respond, with
     probability ``response[cancer]``; in responders every interval leaves
     ``surviving_fraction`` of the cells of every lesion, with no resistance selected.
+    ``memory_years``: in responders the immune kill goes on, at the course's interval,
+    for that long after the last dose (immune memory: the response outlasts the drug, and
+    meets the cells that wake from dormancy later); none: it stops with the last dose.
     """
 
     modality: Literal[Modality.IMMUNOTHERAPY]
     biomarker: str | None = None
     response: dict[str, Probability]
     surviving_fraction: Probability
+    memory_years: Annotated[Positive, MEMORY_YEARS] | None = None
 
 
 class RadiationTherapy(_Therapy):

@@ -150,6 +150,12 @@ LOG_KILL_RATIO = Range(
         "it at least as well) and at most a hundred times its log-kill, beyond which every "
         "cycle already leaves nothing of it",
 )
+MEMORY_YEARS = Range(
+    0.01, 20.0, "years",
+    why="an immune response that outlasts the drug by up to twenty years: each of its "
+        "intervals is a treatment day of every responder, so a longer one costs time and "
+        "changes little within the horizons simulated",
+)
 LOG10_LIMIT = Range(
     0.01, 3.0, "log10 units",
     why="a truncation between 2 % and a factor of 1000 either way of the median",
