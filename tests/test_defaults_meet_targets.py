@@ -61,6 +61,7 @@ MET: dict[str, tuple[str, ...]] = {
     ),
     "melanoma": (
         "stage_I_share", "stage_II_share", "distant_at_diagnosis", "survival_5y_II",
+        "survival_5y_III",
     ),
 }
 """Per cancer type, the targets its defaults meet on the validation seed at 2,000 patients a
