@@ -14,6 +14,7 @@ from functools import cache
 import pytest
 
 from metastasis.api import load_model
+from metastasis.cli.clinical_story import treatment_lines
 from metastasis.clinical.course import Arm, ClinicalResult, simulate_course
 from metastasis.clinical.loader import clinical_from_dict, load_clinical
 from metastasis.clinical.treatment import IMMUNE_MEMORY
@@ -28,6 +29,7 @@ from metastasis.units import DAYS_PER_YEAR
 SEED = 5
 PATIENTS = 160
 THERAPY = "nivolumab_ipilimumab"
+THERAPY_LABEL = "nivolumab + ipilimumab"
 INTERVAL_DAYS = 21.0
 """The interval of the metastatic melanoma protocol's nivolumab + ipilimumab."""
 
@@ -120,3 +122,19 @@ def test_a_memory_out_of_range_is_refused_by_name(bad: object) -> None:
     raw["therapies"][THERAPY]["memory_years"] = {"value": bad, "source": "test"}
     with pytest.raises(ModelError, match="memory_years"):
         treatments_from_dict(raw)
+
+
+def test_the_short_story_tells_the_memory_in_two_lines() -> None:
+    """A responder's dozens of intervals of memory: the first in full, then one line for the
+    rest (as the cycles of a course); the full story keeps every interval."""
+    result = next(r for r in _courses(5.0)
+                  if sum(e.outcome == IMMUNE_MEMORY for e in _course_events(r)) > 10)
+    memory = [e for e in _course_events(result) if e.outcome == IMMUNE_MEMORY]
+    short = [line for line in treatment_lines(result) if "immune memory" in line.text
+             and THERAPY_LABEL in line.text]
+    assert len(short) == 2
+    assert "interval 1 of" in short[0].text
+    assert f"intervals 2 to {len(memory)} of" in short[1].text
+    full = [line for line in treatment_lines(result, all_events=True)
+            if "immune memory, interval " in line.text and THERAPY_LABEL in line.text]
+    assert len(full) == len(memory)

@@ -46,6 +46,15 @@ CLINIC = "clinic"
 CYCLE = re.compile(r"^(?P<drug>.*?), cycle (?P<k>\d+) of (?P<n>\d+): (?P<detail>.*)$")
 """How the treatment layer describes one cycle of a course: collapsed in the short story."""
 
+MEMORY = re.compile(r"^(?P<drug>.*?), immune memory, interval (?P<k>\d+) of (?P<n>\d+) "
+                    r"after the last dose: (?P<detail>.*)$")
+"""How it describes an interval of an immunotherapy's immune memory, after the last dose:
+collapsed in the short story like the cycles (a responder has dozens)."""
+
+_RUNS = ((CYCLE, "cycles {first} to {last} of {n}"),
+         (MEMORY, "immune memory, intervals {first} to {last} of {n} after the last dose"))
+"""The descriptions the short story tells a run of as one line, with the run's wording."""
+
 COLLAPSE_ROUNDS = 3
 """Runs of at least this many screening rounds that found nothing are told as one line."""
 
@@ -310,24 +319,25 @@ def treatment_lines(result: ClinicalResult, all_events: bool = False) -> list[Li
     while i < len(events):
         event = events[i]
         tag = f"treatment, {event.modality}"
-        match = CYCLE.match(event.description)
+        pattern, wording = next(((p, w) for p, w in _RUNS if p.match(event.description)),
+                                (CYCLE, ""))
+        match = pattern.match(event.description)
         j = i + 1
         if match and not all_events and int(match.group("k")) > 1:
             while j < len(events):
                 nxt = events[j]
-                later = CYCLE.match(nxt.description)
+                later = pattern.match(nxt.description)
                 if not (later and nxt.step == event.step and nxt.outcome == event.outcome):
                     break
                 j += 1
-        if j - i > 1:
+        if j - i > 1 and match:
             last = events[j - 1]
-            first_k = match.group("k") if match else "?"
-            last_match = CYCLE.match(last.description)
+            last_match = pattern.match(last.description)
             assert last_match is not None
-            text = (f"{match.group('drug') if match else event.therapy}, cycles {first_k} to "
-                    f"{last_match.group('k')} of {last_match.group('n')} (to "
-                    f"{numbers.day(last.day).lower()}); at the last: "
-                    f"{last_match.group('detail')} → {event.outcome}.")
+            run = wording.format(first=match.group("k"), last=last_match.group("k"),
+                                 n=last_match.group("n"))
+            text = (f"{match.group('drug')}, {run} (to {numbers.day(last.day).lower()}); at "
+                    f"the last: {last_match.group('detail')} → {event.outcome}.")
             lines.append(Line(event.day, tag, text, "treatment"))
         else:
             lines.append(Line(event.day, tag, _treatment_text(event), "treatment"))

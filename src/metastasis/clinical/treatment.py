@@ -765,8 +765,8 @@ class _Treatment:
                          "divide is not killed)")
         doses = step.cycles.n
         when = (f"cycle {k + 1} of {doses}" if k < doses else
-                f"interval {k + 1 - doses} of {self._memory_intervals(step)} after the last "
-                "dose (immune memory: the response outlasts the drug)")
+                f"immune memory, interval {k + 1 - doses} of {self._memory_intervals(step)} "
+                "after the last dose")
         description = (
             f"{therapy.label}, {when}: {what}{drug.median}"
             + "".join(f"; {note}" for note in notes)
